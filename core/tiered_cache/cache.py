@@ -1,0 +1,389 @@
+"""TieredCache: L1 exact -> L2 semantic -> miss, over pluggable backends.
+
+The decision logic is written once, as plans: generators that yield the I/O operations they
+need (`_Get`, `_Embed`, `_Search`, ...) and receive the results. `_run` executes a plan with
+sync backends, `_arun` with async ones; neither contains any caching decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from .config import CacheConfig
+from .embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
+from .entry import CacheEntry, CorruptEntryError
+from .errors import InvalidRequestError
+from .kv import KVStore, MemoryKV
+from .request import CacheRequest, build_request
+from .stats import Stats
+from .vectors import Match, MemoryVectorIndex, Vector, VectorIndex
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A served entry: which tier answered, how similar the stored question was, and the entry."""
+
+    payload: str
+    tier: Literal["exact", "semantic"]
+    similarity: float
+    matched_query: str | None
+    entry: CacheEntry
+
+
+# -- the I/O operations a plan can ask for ------------------------------------------------------
+@dataclass(frozen=True)
+class _Get:
+    key: str
+
+
+@dataclass(frozen=True)
+class _Set:
+    key: str
+    value: bytes
+    ttl: float | None
+
+
+@dataclass(frozen=True)
+class _Delete:
+    key: str
+
+
+@dataclass(frozen=True)
+class _Embed:
+    text: str
+
+
+@dataclass(frozen=True)
+class _Search:
+    partition: str
+    vector: Vector
+    k: int
+
+
+@dataclass(frozen=True)
+class _Add:
+    key: str
+    partition: str
+    vector: Vector
+    text: str
+    ttl: float | None
+
+
+_Op = _Get | _Set | _Delete | _Embed | _Search | _Add
+Plan = Generator[_Op, Any, T]
+
+
+class TieredCache:
+    """An LLM response cache: exact repeats from L1, paraphrases from L2, both embedded or on Redis.
+
+    `TieredCache()` is an in-process cache; `TieredCache.from_url("redis://...")` shares one
+    across processes. Settings are `CacheConfig` fields, given as a config or as keywords.
+    """
+
+    def __init__(
+        self,
+        config: CacheConfig | None = None,
+        *,
+        kv: KVStore | None = None,
+        index: VectorIndex | None = None,
+        embedder: Embedder | None = None,
+        **settings: Any,
+    ) -> None:
+        cfg = config or CacheConfig()
+        self.config = cfg = cfg.replace(**settings) if settings else cfg
+        self.normalizer = cfg.normalizer()
+        self._stats = Stats()
+        self._failing = False
+        self.embeddings: EmbeddingService | None = None
+        if cfg.semantic:
+            self.embeddings = EmbeddingService(
+                embedder or SentenceTransformerEmbedder(cfg.embedding_model),
+                cache_size=cfg.embedding_cache_size,
+                window_ms=cfg.batch_window_ms,
+            )
+        if cfg.redis_url is not None and kv is None:
+            from .redis_backend import RedisStore
+
+            store = RedisStore(
+                cfg.redis_url,
+                namespace=cfg.namespace,
+                prefix=cfg.prefix,
+                cache_version=cfg.cache_version,
+                timeout=cfg.redis_timeout,
+                dim=self.embeddings.embedder.dimension if self.embeddings else None,
+                vector_dtype=cfg.vector_dtype,
+                hnsw_m=cfg.hnsw_m,
+                hnsw_ef_construction=cfg.hnsw_ef_construction,
+                hnsw_ef_runtime=cfg.hnsw_ef_runtime,
+                migrate=cfg.migrate_index,
+            )
+            kv = store
+            index = index or (store if cfg.semantic else None)
+        if index is None and cfg.semantic:
+            index = MemoryVectorIndex(
+                exact_search_max=cfg.exact_search_max,
+                hnsw_m=cfg.hnsw_m,
+                hnsw_ef_construction=cfg.hnsw_ef_construction,
+                hnsw_ef_runtime=cfg.hnsw_ef_runtime,
+            )
+        if kv is None:
+            kv = MemoryKV(cfg.max_entries, cfg.max_bytes, on_evict=self._evicted)
+        self.kv: KVStore = kv
+        self.index: VectorIndex | None = index
+
+    @classmethod
+    def from_url(cls, url: str, **settings: Any) -> TieredCache:
+        """A cache on Redis Stack / Redis 8 (`redis://`, `rediss://` or `unix://`)."""
+        return cls(CacheConfig(redis_url=url).replace(**settings))
+
+    @classmethod
+    def from_env(cls, **settings: Any) -> TieredCache:
+        """A cache configured by `TIERED_CACHE_*` environment variables; keywords win."""
+        return cls(CacheConfig.from_env(**settings))
+
+    def _evicted(self, key: str) -> None:
+        self._stats.incr("evictions")
+        if self.index is not None:
+            self.index.delete(key)
+
+    # -- requests -------------------------------------------------------------------------------
+    def request(
+        self,
+        messages: Sequence[Mapping[str, Any]] | str,
+        *,
+        model: str,
+        params: Mapping[str, Any] | None = None,
+        tools: Any = None,
+    ) -> CacheRequest:
+        """Build the CacheRequest of one call; a plain string is one user message."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        size = sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, Mapping))
+        if size > self.config.max_prompt_chars:
+            raise InvalidRequestError(
+                f"prompt of {size} characters exceeds max_prompt_chars={self.config.max_prompt_chars}"
+            )
+        return build_request(
+            messages,
+            model=model,
+            params=params,
+            tools=tools,
+            namespace=self.config.namespace,
+            cache_version=self.config.cache_version,
+            normalizer=self.normalizer,
+            max_semantic_temperature=self.config.max_semantic_temperature,
+        )
+
+    # -- plans: all of the caching decisions ------------------------------------------------------
+    def _entry(self, raw: tuple[bytes, int]) -> CacheEntry | None:
+        try:
+            return CacheEntry.from_json(raw[0], hit_count=raw[1])
+        except CorruptEntryError as exc:
+            self._stats.incr("corrupt_entries")
+            logger.warning("tiered-cache: dropping a corrupt entry (%s)", exc)
+            return None
+
+    def _lookup_plan(self, req: CacheRequest) -> Plan[CacheHit | None]:
+        raw = yield _Get(req.exact_key)
+        if raw is not None:
+            entry = self._entry(raw)
+            if entry is not None:
+                return CacheHit(entry.payload, "exact", 1.0, entry.query_text, entry)
+            yield _Delete(req.exact_key)
+        if self.index is None or not req.semantic_allowed or req.query_text is None:
+            return None
+        vector = yield _Embed(req.query_text)
+        matches: list[Match] = yield _Search(req.partition_key, vector, self.config.candidates)
+        for match in matches:
+            if match.similarity < self.config.threshold:
+                break
+            raw = yield _Get(match.key)
+            entry = self._entry(raw) if raw is not None else None
+            if entry is None:  # evicted or corrupt: its vector must not be found again
+                yield _Delete(match.key)
+                continue
+            return CacheHit(entry.payload, "semantic", match.similarity, match.query_text, entry)
+        return None
+
+    def _store_plan(
+        self, req: CacheRequest, payload: str, usage: Mapping[str, Any] | None, ttl: float | None
+    ) -> Plan[bool]:
+        if not isinstance(payload, str):
+            raise InvalidRequestError(f"payload must be a string, got {type(payload).__name__}")
+        ttl = self.config.ttl if ttl is None else ttl
+        value = CacheEntry(payload, req.query_text, usage, ttl=ttl).to_json()
+        if len(value) > self.config.max_payload_bytes:
+            self._stats.incr("rejected_writes")
+            logger.warning(
+                "tiered-cache: not storing a %d-byte entry (max_payload_bytes=%d)",
+                len(value), self.config.max_payload_bytes,
+            )
+            return False
+        yield _Set(req.exact_key, value, ttl)
+        if self.index is not None and req.semantic_allowed and req.query_text is not None:
+            vector = yield _Embed(req.query_text)
+            yield _Add(req.exact_key, req.partition_key, vector, req.query_text, ttl)
+        self._stats.incr("stores")
+        return True
+
+    # -- drivers: the only I/O ---------------------------------------------------------------------
+    def _do(self, op: _Op) -> Any:
+        if isinstance(op, _Get):
+            return self.kv.get(op.key)
+        if isinstance(op, _Embed):
+            assert self.embeddings is not None
+            return self.embeddings.embed(op.text)
+        if isinstance(op, _Search):
+            assert self.index is not None
+            return self.index.search(op.partition, op.vector, op.k)
+        if isinstance(op, _Set):
+            return self.kv.set(op.key, op.value, op.ttl)
+        if isinstance(op, _Add):
+            assert self.index is not None
+            return self.index.add(op.key, op.partition, op.vector, op.text, op.ttl)
+        self.kv.delete(op.key)
+        if self.index is not None and self.index is not self.kv:
+            self.index.delete(op.key)
+        return None
+
+    async def _ado(self, op: _Op) -> Any:
+        if isinstance(op, _Get):
+            return await self.kv.aget(op.key)
+        if isinstance(op, _Embed):
+            assert self.embeddings is not None
+            return await self.embeddings.aembed(op.text)
+        if isinstance(op, _Search):
+            assert self.index is not None
+            return await self.index.asearch(op.partition, op.vector, op.k)
+        if isinstance(op, _Set):
+            return await self.kv.aset(op.key, op.value, op.ttl)
+        if isinstance(op, _Add):
+            assert self.index is not None
+            return await self.index.aadd(op.key, op.partition, op.vector, op.text, op.ttl)
+        await self.kv.adelete(op.key)
+        if self.index is not None and self.index is not self.kv:
+            await self.index.adelete(op.key)
+        return None
+
+    def _run(self, plan: Plan[T], fallback: T) -> T:
+        try:
+            result = self._do(next(plan))
+            while True:
+                result = self._do(plan.send(result))
+        except StopIteration as stop:
+            self._recovered()
+            return stop.value  # type: ignore[no-any-return]
+        except InvalidRequestError:
+            raise
+        except Exception as exc:
+            self._backend_failed(exc)
+            return fallback
+
+    async def _arun(self, plan: Plan[T], fallback: T) -> T:
+        try:
+            result = await self._ado(next(plan))
+            while True:
+                result = await self._ado(plan.send(result))
+        except StopIteration as stop:
+            self._recovered()
+            return stop.value  # type: ignore[no-any-return]
+        except InvalidRequestError:
+            raise
+        except Exception as exc:
+            self._backend_failed(exc)
+            return fallback
+
+    def _backend_failed(self, exc: Exception) -> None:
+        self._stats.incr("errors")
+        if not self._failing:  # once per incident, not once per call
+            self._failing = True
+            logger.warning("tiered-cache: backend failed, serving misses (%s: %s)",
+                           type(exc).__name__, exc)
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            logger.warning("tiered-cache: backend recovered")
+
+    def _observe(self, hit: CacheHit | None, started: float) -> CacheHit | None:
+        elapsed = time.perf_counter() - started
+        if hit is None:
+            self._stats.observe_lookup("miss", elapsed)
+            return None
+        self._stats.observe_lookup(hit.tier, elapsed, hit.similarity if hit.tier == "semantic" else None)
+        tokens = (hit.entry.usage or {}).get("total_tokens")
+        if isinstance(tokens, int):
+            self._stats.incr("tokens_saved", tokens)
+        return hit
+
+    # -- public API ----------------------------------------------------------------------------------
+    def lookup(self, request: CacheRequest) -> CacheHit | None:
+        """The cached answer for `request`, or None. Backend failures are misses, never errors."""
+        started = time.perf_counter()
+        return self._observe(self._run(self._lookup_plan(request), None), started)
+
+    async def alookup(self, request: CacheRequest) -> CacheHit | None:
+        started = time.perf_counter()
+        return self._observe(await self._arun(self._lookup_plan(request), None), started)
+
+    def store(
+        self,
+        request: CacheRequest,
+        payload: str,
+        *,
+        usage: Mapping[str, Any] | None = None,
+        ttl: float | None = None,
+    ) -> bool:
+        """Store `payload` for `request` (L1 always, L2 when deterministic). False if dropped."""
+        return self._run(self._store_plan(request, payload, usage, ttl), False)
+
+    async def astore(
+        self,
+        request: CacheRequest,
+        payload: str,
+        *,
+        usage: Mapping[str, Any] | None = None,
+        ttl: float | None = None,
+    ) -> bool:
+        return await self._arun(self._store_plan(request, payload, usage, ttl), False)
+
+    def clear(self) -> None:
+        """Delete every entry of this cache's namespace and version, and nothing else."""
+        self.kv.clear()
+        if self.index is not None and self.index is not self.kv:
+            self.index.clear()
+
+    async def aclear(self) -> None:
+        await self.kv.aclear()
+        if self.index is not None and self.index is not self.kv:
+            await self.index.aclear()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters, latencies and the configuration that explains them."""
+        snap = self._stats.snapshot()
+        snap["config"] = {
+            "namespace": self.config.namespace,
+            "backend": "redis" if self.config.redis_url else "embedded",
+            "semantic": self.index is not None,
+            "threshold": self.config.threshold,
+            "normalization": self.normalizer.describe(),
+        }
+        if self.embeddings is not None:
+            snap["embeddings"] = {
+                "model": self.embeddings.embedder.model_id,
+                "encode_calls": self.embeddings.encode_calls,
+                "encoded_texts": self.embeddings.encoded_texts,
+            }
+        return snap
+
+    def close(self) -> None:
+        self.kv.close()
+        if self.index is not None and self.index is not self.kv:
+            self.index.close()

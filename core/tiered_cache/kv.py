@@ -1,0 +1,128 @@
+"""The key-value protocol under the exact tier, and its embedded LRU + TTL backend."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class KVStore(Protocol):
+    """Bytes by string key, with per-key TTL. `get` counts a hit and returns the new count."""
+
+    def get(self, key: str) -> tuple[bytes, int] | None: ...
+    def set(self, key: str, value: bytes, ttl: float | None) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]: ...
+    def clear(self) -> None: ...
+    async def aget(self, key: str) -> tuple[bytes, int] | None: ...
+    async def aset(self, key: str, value: bytes, ttl: float | None) -> None: ...
+    async def adelete(self, key: str) -> None: ...
+    async def ascan(self, prefix: str) -> list[tuple[str, bytes]]: ...
+    async def aclear(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class MemoryKV:
+    """In-process store: true LRU (reads refresh recency) bounded by entries and bytes, per-key TTL.
+
+    Its async methods run inline: there is no I/O to wait for.
+    """
+
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        on_evict: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._on_evict = on_evict
+        self._clock = clock
+        self._data: OrderedDict[str, tuple[bytes, float | None, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def _drop(self, key: str) -> None:
+        value, _, _ = self._data.pop(key)
+        self._bytes -= len(value) + len(key)
+
+    def get(self, key: str) -> tuple[bytes, int] | None:
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return None
+            value, expires, hits = item
+            if expires is not None and expires <= self._clock():
+                self._drop(key)
+                return None
+            self._data[key] = (value, expires, hits + 1)
+            self._data.move_to_end(key)
+            return value, hits + 1
+
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        size = len(value) + len(key)
+        if size > self.max_bytes:
+            return  # larger than the whole cache: never stored, never evicts others
+        evicted: list[str] = []
+        with self._lock:
+            if key in self._data:
+                self._drop(key)
+            expires = None if ttl is None else self._clock() + ttl
+            self._data[key] = (value, expires, 0)
+            self._bytes += size
+            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
+                oldest = next(iter(self._data))
+                self._drop(oldest)
+                evicted.append(oldest)
+        if self._on_evict is not None:
+            for old in evicted:
+                self._on_evict(old)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            if key in self._data:
+                self._drop(key)
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        now = self._clock()
+        with self._lock:
+            return [
+                (k, v)
+                for k, (v, exp, _) in self._data.items()
+                if k.startswith(prefix) and (exp is None or exp > now)
+            ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
+
+    async def aget(self, key: str) -> tuple[bytes, int] | None:
+        return self.get(key)
+
+    async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
+        self.set(key, value, ttl)
+
+    async def adelete(self, key: str) -> None:
+        self.delete(key)
+
+    async def ascan(self, prefix: str) -> list[tuple[str, bytes]]:
+        return self.scan(prefix)
+
+    async def aclear(self) -> None:
+        self.clear()
+
+    def close(self) -> None:
+        pass

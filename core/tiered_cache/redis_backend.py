@@ -1,0 +1,289 @@
+"""Redis backend for both tiers: one hash per entry, indexed by a RedisVL HNSW index.
+
+An entry lives at `{prefix}:{namespace}:v{version}:e:{key}` as a hash with the entry JSON (`d`)
+and its hit count (`h`). Deterministic entries also carry their vector (`vec`), partition (`part`),
+namespace (`ns`) and query text (`q`), so the vector expires with its entry and a cluster shards
+both by namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .errors import BackendError, ConfigurationError, SchemaMismatchError
+from .vectors import Match, Vector
+
+SCHEMA_VERSION = 1
+_BATCH = 500
+_GET_AND_COUNT = """
+local d = redis.call('HGET', KEYS[1], 'd')
+if not d then return nil end
+return {d, redis.call('HINCRBY', KEYS[1], 'h', 1)}
+"""
+_ADD_VECTOR = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'vec', ARGV[1], 'part', ARGV[2], 'ns', ARGV[3], 'q', ARGV[4])
+return 1
+"""
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+def _glob_escape(text: str) -> str:
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _parse_search(raw: Any) -> list[Match]:
+    """An FT.SEARCH reply (RESP2 list or RESP3 map) -> matches, nearest first."""
+    rows: list[tuple[Any, dict[str, Any]]] = []
+    if isinstance(raw, dict):  # RESP3: {results: [{id, extra_attributes: {...}}]}
+        for item in raw.get(b"results", raw.get("results", [])):
+            item = {_text(k): v for k, v in item.items()}
+            attrs = item.get("extra_attributes") or {}
+            rows.append((item["id"], {_text(k): v for k, v in attrs.items()}))
+    else:  # RESP2: [total, key, [field, value, ...], ...]
+        for i in range(1, len(raw), 2):
+            fields = raw[i + 1]
+            rows.append((raw[i], {_text(fields[j]): fields[j + 1] for j in range(0, len(fields), 2)}))
+    return [
+        Match(
+            key=_text(key).rsplit(":e:", 1)[1],
+            similarity=1.0 - float(values["dist"]),
+            query_text=_text(values["q"]) if values.get("q") is not None else None,
+        )
+        for key, values in rows
+    ]
+
+
+class RedisStore:
+    """Both tiers on Redis Stack / Redis 8: `redis.Redis` for sync calls, `redis.asyncio.Redis`
+    (one client per event loop) for async ones, the same commands built once for both."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str,
+        prefix: str = "tc",
+        cache_version: int = 1,
+        timeout: float = 0.25,
+        dim: int | None = None,
+        vector_dtype: str = "float32",
+        hnsw_m: int = 16,
+        hnsw_ef_construction: int = 200,
+        hnsw_ef_runtime: int = 64,
+        migrate: bool = False,
+    ) -> None:
+        try:
+            import redis
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the Redis backend needs redis and redisvl: pip install 'tiered-cache[redis]'"
+            ) from exc
+        self.url = url
+        self.namespace = namespace
+        self.base = f"{prefix}:{namespace}:v{cache_version}:"
+        self.index_name = f"{self.base}idx:s{SCHEMA_VERSION}"
+        self._schema_key = f"{self.base}schema"
+        self._client_kwargs: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry_on_timeout": False,
+        }
+        self.client = redis.Redis.from_url(url, **self._client_kwargs)
+        self._get_script = self.client.register_script(_GET_AND_COUNT)
+        self._add_script = self.client.register_script(_ADD_VECTOR)
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._dtype = np.float16 if vector_dtype == "float16" else np.float32
+        self._ef_runtime = hnsw_ef_runtime
+        self.dim = dim
+        if dim is not None:
+            self._ensure_index(dim, vector_dtype, hnsw_m, hnsw_ef_construction, migrate)
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _ensure_index(self, dim: int, dtype: str, m: int, ef_construction: int, migrate: bool) -> None:
+        from redisvl.index import SearchIndex
+        from redisvl.schema import IndexSchema
+
+        fingerprint = {"schema": SCHEMA_VERSION, "dims": dim, "dtype": dtype, "m": m,
+                       "ef_construction": ef_construction, "algorithm": "hnsw",
+                       "metric": "cosine"}
+        schema = IndexSchema.from_dict(
+            {
+                "index": {"name": self.index_name, "prefix": f"{self.base}e",
+                          "key_separator": ":", "storage_type": "hash"},
+                "fields": [
+                    {"name": "part", "type": "tag"},
+                    {"name": "ns", "type": "tag"},
+                    {"name": "vec", "type": "vector",
+                     "attrs": {"dims": dim, "algorithm": "hnsw", "distance_metric": "cosine",
+                               "datatype": dtype, "m": m, "ef_construction": ef_construction}},
+                ],
+            }
+        )
+        index = SearchIndex(schema, redis_client=self.client)
+        try:
+            exists = index.exists()
+            stored = self.client.get(self._schema_key)
+            if exists and (stored is None or orjson.loads(stored) != fingerprint):
+                if not migrate:
+                    raise SchemaMismatchError(
+                        f"Redis index {self.index_name!r} exists with schema "
+                        f"{stored.decode() if stored else 'unknown'}, this cache needs {fingerprint}; "
+                        "pass migrate_index=True to rebuild it (its entries are dropped), "
+                        "or use another namespace or cache_version"
+                    )
+                index.delete(drop=True)
+                exists = False
+            if not exists:
+                index.create(overwrite=False)
+                self.client.set(self._schema_key, orjson.dumps(fingerprint))
+        except SchemaMismatchError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"cannot create the Redis vector index at {self._safe_url}: {exc}") from exc
+
+    @property
+    def _safe_url(self) -> str:
+        return re.sub(r"//[^@/]*@", "//***@", self.url)
+
+    def _aclient(self) -> Any:
+        """The asyncio client of the running loop (a pool is bound to the loop that made it)."""
+        import redis.asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            client = redis.asyncio.Redis.from_url(self.url, **self._client_kwargs)
+            client._tc_get = client.register_script(_GET_AND_COUNT)
+            client._tc_add = client.register_script(_ADD_VECTOR)
+            self._aclients[loop] = client
+        return client
+
+    # -- key-value (exact tier) ---------------------------------------------------------------
+    def _ekey(self, key: str) -> str:
+        return f"{self.base}e:{key}"
+
+    @staticmethod
+    def _got(raw: Any) -> tuple[bytes, int] | None:
+        return None if raw is None else (bytes(raw[0]), int(raw[1]))
+
+    def _set_commands(self, pipe: Any, key: str, value: bytes, ttl: float | None) -> None:
+        ekey = self._ekey(key)
+        pipe.hset(ekey, mapping={"d": value, "h": 0})
+        if ttl is None:
+            pipe.persist(ekey)
+        else:
+            pipe.pexpire(ekey, max(1, int(ttl * 1000)))
+
+    def get(self, key: str) -> tuple[bytes, int] | None:
+        return self._got(self._get_script(keys=[self._ekey(key)]))
+
+    async def aget(self, key: str) -> tuple[bytes, int] | None:
+        client = self._aclient()
+        return self._got(await client._tc_get(keys=[self._ekey(key)], client=client))
+
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        self._set_commands(pipe, key, value, ttl)
+        pipe.execute()
+
+    async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
+        pipe = self._aclient().pipeline(transaction=True)
+        self._set_commands(pipe, key, value, ttl)
+        await pipe.execute()
+
+    def delete(self, key: str) -> None:
+        self.client.unlink(self._ekey(key))
+
+    async def adelete(self, key: str) -> None:
+        await self._aclient().unlink(self._ekey(key))
+
+    def _pattern(self, prefix: str = "") -> str:
+        return _glob_escape(f"{self.base}e:{prefix}") + "*"
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        keys = list(self.client.scan_iter(match=self._pattern(prefix), count=1000))
+        values = self.client.pipeline(transaction=False)
+        for k in keys:
+            values.hget(k, "d")
+        return self._pairs(keys, values.execute() if keys else [])
+
+    async def ascan(self, prefix: str) -> list[tuple[str, bytes]]:
+        client = self._aclient()
+        keys = [k async for k in client.scan_iter(match=self._pattern(prefix), count=1000)]
+        values = client.pipeline(transaction=False)
+        for k in keys:
+            values.hget(k, "d")
+        return self._pairs(keys, await values.execute() if keys else [])
+
+    def _pairs(self, keys: Sequence[bytes], values: Sequence[Any]) -> list[tuple[str, bytes]]:
+        cut = len(self._ekey(""))
+        return [(k.decode()[cut:], bytes(v)) for k, v in zip(keys, values, strict=True) if v is not None]
+
+    def clear(self) -> None:
+        batch: list[bytes] = []
+        for k in self.client.scan_iter(match=self._pattern(), count=1000):
+            batch.append(k)
+            if len(batch) >= _BATCH:
+                self.client.unlink(*batch)
+                batch = []
+        if batch:
+            self.client.unlink(*batch)
+
+    async def aclear(self) -> None:
+        client = self._aclient()
+        batch: list[bytes] = []
+        async for k in client.scan_iter(match=self._pattern(), count=1000):
+            batch.append(k)
+            if len(batch) >= _BATCH:
+                await client.unlink(*batch)
+                batch = []
+        if batch:
+            await client.unlink(*batch)
+
+    # -- vectors (semantic tier) --------------------------------------------------------------
+    def _vector_args(self, partition: str, vector: Vector, query_text: str) -> list[Any]:
+        return [vector.astype(self._dtype).tobytes(), partition, self.namespace, query_text]
+
+    def _search_args(self, partition: str, vector: Vector, k: int) -> list[Any]:
+        query = (f"(@part:{{{partition}}})=>[KNN {k} @vec $B EF_RUNTIME {self._ef_runtime} "
+                 "AS dist]")
+        return ["FT.SEARCH", self.index_name, query, "PARAMS", 2, "B",
+                vector.astype(self._dtype).tobytes(), "SORTBY", "dist", "ASC",
+                "RETURN", 2, "dist", "q", "LIMIT", 0, k, "DIALECT", 2]
+
+    def add(self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None) -> None:
+        # The vector joins its entry's hash (and so its TTL); a vanished entry gets no vector.
+        self._add_script(keys=[self._ekey(key)], args=self._vector_args(partition, vector, query_text))
+
+    async def aadd(
+        self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
+    ) -> None:
+        client = self._aclient()
+        await client._tc_add(
+            keys=[self._ekey(key)], args=self._vector_args(partition, vector, query_text), client=client
+        )
+
+    def search(self, partition: str, vector: Vector, k: int) -> list[Match]:
+        return _parse_search(self.client.execute_command(*self._search_args(partition, vector, k)))
+
+    async def asearch(self, partition: str, vector: Vector, k: int) -> list[Match]:
+        raw = await self._aclient().execute_command(*self._search_args(partition, vector, k))
+        return _parse_search(raw)
+
+    def close(self) -> None:
+        self.client.close()
+        self._aclients.clear()

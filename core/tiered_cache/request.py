@@ -1,0 +1,171 @@
+"""CacheRequest: the normalized view of one LLM call, split into partition and query text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidRequestError
+from .keys import canonicalize, digest
+from .normalize import Normalizer
+
+# Parameters that never change what a model answers: they never enter a key.
+NEUTRAL_PARAMS = frozenset(
+    {
+        "api_key", "api_base", "base_url", "organization", "timeout", "request_timeout",
+        "max_retries", "retries", "callbacks", "callback_manager", "stream", "streaming",
+        "stream_usage", "verbose", "tags", "metadata", "cache", "http_client",
+        "http_async_client", "default_headers", "default_query", "run_name", "run_id",
+        "rate_limiter", "disable_streaming", "client", "async_client",
+    }
+)
+_SECRET_PARAM = re.compile(r"(api_?key|secret|password|access_token|auth)", re.IGNORECASE)
+# Message fields that identify a message instance rather than its meaning.
+_VOLATILE_MESSAGE_FIELDS = frozenset({"id", "response_metadata", "usage_metadata", "example"})
+_USER_ROLES = frozenset({"user", "human"})
+
+
+def output_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters that can change the output: neutral and secret-bearing ones removed."""
+    return {
+        k: v
+        for k, v in params.items()
+        if k not in NEUTRAL_PARAMS and not _SECRET_PARAM.search(k) and v is not None
+    }
+
+
+@dataclass(frozen=True)
+class CacheRequest:
+    """One LLM call as the cache sees it.
+
+    `partition` must match exactly for any hit; `query_text` (the final user turn) is what the
+    semantic tier embeds, or None when the call ends in something other than a user turn.
+    """
+
+    partition: Mapping[str, Any]
+    partition_key: str
+    query_text: str | None
+    exact_key: str
+    deterministic: bool
+
+    @property
+    def semantic_allowed(self) -> bool:
+        return self.deterministic and bool(self.query_text)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+    return "\n".join(parts)
+
+
+class _ToolCallIds:
+    """Renames provider-generated tool-call ids by order of appearance, so that a replayed
+    conversation (new ids, same calls) keys the same."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return self._names.setdefault(value, f"call_{len(self._names)}")
+
+
+def _normalize_message(
+    message: Mapping[str, Any], normalize: Normalizer, ids: _ToolCallIds
+) -> dict[str, Any]:
+    if not isinstance(message, Mapping):
+        raise InvalidRequestError(f"a message must be a mapping with role and content, got {type(message).__name__}")
+    role = message.get("role")
+    if not isinstance(role, str) or not role:
+        raise InvalidRequestError("every message needs a non-empty string 'role'")
+    content = message.get("content", "")
+    if isinstance(content, str):
+        norm_content: Any = normalize(content)
+    elif isinstance(content, Sequence):
+        norm_content = [
+            {**b, "text": normalize(b["text"])}
+            if isinstance(b, Mapping) and isinstance(b.get("text"), str)
+            else b
+            for b in content
+        ]
+    else:
+        raise InvalidRequestError(
+            f"message content must be a string or a list of blocks, got {type(content).__name__}"
+        )
+    out: dict[str, Any] = {"role": role, "content": norm_content}
+    for key, value in message.items():
+        if key in ("role", "content") or key in _VOLATILE_MESSAGE_FIELDS or value in (None, [], {}):
+            continue
+        if key == "tool_calls" and isinstance(value, Sequence):
+            value = [
+                {**call, "id": ids(call.get("id"))} if isinstance(call, Mapping) else call
+                for call in value
+            ]
+        elif key == "tool_call_id":
+            value = ids(value)
+        out[key] = value
+    return out
+
+
+def build_request(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    model: str,
+    params: Mapping[str, Any] | None = None,
+    tools: Any = None,
+    namespace: str = "default",
+    cache_version: int = 1,
+    normalizer: Normalizer | None = None,
+    max_semantic_temperature: float | None = 0.0,
+) -> CacheRequest:
+    """Build a CacheRequest from chat messages (role + content), the model identity and parameters.
+
+    A request is deterministic (eligible for semantic hits and semantic storage) when its
+    temperature is unset or at most `max_semantic_temperature` (None: always).
+    """
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
+        raise InvalidRequestError("messages must be a non-empty list of {'role', 'content'} mappings")
+    if not isinstance(model, str):
+        raise InvalidRequestError("model must be a string identifying the model")
+    normalize = normalizer or Normalizer()
+    ids = _ToolCallIds()
+    normalized = [_normalize_message(m, normalize, ids) for m in messages]
+    kept = output_params(params or {})
+    partition = canonicalize(
+        {
+            "namespace": namespace,
+            "cache_version": cache_version,
+            "model": model,
+            "params": kept,
+            "tools": tools,
+            "history": normalized[:-1],
+        }
+    )
+    partition_key = digest(partition)[:32]
+    last = normalized[-1]
+    query_text = _text_of(last["content"]) if last["role"] in _USER_ROLES else None
+    temperature = kept.get("temperature")
+    if max_semantic_temperature is None or temperature is None:
+        deterministic = True
+    else:
+        try:
+            deterministic = float(temperature) <= max_semantic_temperature
+        except (TypeError, ValueError):
+            deterministic = False
+    return CacheRequest(
+        partition=partition,
+        partition_key=partition_key,
+        query_text=query_text or None,
+        exact_key=digest({"partition": partition_key, "last": last}),
+        deterministic=deterministic,
+    )
