@@ -24,7 +24,8 @@ NEUTRAL_PARAMS = frozenset(
 _SECRET_PARAM = re.compile(r"(api_?key|secret|password|access_token|auth)", re.IGNORECASE)
 # Message fields that identify a message instance rather than its meaning.
 _VOLATILE_MESSAGE_FIELDS = frozenset({"id", "response_metadata", "usage_metadata", "example"})
-_USER_ROLES = frozenset({"user", "human"})
+# LangChain and LlamaIndex name the same roles differently; the partition must not care.
+_ROLE_ALIASES = {"human": "user", "ai": "assistant", "chatbot": "assistant", "developer": "system"}
 
 
 def output_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def _normalize_message(
         raise InvalidRequestError(
             f"message content must be a string or a list of blocks, got {type(content).__name__}"
         )
-    out: dict[str, Any] = {"role": role, "content": norm_content}
+    out: dict[str, Any] = {"role": _ROLE_ALIASES.get(role, role), "content": norm_content}
     for key, value in message.items():
         if key in ("role", "content") or key in _VOLATILE_MESSAGE_FIELDS or value in (None, [], {}):
             continue
@@ -153,7 +154,7 @@ def build_request(
     )
     partition_key = digest(partition)[:32]
     last = normalized[-1]
-    query_text = _text_of(last["content"]) if last["role"] in _USER_ROLES else None
+    query_text = _text_of(last["content"]) if last["role"] == "user" else None
     temperature = kept.get("temperature")
     if max_semantic_temperature is None or temperature is None:
         deterministic = True

