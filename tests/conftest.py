@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from tiered_cache import TieredCache
 
 from .redis_server import RedisStackServer

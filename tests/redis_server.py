@@ -40,17 +40,32 @@ class RedisStackServer:
         if not os.access(server, os.X_OK):
             raise RuntimeError(f"{server} is not executable: chmod +x it (see .ci/run)")
         self.proc = subprocess.Popen(
-            [str(server), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self._dir.name,
-             "--loadmodule", str(search)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                str(server),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self._dir.name,
+                "--loadmodule",
+                str(search),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + timeout
         client = redis.Redis(port=self.port, socket_timeout=1)
         while True:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}: {err[-2000:]}")
+                raise RuntimeError(
+                    f"redis-server exited with {self.proc.returncode}: {err[-2000:]}"
+                )
             try:
                 client.ping()
                 break

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from .config import CacheConfig
 from .embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
@@ -137,6 +137,8 @@ class TieredCache:
             kv = MemoryKV(cfg.max_entries, cfg.max_bytes, on_evict=self._evicted)
         self.kv: KVStore = kv
         self.index: VectorIndex | None = index
+        # On Redis one store serves both tiers; a separate index needs its own delete/clear/close.
+        self._own_index = index if index is not None and cast(object, index) is not kv else None
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> TieredCache:
@@ -168,7 +170,8 @@ class TieredCache:
         size = sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, Mapping))
         if size > self.config.max_prompt_chars:
             raise InvalidRequestError(
-                f"prompt of {size} characters exceeds max_prompt_chars={self.config.max_prompt_chars}"
+                f"prompt of {size} characters exceeds "
+                f"max_prompt_chars={self.config.max_prompt_chars}"
             )
         return build_request(
             messages,
@@ -223,12 +226,16 @@ class TieredCache:
             self._stats.incr("rejected_writes")
             logger.warning(
                 "tiered-cache: not storing a %d-byte entry (max_payload_bytes=%d)",
-                len(value), self.config.max_payload_bytes,
+                len(value),
+                self.config.max_payload_bytes,
             )
             return False
-        yield _Set(req.exact_key, value, ttl)
+        vector = None
         if self.index is not None and req.semantic_allowed and req.query_text is not None:
+            # Embed first, so that the entry and its vector are written back to back.
             vector = yield _Embed(req.query_text)
+        yield _Set(req.exact_key, value, ttl)
+        if vector is not None and req.query_text is not None:
             yield _Add(req.exact_key, req.partition_key, vector, req.query_text, ttl)
         self._stats.incr("stores")
         return True
@@ -249,8 +256,8 @@ class TieredCache:
             assert self.index is not None
             return self.index.add(op.key, op.partition, op.vector, op.text, op.ttl)
         self.kv.delete(op.key)
-        if self.index is not None and self.index is not self.kv:
-            self.index.delete(op.key)
+        if self._own_index is not None:
+            self._own_index.delete(op.key)
         return None
 
     async def _ado(self, op: _Op) -> Any:
@@ -268,8 +275,8 @@ class TieredCache:
             assert self.index is not None
             return await self.index.aadd(op.key, op.partition, op.vector, op.text, op.ttl)
         await self.kv.adelete(op.key)
-        if self.index is not None and self.index is not self.kv:
-            await self.index.adelete(op.key)
+        if self._own_index is not None:
+            await self._own_index.adelete(op.key)
         return None
 
     def _run(self, plan: Plan[T], fallback: T) -> T:
@@ -304,8 +311,9 @@ class TieredCache:
         self._stats.incr("errors")
         if not self._failing:  # once per incident, not once per call
             self._failing = True
-            logger.warning("tiered-cache: backend failed, serving misses (%s: %s)",
-                           type(exc).__name__, exc)
+            logger.warning(
+                "tiered-cache: backend failed, serving misses (%s: %s)", type(exc).__name__, exc
+            )
 
     def _recovered(self) -> None:
         if self._failing:
@@ -317,13 +325,15 @@ class TieredCache:
         if hit is None:
             self._stats.observe_lookup("miss", elapsed)
             return None
-        self._stats.observe_lookup(hit.tier, elapsed, hit.similarity if hit.tier == "semantic" else None)
+        self._stats.observe_lookup(
+            hit.tier, elapsed, hit.similarity if hit.tier == "semantic" else None
+        )
         tokens = (hit.entry.usage or {}).get("total_tokens")
         if isinstance(tokens, int):
             self._stats.incr("tokens_saved", tokens)
         return hit
 
-    # -- public API ----------------------------------------------------------------------------------
+    # -- public API --------------------------------------------------------------------------
     def lookup(self, request: CacheRequest) -> CacheHit | None:
         """The cached answer for `request`, or None. Backend failures are misses, never errors."""
         started = time.perf_counter()
@@ -357,13 +367,13 @@ class TieredCache:
     def clear(self) -> None:
         """Delete every entry of this cache's namespace and version, and nothing else."""
         self.kv.clear()
-        if self.index is not None and self.index is not self.kv:
-            self.index.clear()
+        if self._own_index is not None:
+            self._own_index.clear()
 
     async def aclear(self) -> None:
         await self.kv.aclear()
-        if self.index is not None and self.index is not self.kv:
-            await self.index.aclear()
+        if self._own_index is not None:
+            await self._own_index.aclear()
 
     def stats(self) -> dict[str, Any]:
         """Counters, latencies and the configuration that explains them."""
@@ -385,5 +395,5 @@ class TieredCache:
 
     def close(self) -> None:
         self.kv.close()
-        if self.index is not None and self.index is not self.kv:
-            self.index.close()
+        if self._own_index is not None:
+            self._own_index.close()

@@ -54,7 +54,7 @@ class CacheConfig:
     strip_patterns: tuple[str, ...] = ()
     """Extra regexes removed before keying."""
     exact_search_max: int = 2_000
-    """Embedded semantic tier: exact NumPy search up to this many vectors per partition, HNSW beyond."""
+    """Embedded semantic tier: exact search up to this many vectors per partition, HNSW beyond."""
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200
     hnsw_ef_runtime: int = 64
@@ -62,7 +62,7 @@ class CacheConfig:
     redis_timeout: float = 0.25
     """Seconds a Redis call may take before it counts as failed (a lookup then misses)."""
     migrate_index: bool = False
-    """Drop and rebuild an existing Redis vector index whose schema differs (its vectors are lost)."""
+    """Rebuild an existing Redis index whose schema differs (its entries are dropped)."""
     max_prompt_chars: int = 1_000_000
     max_payload_bytes: int = 10 * 1024 * 1024
 
@@ -73,10 +73,19 @@ class CacheConfig:
                 raise ConfigurationError(
                     f"{name}={value!r}: use 1-128 characters without whitespace or ':'"
                 )
-        positive_ints = ("cache_version", "max_entries", "max_bytes", "candidates",
-                         "embedding_cache_size", "exact_search_max", "hnsw_m",
-                         "hnsw_ef_construction", "hnsw_ef_runtime", "max_prompt_chars",
-                         "max_payload_bytes")
+        positive_ints = (
+            "cache_version",
+            "max_entries",
+            "max_bytes",
+            "candidates",
+            "embedding_cache_size",
+            "exact_search_max",
+            "hnsw_m",
+            "hnsw_ef_construction",
+            "hnsw_ef_runtime",
+            "max_prompt_chars",
+            "max_payload_bytes",
+        )
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -93,13 +102,13 @@ class CacheConfig:
             raise ConfigurationError(f"vector_dtype={self.vector_dtype!r}: float32 or float16")
         bad = [t for t in self.strip_tokens if t not in DYNAMIC_PATTERNS]
         if bad:
-            raise ConfigurationError(f"strip_tokens: unknown {bad}; choose from {sorted(DYNAMIC_PATTERNS)}")
+            raise ConfigurationError(
+                f"strip_tokens: unknown {bad}; choose from {sorted(DYNAMIC_PATTERNS)}"
+            )
         if self.redis_url is not None and not self.redis_url.startswith(
             ("redis://", "rediss://", "unix://")
         ):
-            raise ConfigurationError(
-                "redis_url must start with redis://, rediss:// or unix://"
-            )
+            raise ConfigurationError("redis_url must start with redis://, rediss:// or unix://")
         self.normalizer()  # validates the regexes
 
     def normalizer(self) -> Normalizer:

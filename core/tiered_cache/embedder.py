@@ -92,7 +92,10 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         model = self._model
-        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        get = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         return int(get())
 
     def encode(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -112,7 +115,9 @@ class EmbeddingService:
     Sync callers encode inline; async callers never block the event loop (encode runs in a thread).
     """
 
-    def __init__(self, embedder: Embedder, cache_size: int = 10_000, window_ms: float = 2.0) -> None:
+    def __init__(
+        self, embedder: Embedder, cache_size: int = 10_000, window_ms: float = 2.0
+    ) -> None:
         self.embedder = embedder
         self.cache_size = cache_size
         self.window = window_ms / 1000.0

@@ -16,7 +16,7 @@ class InvalidRequestError(TieredCacheError, ValueError):
 
 
 class BackendError(TieredCacheError):
-    """A storage backend failed. Lookups turn this into a miss; it reaches callers only from admin calls."""
+    """A storage backend failed. Lookups and stores turn this into a miss; admin calls raise it."""
 
 
 class SchemaMismatchError(ConfigurationError):

@@ -1,4 +1,4 @@
-"""Canonical JSON and the hashes built from it: a key must not depend on dict order or float spelling."""
+"""Canonical JSON and its hashes: a key must not depend on dict order or float spelling."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import asyncio
 import re
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -47,14 +47,16 @@ def _parse_search(raw: Any) -> list[Match]:
     """An FT.SEARCH reply (RESP2 list or RESP3 map) -> matches, nearest first."""
     rows: list[tuple[Any, dict[str, Any]]] = []
     if isinstance(raw, dict):  # RESP3: {results: [{id, extra_attributes: {...}}]}
-        for item in raw.get(b"results", raw.get("results", [])):
+        for item in raw.get(b"results") or raw.get("results") or []:
             item = {_text(k): v for k, v in item.items()}
             attrs = item.get("extra_attributes") or {}
             rows.append((item["id"], {_text(k): v for k, v in attrs.items()}))
     else:  # RESP2: [total, key, [field, value, ...], ...]
         for i in range(1, len(raw), 2):
             fields = raw[i + 1]
-            rows.append((raw[i], {_text(fields[j]): fields[j + 1] for j in range(0, len(fields), 2)}))
+            rows.append(
+                (raw[i], {_text(fields[j]): fields[j + 1] for j in range(0, len(fields), 2)})
+            )
     return [
         Match(
             key=_text(key).rsplit(":e:", 1)[1],
@@ -63,6 +65,12 @@ def _parse_search(raw: Any) -> list[Match]:
         )
         for key, values in rows
     ]
+
+
+class _AsyncConn(NamedTuple):
+    client: Any
+    get: Any
+    add: Any
 
 
 class RedisStore:
@@ -103,7 +111,7 @@ class RedisStore:
         self.client = redis.Redis.from_url(url, **self._client_kwargs)
         self._get_script = self.client.register_script(_GET_AND_COUNT)
         self._add_script = self.client.register_script(_ADD_VECTOR)
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncConn] = (
             weakref.WeakKeyDictionary()
         )
         self._dtype = np.float16 if vector_dtype == "float16" else np.float32
@@ -113,23 +121,44 @@ class RedisStore:
             self._ensure_index(dim, vector_dtype, hnsw_m, hnsw_ef_construction, migrate)
 
     # -- set-up -------------------------------------------------------------------------------
-    def _ensure_index(self, dim: int, dtype: str, m: int, ef_construction: int, migrate: bool) -> None:
+    def _ensure_index(
+        self, dim: int, dtype: str, m: int, ef_construction: int, migrate: bool
+    ) -> None:
         from redisvl.index import SearchIndex
         from redisvl.schema import IndexSchema
 
-        fingerprint = {"schema": SCHEMA_VERSION, "dims": dim, "dtype": dtype, "m": m,
-                       "ef_construction": ef_construction, "algorithm": "hnsw",
-                       "metric": "cosine"}
+        fingerprint = {
+            "schema": SCHEMA_VERSION,
+            "dims": dim,
+            "dtype": dtype,
+            "m": m,
+            "ef_construction": ef_construction,
+            "algorithm": "hnsw",
+            "metric": "cosine",
+        }
         schema = IndexSchema.from_dict(
             {
-                "index": {"name": self.index_name, "prefix": f"{self.base}e",
-                          "key_separator": ":", "storage_type": "hash"},
+                "index": {
+                    "name": self.index_name,
+                    "prefix": f"{self.base}e",
+                    "key_separator": ":",
+                    "storage_type": "hash",
+                },
                 "fields": [
                     {"name": "part", "type": "tag"},
                     {"name": "ns", "type": "tag"},
-                    {"name": "vec", "type": "vector",
-                     "attrs": {"dims": dim, "algorithm": "hnsw", "distance_metric": "cosine",
-                               "datatype": dtype, "m": m, "ef_construction": ef_construction}},
+                    {
+                        "name": "vec",
+                        "type": "vector",
+                        "attrs": {
+                            "dims": dim,
+                            "algorithm": "hnsw",
+                            "distance_metric": "cosine",
+                            "datatype": dtype,
+                            "m": m,
+                            "ef_construction": ef_construction,
+                        },
+                    },
                 ],
             }
         )
@@ -141,7 +170,8 @@ class RedisStore:
                 if not migrate:
                     raise SchemaMismatchError(
                         f"Redis index {self.index_name!r} exists with schema "
-                        f"{stored.decode() if stored else 'unknown'}, this cache needs {fingerprint}; "
+                        f"{_text(stored) if stored else 'unknown'}, "
+                        f"this cache needs {fingerprint}; "
                         "pass migrate_index=True to rebuild it (its entries are dropped), "
                         "or use another namespace or cache_version"
                     )
@@ -153,24 +183,32 @@ class RedisStore:
         except SchemaMismatchError:
             raise
         except Exception as exc:
-            raise BackendError(f"cannot create the Redis vector index at {self._safe_url}: {exc}") from exc
+            raise BackendError(
+                f"cannot create the Redis vector index at {self._safe_url}: {exc}"
+            ) from exc
 
     @property
     def _safe_url(self) -> str:
         return re.sub(r"//[^@/]*@", "//***@", self.url)
 
-    def _aclient(self) -> Any:
+    def _aconn(self) -> _AsyncConn:
         """The asyncio client of the running loop (a pool is bound to the loop that made it)."""
         import redis.asyncio
 
         loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
+        conn = self._aclients.get(loop)
+        if conn is None:
             client = redis.asyncio.Redis.from_url(self.url, **self._client_kwargs)
-            client._tc_get = client.register_script(_GET_AND_COUNT)
-            client._tc_add = client.register_script(_ADD_VECTOR)
-            self._aclients[loop] = client
-        return client
+            conn = _AsyncConn(
+                client,
+                client.register_script(_GET_AND_COUNT),
+                client.register_script(_ADD_VECTOR),
+            )
+            self._aclients[loop] = conn
+        return conn
+
+    def _aclient(self) -> Any:
+        return self._aconn().client
 
     # -- key-value (exact tier) ---------------------------------------------------------------
     def _ekey(self, key: str) -> str:
@@ -192,8 +230,8 @@ class RedisStore:
         return self._got(self._get_script(keys=[self._ekey(key)]))
 
     async def aget(self, key: str) -> tuple[bytes, int] | None:
-        client = self._aclient()
-        return self._got(await client._tc_get(keys=[self._ekey(key)], client=client))
+        conn = self._aconn()
+        return self._got(await conn.get(keys=[self._ekey(key)], client=conn.client))
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         pipe = self.client.pipeline(transaction=True)
@@ -231,7 +269,9 @@ class RedisStore:
 
     def _pairs(self, keys: Sequence[bytes], values: Sequence[Any]) -> list[tuple[str, bytes]]:
         cut = len(self._ekey(""))
-        return [(k.decode()[cut:], bytes(v)) for k, v in zip(keys, values, strict=True) if v is not None]
+        return [
+            (k.decode()[cut:], bytes(v)) for k, v in zip(keys, values, strict=True) if v is not None
+        ]
 
     def clear(self) -> None:
         batch: list[bytes] = []
@@ -259,26 +299,50 @@ class RedisStore:
         return [vector.astype(self._dtype).tobytes(), partition, self.namespace, query_text]
 
     def _search_args(self, partition: str, vector: Vector, k: int) -> list[Any]:
-        query = (f"(@part:{{{partition}}})=>[KNN {k} @vec $B EF_RUNTIME {self._ef_runtime} "
-                 "AS dist]")
-        return ["FT.SEARCH", self.index_name, query, "PARAMS", 2, "B",
-                vector.astype(self._dtype).tobytes(), "SORTBY", "dist", "ASC",
-                "RETURN", 2, "dist", "q", "LIMIT", 0, k, "DIALECT", 2]
+        query = f"(@part:{{{partition}}})=>[KNN {k} @vec $B EF_RUNTIME {self._ef_runtime} AS dist]"
+        return [
+            "FT.SEARCH",
+            self.index_name,
+            query,
+            "PARAMS",
+            2,
+            "B",
+            vector.astype(self._dtype).tobytes(),
+            "SORTBY",
+            "dist",
+            "ASC",
+            "RETURN",
+            2,
+            "dist",
+            "q",
+            "LIMIT",
+            0,
+            k,
+            "DIALECT",
+            2,
+        ]
 
-    def add(self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None) -> None:
+    def add(
+        self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
+    ) -> None:
         # The vector joins its entry's hash (and so its TTL); a vanished entry gets no vector.
-        self._add_script(keys=[self._ekey(key)], args=self._vector_args(partition, vector, query_text))
+        self._add_script(
+            keys=[self._ekey(key)], args=self._vector_args(partition, vector, query_text)
+        )
 
     async def aadd(
         self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
     ) -> None:
-        client = self._aclient()
-        await client._tc_add(
-            keys=[self._ekey(key)], args=self._vector_args(partition, vector, query_text), client=client
+        conn = self._aconn()
+        await conn.add(
+            keys=[self._ekey(key)],
+            args=self._vector_args(partition, vector, query_text),
+            client=conn.client,
         )
 
     def search(self, partition: str, vector: Vector, k: int) -> list[Match]:
-        return _parse_search(self.client.execute_command(*self._search_args(partition, vector, k)))
+        raw = self.client.execute_command(*self._search_args(partition, vector, k))  # type: ignore[no-untyped-call]
+        return _parse_search(raw)
 
     async def asearch(self, partition: str, vector: Vector, k: int) -> list[Match]:
         raw = await self._aclient().execute_command(*self._search_args(partition, vector, k))

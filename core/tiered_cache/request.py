@@ -14,11 +14,33 @@ from .normalize import Normalizer
 # Parameters that never change what a model answers: they never enter a key.
 NEUTRAL_PARAMS = frozenset(
     {
-        "api_key", "api_base", "base_url", "organization", "timeout", "request_timeout",
-        "max_retries", "retries", "callbacks", "callback_manager", "stream", "streaming",
-        "stream_usage", "verbose", "tags", "metadata", "cache", "http_client",
-        "http_async_client", "default_headers", "default_query", "run_name", "run_id",
-        "rate_limiter", "disable_streaming", "client", "async_client",
+        "api_key",
+        "api_base",
+        "base_url",
+        "organization",
+        "timeout",
+        "request_timeout",
+        "max_retries",
+        "retries",
+        "callbacks",
+        "callback_manager",
+        "stream",
+        "streaming",
+        "stream_usage",
+        "verbose",
+        "tags",
+        "metadata",
+        "cache",
+        "http_client",
+        "http_async_client",
+        "default_headers",
+        "default_query",
+        "run_name",
+        "run_id",
+        "rate_limiter",
+        "disable_streaming",
+        "client",
+        "async_client",
     }
 )
 _SECRET_PARAM = re.compile(r"(api_?key|secret|password|access_token|auth)", re.IGNORECASE)
@@ -85,7 +107,9 @@ def _normalize_message(
     message: Mapping[str, Any], normalize: Normalizer, ids: _ToolCallIds
 ) -> dict[str, Any]:
     if not isinstance(message, Mapping):
-        raise InvalidRequestError(f"a message must be a mapping with role and content, got {type(message).__name__}")
+        raise InvalidRequestError(
+            f"a message must be a mapping with role and content, got {type(message).__name__}"
+        )
     role = message.get("role")
     if not isinstance(role, str) or not role:
         raise InvalidRequestError("every message needs a non-empty string 'role'")
@@ -135,7 +159,9 @@ def build_request(
     temperature is unset or at most `max_semantic_temperature` (None: always).
     """
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
-        raise InvalidRequestError("messages must be a non-empty list of {'role', 'content'} mappings")
+        raise InvalidRequestError(
+            "messages must be a non-empty list of {'role', 'content'} mappings"
+        )
     if not isinstance(model, str):
         raise InvalidRequestError("model must be a string identifying the model")
     normalize = normalizer or Normalizer()

@@ -81,7 +81,8 @@ class _Partition:
 
 
 class MemoryVectorIndex:
-    """In-process index: exact NumPy search per partition up to `exact_search_max` rows, hnswlib beyond."""
+    """In-process index: exact NumPy search per partition up to `exact_search_max` rows,
+    hnswlib beyond."""
 
     def __init__(
         self,
@@ -139,6 +140,9 @@ class MemoryVectorIndex:
         now = self._clock()
         with self._lock:
             part = self._parts.get(partition)
+            if part is not None and part.hnsw is None:
+                self._purge_expired_locked(part, now)
+                part = self._parts.get(partition)
             if part is None or part.live == 0:
                 return []
             n = len(part.keys)
@@ -149,7 +153,7 @@ class MemoryVectorIndex:
                 sims = 1.0 - distances[0]
             else:
                 all_sims = part.matrix[:n] @ vector
-                all_sims[part.expires[:n] <= now] = -np.inf
+                all_sims[part.expires[:n] == -np.inf] = -np.inf
                 top = min(k, n)
                 rows = np.argpartition(-all_sims, top - 1)[:top]
                 rows = rows[np.argsort(-all_sims[rows])]
@@ -166,6 +170,13 @@ class MemoryVectorIndex:
                 if len(out) == k:
                     break
             return out
+
+    def _purge_expired_locked(self, part: _Partition, now: float) -> None:
+        n = len(part.keys)
+        for row in np.nonzero(part.expires[:n] <= now)[0].tolist():
+            key = part.keys[row]
+            if key is not None:
+                self._delete_locked(key)
 
     def _delete_locked(self, key: str) -> None:
         where = self._where.pop(key, None)
