@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
@@ -78,6 +78,17 @@ class _Add:
 
 _Op = _Get | _Set | _Delete | _Embed | _Search | _Add
 Plan = Generator[_Op, Any, T]
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class TieredCache:
@@ -363,6 +374,19 @@ class TieredCache:
         ttl: float | None = None,
     ) -> bool:
         return await self._arun(self._store_plan(request, payload, usage, ttl), False)
+
+    def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int = 256) -> int:
+        """Store many (request, payload) pairs, embedding their questions in batches.
+
+        Returns how many were stored.
+        """
+        stored = 0
+        for batch in _batched(items, batch_size):
+            if self.embeddings is not None:
+                texts = [r.query_text for r, _ in batch if r.semantic_allowed and r.query_text]
+                self.embeddings.embed_many(texts)  # memoized: the stores below reuse them
+            stored += sum(self.store(req, payload) for req, payload in batch)
+        return stored
 
     def clear(self) -> None:
         """Delete every entry of this cache's namespace and version, and nothing else."""
