@@ -7,16 +7,23 @@ sync backends, `_arun` with async ones; neither contains any caching decision.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
+import orjson
+
+from .breaker import CircuitBreaker
 from .config import CacheConfig
 from .embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
 from .entry import CacheEntry, CorruptEntryError
-from .errors import InvalidRequestError
+from .errors import ConfigurationError, InvalidRequestError
+from .flight import Flights
 from .kv import KVStore, MemoryKV
 from .request import CacheRequest, build_request
 from .stats import Stats
@@ -24,6 +31,7 @@ from .vectors import Match, MemoryVectorIndex, Vector, VectorIndex
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+_LEASE_POLL = 0.02
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,8 @@ class TieredCache:
         self.normalizer = cfg.normalizer()
         self._stats = Stats()
         self._failing = False
+        self._breaker = CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown)
+        self._flights = Flights()
         self.embeddings: EmbeddingService | None = None
         if cfg.semantic:
             self.embeddings = EmbeddingService(
@@ -120,7 +130,12 @@ class TieredCache:
                 window_ms=cfg.batch_window_ms,
             )
         if cfg.redis_url is not None and kv is None:
-            from .redis_backend import RedisStore
+            try:
+                from .redis_backend import RedisStore
+            except ImportError as exc:
+                raise ConfigurationError(
+                    "the Redis backend needs redis and redisvl: pip install 'tiered-cache[redis]'"
+                ) from exc
 
             store = RedisStore(
                 cfg.redis_url,
@@ -128,6 +143,7 @@ class TieredCache:
                 prefix=cfg.prefix,
                 cache_version=cfg.cache_version,
                 timeout=cfg.redis_timeout,
+                connect_timeout=cfg.redis_connect_timeout,
                 dim=self.embeddings.embedder.dimension if self.embeddings else None,
                 vector_dtype=cfg.vector_dtype,
                 hnsw_m=cfg.hnsw_m,
@@ -232,7 +248,10 @@ class TieredCache:
         if not isinstance(payload, str):
             raise InvalidRequestError(f"payload must be a string, got {type(payload).__name__}")
         ttl = self.config.ttl if ttl is None else ttl
-        value = CacheEntry(payload, req.query_text, usage, ttl=ttl).to_json()
+        try:
+            value = CacheEntry(payload, req.query_text, usage, ttl=ttl).to_json()
+        except orjson.JSONEncodeError as exc:
+            raise InvalidRequestError(f"payload or usage cannot be stored as JSON: {exc}") from exc
         if len(value) > self.config.max_payload_bytes:
             self._stats.incr("rejected_writes")
             logger.warning(
@@ -291,6 +310,10 @@ class TieredCache:
         return None
 
     def _run(self, plan: Plan[T], fallback: T) -> T:
+        if not self._breaker.allow():
+            self._stats.incr("breaker_skips")
+            plan.close()
+            return fallback
         try:
             result = self._do(next(plan))
             while True:
@@ -305,6 +328,10 @@ class TieredCache:
             return fallback
 
     async def _arun(self, plan: Plan[T], fallback: T) -> T:
+        if not self._breaker.allow():
+            self._stats.incr("breaker_skips")
+            plan.close()
+            return fallback
         try:
             result = await self._ado(next(plan))
             while True:
@@ -320,6 +347,7 @@ class TieredCache:
 
     def _backend_failed(self, exc: Exception) -> None:
         self._stats.incr("errors")
+        self._breaker.failure()
         if not self._failing:  # once per incident, not once per call
             self._failing = True
             logger.warning(
@@ -327,9 +355,17 @@ class TieredCache:
             )
 
     def _recovered(self) -> None:
+        self._breaker.success()
         if self._failing:
             self._failing = False
             logger.warning("tiered-cache: backend recovered")
+
+    def _guarded(self, call: Callable[[], T], fallback: T) -> T:
+        try:
+            return call()
+        except Exception as exc:
+            self._backend_failed(exc)
+            return fallback
 
     def _observe(self, hit: CacheHit | None, started: float) -> CacheHit | None:
         elapsed = time.perf_counter() - started
@@ -374,6 +410,85 @@ class TieredCache:
         ttl: float | None = None,
     ) -> bool:
         return await self._arun(self._store_plan(request, payload, usage, ttl), False)
+
+    def get_or_compute(
+        self, request: CacheRequest, compute: Callable[[], str], *, ttl: float | None = None
+    ) -> str:
+        """The cached payload, or `compute()` stored. Concurrent misses of one key compute once:
+        threads of this process wait for the first; other processes wait on a Redis lease
+        (up to `lease_wait` seconds, then compute themselves)."""
+        hit = self.lookup(request)
+        if hit is not None:
+            return hit.payload
+        key = request.exact_key
+        leader, event = self._flights.join(key)
+        if not leader:
+            event.wait(self.config.lease_wait)
+            hit = self._run(self._lookup_plan(request), None)
+            return hit.payload if hit is not None else compute()
+        token = uuid.uuid4().hex
+        leased = False
+        try:
+            leased = self._guarded(
+                lambda: self.kv.acquire_lease(key, token, self.config.lease_ms), True
+            )
+            if not leased:
+                deadline = time.monotonic() + self.config.lease_wait
+                while time.monotonic() < deadline:
+                    time.sleep(_LEASE_POLL)
+                    hit = self._run(self._lookup_plan(request), None)
+                    if hit is not None:
+                        return hit.payload
+            payload = compute()
+            self.store(request, payload, ttl=ttl)
+            return payload
+        finally:
+            if leased:
+                self._guarded(lambda: self.kv.release_lease(key, token), None)
+            self._flights.done(key)
+
+    async def aget_or_compute(
+        self,
+        request: CacheRequest,
+        compute: Callable[[], Awaitable[str]],
+        *,
+        ttl: float | None = None,
+    ) -> str:
+        hit = await self.alookup(request)
+        if hit is not None:
+            return hit.payload
+        key = request.exact_key
+        leader, event = self._flights.ajoin(key)
+        if not leader:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), self.config.lease_wait)
+            hit = await self._arun(self._lookup_plan(request), None)
+            return hit.payload if hit is not None else await compute()
+        token = uuid.uuid4().hex
+        leased = False
+        try:
+            try:
+                leased = await self.kv.aacquire_lease(key, token, self.config.lease_ms)
+            except Exception as exc:
+                self._backend_failed(exc)
+                leased = True  # no backend to coordinate with: compute
+            if not leased:
+                deadline = time.monotonic() + self.config.lease_wait
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(_LEASE_POLL)
+                    hit = await self._arun(self._lookup_plan(request), None)
+                    if hit is not None:
+                        return hit.payload
+            payload = await compute()
+            await self.astore(request, payload, ttl=ttl)
+            return payload
+        finally:
+            if leased:
+                try:
+                    await self.kv.arelease_lease(key, token)
+                except Exception as exc:
+                    self._backend_failed(exc)
+            self._flights.adone(key)
 
     def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int = 256) -> int:
         """Store many (request, payload) pairs, embedding their questions in batches.

@@ -40,6 +40,27 @@ class CacheConfig:
     """Cosine similarity at or above which a neighbour is served."""
     candidates: int = 4
     """Neighbours fetched per semantic lookup (stale ones are skipped)."""
+    verifier: bool = True
+    """Check each candidate above the threshold (numbers, names, negation, question type...)."""
+    verifier_cutoff: float | None = None
+    """Verifier probability a candidate needs; None: the cut-off shipped with the weights."""
+    adaptive_threshold: bool = True
+    """Adapt the threshold from `record_feedback` (per partition, shared through the backend)."""
+    target_precision: float = 0.95
+    """Precision of semantic hits that feedback adaptation aims for."""
+    threshold_min: float = 0.75
+    threshold_max: float = 0.99
+    """Bounds of the adapted threshold."""
+    threshold_step: float = 0.01
+    """Raise by this when precision is below target; lower by half of it when well above."""
+    threshold_lower_margin: float = 0.03
+    """Lower only when observed precision is at least target + this margin."""
+    feedback_window: int = 200
+    """Outcomes remembered per partition."""
+    feedback_min_samples: int = 30
+    """Outcomes needed before a threshold moves; fewer in a partition: the global one applies."""
+    threshold_refresh_seconds: float = 5.0
+    """How long a process trusts its copy of the shared adapted thresholds."""
     max_semantic_temperature: float | None = 0.0
     """Requests hotter than this are exact-only (None: semantic at any temperature)."""
     embedding_model: str | None = None
@@ -59,9 +80,19 @@ class CacheConfig:
     hnsw_ef_construction: int = 200
     hnsw_ef_runtime: int = 64
     vector_dtype: Literal["float32", "float16"] = "float32"
-    redis_timeout: float = 0.25
+    redis_timeout: float = 0.1
     """Seconds a Redis call may take before it counts as failed (a lookup then misses)."""
+    redis_connect_timeout: float = 1.0
+    """Seconds to open a connection to Redis (a refused connection fails at once)."""
     migrate_index: bool = False
+    breaker_failures: int = 5
+    """Consecutive backend failures that open the circuit breaker (calls then miss at once)."""
+    breaker_cooldown: float = 2.0
+    """Seconds an open breaker waits before it lets one call probe the backend again."""
+    lease_ms: int = 30_000
+    """get_or_compute: how long one caller may hold the compute lease of a key."""
+    lease_wait: float = 10.0
+    """get_or_compute: seconds other callers wait for the leaseholder before computing anyway."""
     """Rebuild an existing Redis index whose schema differs (its entries are dropped)."""
     max_prompt_chars: int = 1_000_000
     max_payload_bytes: int = 10 * 1024 * 1024
@@ -85,6 +116,10 @@ class CacheConfig:
             "hnsw_ef_runtime",
             "max_prompt_chars",
             "max_payload_bytes",
+            "feedback_window",
+            "feedback_min_samples",
+            "breaker_failures",
+            "lease_ms",
         )
         for name in positive_ints:
             value = getattr(self, name)
@@ -94,10 +129,33 @@ class CacheConfig:
             raise ConfigurationError(f"ttl={self.ttl!r}: seconds in (0, 10 years], or None")
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigurationError(f"threshold={self.threshold!r}: must be in (0, 1]")
+        if self.verifier_cutoff is not None and not 0.0 <= self.verifier_cutoff <= 1.0:
+            raise ConfigurationError(f"verifier_cutoff={self.verifier_cutoff!r}: in [0, 1] or None")
+        if not 0.0 < self.target_precision <= 1.0:
+            raise ConfigurationError(f"target_precision={self.target_precision!r}: in (0, 1]")
+        if not 0.0 < self.threshold_min <= self.threshold_max <= 1.0:
+            raise ConfigurationError(
+                f"threshold_min={self.threshold_min!r}, threshold_max={self.threshold_max!r}: "
+                "need 0 < threshold_min <= threshold_max <= 1"
+            )
+        if not 0.0 < self.threshold_step <= 0.5 or not 0.0 <= self.threshold_lower_margin < 1.0:
+            raise ConfigurationError("threshold_step in (0, 0.5], threshold_lower_margin in [0, 1)")
+        if self.feedback_min_samples > self.feedback_window:
+            raise ConfigurationError("feedback_min_samples must not exceed feedback_window")
+        if self.threshold_refresh_seconds < 0:
+            raise ConfigurationError("threshold_refresh_seconds must be >= 0")
         if not 0.0 <= self.batch_window_ms <= 1000:
             raise ConfigurationError(f"batch_window_ms={self.batch_window_ms!r}: 0 to 1000")
+        if not 0.0 < self.redis_connect_timeout <= 60:
+            raise ConfigurationError(
+                f"redis_connect_timeout={self.redis_connect_timeout!r}: seconds in (0, 60]"
+            )
         if not 0.0 < self.redis_timeout <= 60:
             raise ConfigurationError(f"redis_timeout={self.redis_timeout!r}: seconds in (0, 60]")
+        if not 0.0 < self.breaker_cooldown <= 3600:
+            raise ConfigurationError(f"breaker_cooldown={self.breaker_cooldown!r}: (0, 3600] s")
+        if not 0.0 <= self.lease_wait <= 3600:
+            raise ConfigurationError(f"lease_wait={self.lease_wait!r}: [0, 3600] s")
         if self.vector_dtype not in ("float32", "float16"):
             raise ConfigurationError(f"vector_dtype={self.vector_dtype!r}: float32 or float16")
         bad = [t for t in self.strip_tokens if t not in DYNAMIC_PATTERNS]

@@ -23,6 +23,10 @@ class KVStore(Protocol):
     async def adelete(self, key: str) -> None: ...
     async def ascan(self, prefix: str) -> list[tuple[str, bytes]]: ...
     async def aclear(self) -> None: ...
+    def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
+    async def aacquire_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
+    def release_lease(self, name: str, token: str) -> None: ...
+    async def arelease_lease(self, name: str, token: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -45,6 +49,7 @@ class MemoryKV:
         self._clock = clock
         self._data: OrderedDict[str, tuple[bytes, float | None, int]] = OrderedDict()
         self._bytes = 0
+        self._leases: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -123,6 +128,26 @@ class MemoryKV:
 
     async def aclear(self) -> None:
         self.clear()
+
+    def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        now = self._clock()
+        with self._lock:
+            held = self._leases.get(name)
+            if held is not None and held[1] > now:
+                return False
+            self._leases[name] = (token, now + ttl_ms / 1000)
+            return True
+
+    def release_lease(self, name: str, token: str) -> None:
+        with self._lock:
+            if self._leases.get(name, ("",))[0] == token:
+                del self._leases[name]
+
+    async def aacquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        return self.acquire_lease(name, token, ttl_ms)
+
+    async def arelease_lease(self, name: str, token: str) -> None:
+        self.release_lease(name, token)
 
     def close(self) -> None:
         pass

@@ -22,6 +22,14 @@ DYNAMIC_PATTERNS: Mapping[str, str] = {
 _WHITESPACE = re.compile(r"\s+")
 
 
+def _is_utf8_safe(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Normalizer:
     """NFKC, whitespace folding, optional case folding and stripping of dynamic tokens.
@@ -54,6 +62,8 @@ class Normalizer:
         object.__setattr__(self, "_compiled", tuple(patterns))
 
     def __call__(self, text: str) -> str:
+        if not _is_utf8_safe(text):  # lone surrogates cannot be hashed or stored as UTF-8
+            text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
         text = unicodedata.normalize("NFKC", text)
         for pattern in self._compiled:
             text = pattern.sub("<*>", text)

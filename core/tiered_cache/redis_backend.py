@@ -9,6 +9,7 @@ both by namespace.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import weakref
 from collections.abc import Sequence
@@ -16,10 +17,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
+import redis
+from redis.exceptions import ResponseError
 
-from .errors import BackendError, ConfigurationError, SchemaMismatchError
+from .errors import BackendError, SchemaMismatchError
 from .vectors import Match, Vector
 
+logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 _BATCH = 500
 _GET_AND_COUNT = """
@@ -31,6 +35,10 @@ _ADD_VECTOR = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'vec', ARGV[1], 'part', ARGV[2], 'ns', ARGV[3], 'q', ARGV[4])
 return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -71,6 +79,7 @@ class _AsyncConn(NamedTuple):
     client: Any
     get: Any
     add: Any
+    release: Any
 
 
 class RedisStore:
@@ -84,7 +93,8 @@ class RedisStore:
         namespace: str,
         prefix: str = "tc",
         cache_version: int = 1,
-        timeout: float = 0.25,
+        timeout: float = 0.1,
+        connect_timeout: float = 1.0,
         dim: int | None = None,
         vector_dtype: str = "float32",
         hnsw_m: int = 16,
@@ -92,12 +102,6 @@ class RedisStore:
         hnsw_ef_runtime: int = 64,
         migrate: bool = False,
     ) -> None:
-        try:
-            import redis
-        except ImportError as exc:
-            raise ConfigurationError(
-                "the Redis backend needs redis and redisvl: pip install 'tiered-cache[redis]'"
-            ) from exc
         self.url = url
         self.namespace = namespace
         self.base = f"{prefix}:{namespace}:v{cache_version}:"
@@ -105,28 +109,34 @@ class RedisStore:
         self._schema_key = f"{self.base}schema"
         self._client_kwargs: dict[str, Any] = {
             "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
+            "socket_connect_timeout": connect_timeout,
             "retry_on_timeout": False,
         }
         self.client = redis.Redis.from_url(url, **self._client_kwargs)
         self._get_script = self.client.register_script(_GET_AND_COUNT)
         self._add_script = self.client.register_script(_ADD_VECTOR)
+        self._release_script = self.client.register_script(_RELEASE)
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncConn] = (
             weakref.WeakKeyDictionary()
         )
         self._dtype = np.float16 if vector_dtype == "float16" else np.float32
         self._ef_runtime = hnsw_ef_runtime
         self.dim = dim
+        self._index_spec = (dim, vector_dtype, hnsw_m, hnsw_ef_construction)
+        self._index_ready = dim is None
         if dim is not None:
-            self._ensure_index(dim, vector_dtype, hnsw_m, hnsw_ef_construction, migrate)
+            try:
+                self._ensure_index(migrate)
+            except BackendError as exc:  # Redis is down: build the index when it is back
+                logger.warning("tiered-cache: %s; will retry on first use", exc)
 
     # -- set-up -------------------------------------------------------------------------------
-    def _ensure_index(
-        self, dim: int, dtype: str, m: int, ef_construction: int, migrate: bool
-    ) -> None:
+    def _ensure_index(self, migrate: bool = False) -> None:
+        """Create the HNSW index unless it exists with our schema (refuse a different one)."""
         from redisvl.index import SearchIndex
         from redisvl.schema import IndexSchema
 
+        dim, dtype, m, ef_construction = self._index_spec
         fingerprint = {
             "schema": SCHEMA_VERSION,
             "dims": dim,
@@ -180,6 +190,7 @@ class RedisStore:
             if not exists:
                 index.create(overwrite=False)
                 self.client.set(self._schema_key, orjson.dumps(fingerprint))
+            self._index_ready = True
         except SchemaMismatchError:
             raise
         except Exception as exc:
@@ -203,6 +214,7 @@ class RedisStore:
                 client,
                 client.register_script(_GET_AND_COUNT),
                 client.register_script(_ADD_VECTOR),
+                client.register_script(_RELEASE),
             )
             self._aclients[loop] = conn
         return conn
@@ -326,6 +338,8 @@ class RedisStore:
         self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
     ) -> None:
         # The vector joins its entry's hash (and so its TTL); a vanished entry gets no vector.
+        if not self._index_ready:
+            self._ensure_index()
         self._add_script(
             keys=[self._ekey(key)], args=self._vector_args(partition, vector, query_text)
         )
@@ -333,6 +347,8 @@ class RedisStore:
     async def aadd(
         self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
     ) -> None:
+        if not self._index_ready:
+            await asyncio.to_thread(self._ensure_index)
         conn = self._aconn()
         await conn.add(
             keys=[self._ekey(key)],
@@ -341,12 +357,46 @@ class RedisStore:
         )
 
     def search(self, partition: str, vector: Vector, k: int) -> list[Match]:
-        raw = self.client.execute_command(*self._search_args(partition, vector, k))  # type: ignore[no-untyped-call]
+        if not self._index_ready:
+            self._ensure_index()
+        try:
+            raw = self.client.execute_command(*self._search_args(partition, vector, k))  # type: ignore[no-untyped-call]
+        except ResponseError as exc:
+            return self._index_vanished(exc)
         return _parse_search(raw)
 
     async def asearch(self, partition: str, vector: Vector, k: int) -> list[Match]:
-        raw = await self._aclient().execute_command(*self._search_args(partition, vector, k))
+        if not self._index_ready:
+            await asyncio.to_thread(self._ensure_index)
+        try:
+            raw = await self._aclient().execute_command(*self._search_args(partition, vector, k))
+        except ResponseError as exc:
+            return self._index_vanished(exc)
         return _parse_search(raw)
+
+    def _index_vanished(self, exc: Exception) -> list[Match]:
+        """A dropped index (FLUSHALL, restart without persistence) is rebuilt on the next search."""
+        text = str(exc).lower()
+        if "no such index" not in text and "unknown index" not in text:
+            raise exc
+        logger.warning("tiered-cache: Redis index %s vanished; rebuilding it", self.index_name)
+        self._index_ready = False
+        return []
+
+    # -- leases (get_or_compute across processes) ----------------------------------------------
+    def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        return bool(self.client.set(f"{self.base}lease:{name}", token, nx=True, px=ttl_ms))
+
+    async def aacquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        client = self._aclient()
+        return bool(await client.set(f"{self.base}lease:{name}", token, nx=True, px=ttl_ms))
+
+    def release_lease(self, name: str, token: str) -> None:
+        self._release_script(keys=[f"{self.base}lease:{name}"], args=[token])
+
+    async def arelease_lease(self, name: str, token: str) -> None:
+        conn = self._aconn()
+        await conn.release(keys=[f"{self.base}lease:{name}"], args=[token], client=conn.client)
 
     def close(self) -> None:
         self.client.close()

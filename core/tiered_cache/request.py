@@ -116,7 +116,7 @@ def _normalize_message(
     content = message.get("content", "")
     if isinstance(content, str):
         norm_content: Any = normalize(content)
-    elif isinstance(content, Sequence):
+    elif isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
         norm_content = [
             {**b, "text": normalize(b["text"])}
             if isinstance(b, Mapping) and isinstance(b.get("text"), str)
