@@ -209,6 +209,7 @@ class TieredCache:
             cache_version=self.config.cache_version,
             normalizer=self.normalizer,
             max_semantic_temperature=self.config.max_semantic_temperature,
+            semantic_max_chars=self.config.semantic_max_chars,
         )
 
     # -- plans: all of the caching decisions ------------------------------------------------------

@@ -63,6 +63,9 @@ class CacheConfig:
     """How long a process trusts its copy of the shared adapted thresholds."""
     max_semantic_temperature: float | None = 0.0
     """Requests hotter than this are exact-only (None: semantic at any temperature)."""
+    semantic_max_chars: int | None = 400
+    """Final user turns longer than this are exact-only: a long templated turn (RAG context plus
+    question) is dominated by its context, so unrelated questions would look alike."""
     embedding_model: str | None = None
     """sentence-transformers model name or path; None: the packaged all-MiniLM-L6-v2."""
     embedding_cache_size: int = 10_000
@@ -144,6 +147,14 @@ class CacheConfig:
             raise ConfigurationError("feedback_min_samples must not exceed feedback_window")
         if self.threshold_refresh_seconds < 0:
             raise ConfigurationError("threshold_refresh_seconds must be >= 0")
+        if self.semantic_max_chars is not None and (
+            isinstance(self.semantic_max_chars, bool)
+            or not isinstance(self.semantic_max_chars, int)
+            or self.semantic_max_chars < 1
+        ):
+            raise ConfigurationError(
+                f"semantic_max_chars={self.semantic_max_chars!r}: a positive integer or None"
+            )
         if not 0.0 <= self.batch_window_ms <= 1000:
             raise ConfigurationError(f"batch_window_ms={self.batch_window_ms!r}: 0 to 1000")
         if not 0.0 < self.redis_connect_timeout <= 60:

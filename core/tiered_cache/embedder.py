@@ -124,6 +124,7 @@ class EmbeddingService:
         self._memo: OrderedDict[str, Vector] = OrderedDict()
         self._lock = threading.Lock()
         self._pending: dict[asyncio.AbstractEventLoop, dict[str, list[asyncio.Future[Vector]]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.encode_calls = 0
         self.encoded_texts = 0
 
@@ -167,12 +168,17 @@ class EmbeddingService:
         batch = self._pending.get(loop)
         if batch is None:
             batch = self._pending[loop] = {}
-            loop.call_later(self.window, lambda: loop.create_task(self._flush(loop)))
+            loop.call_later(self.window, self._start_flush, loop)
         batch.setdefault(text, []).append(future)
         return await future
 
     async def aembed_many(self, texts: list[str]) -> list[Vector]:
         return await asyncio.to_thread(self._encode, texts)
+
+    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = loop.create_task(self._flush(loop))
+        self._tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._tasks.discard)
 
     async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._pending.pop(loop, {})

@@ -255,11 +255,11 @@ class RedisStore:
         self._set_commands(pipe, key, value, ttl)
         await pipe.execute()
 
-    def delete(self, key: str) -> None:
-        self.client.unlink(self._ekey(key))
+    def delete(self, key: str) -> bool:
+        return bool(self.client.unlink(self._ekey(key)))
 
-    async def adelete(self, key: str) -> None:
-        await self._aclient().unlink(self._ekey(key))
+    async def adelete(self, key: str) -> bool:
+        return bool(await self._aclient().unlink(self._ekey(key)))
 
     def _pattern(self, prefix: str = "") -> str:
         return _glob_escape(f"{self.base}e:{prefix}") + "*"

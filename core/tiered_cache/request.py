@@ -47,7 +47,13 @@ _SECRET_PARAM = re.compile(r"(api_?key|secret|password|access_token|auth)", re.I
 # Message fields that identify a message instance rather than its meaning.
 _VOLATILE_MESSAGE_FIELDS = frozenset({"id", "response_metadata", "usage_metadata", "example"})
 # LangChain and LlamaIndex name the same roles differently; the partition must not care.
-_ROLE_ALIASES = {"human": "user", "ai": "assistant", "chatbot": "assistant", "developer": "system"}
+_ROLE_ALIASES = {
+    "human": "user",
+    "ai": "assistant",
+    "chatbot": "assistant",
+    "model": "assistant",
+    "developer": "system",
+}
 
 
 def output_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,11 +158,13 @@ def build_request(
     cache_version: int = 1,
     normalizer: Normalizer | None = None,
     max_semantic_temperature: float | None = 0.0,
+    semantic_max_chars: int | None = None,
 ) -> CacheRequest:
     """Build a CacheRequest from chat messages (role + content), the model identity and parameters.
 
     A request is deterministic (eligible for semantic hits and semantic storage) when its
-    temperature is unset or at most `max_semantic_temperature` (None: always).
+    temperature is unset or at most `max_semantic_temperature` (None: always) and its final
+    user turn is at most `semantic_max_chars` long (None: any length).
     """
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
         raise InvalidRequestError(
@@ -189,6 +197,8 @@ def build_request(
             deterministic = float(temperature) <= max_semantic_temperature
         except (TypeError, ValueError):
             deterministic = False
+    if semantic_max_chars is not None and query_text and len(query_text) > semantic_max_chars:
+        deterministic = False
     return CacheRequest(
         partition=partition,
         partition_key=partition_key,

@@ -31,13 +31,13 @@ class VectorIndex(Protocol):
         self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
     ) -> None: ...
     def search(self, partition: str, vector: Vector, k: int) -> list[Match]: ...
-    def delete(self, key: str) -> None: ...
+    def delete(self, key: str) -> bool: ...
     def clear(self) -> None: ...
     async def aadd(
         self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
     ) -> None: ...
     async def asearch(self, partition: str, vector: Vector, k: int) -> list[Match]: ...
-    async def adelete(self, key: str) -> None: ...
+    async def adelete(self, key: str) -> bool: ...
     async def aclear(self) -> None: ...
     def close(self) -> None: ...
 
@@ -200,9 +200,11 @@ class MemoryVectorIndex:
         if part.live > self.exact_search_max:
             self._build_hnsw(part)
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str) -> bool:
         with self._lock:
+            found = key in self._where
             self._delete_locked(key)
+            return found
 
     def clear(self) -> None:
         with self._lock:
@@ -217,8 +219,8 @@ class MemoryVectorIndex:
     async def asearch(self, partition: str, vector: Vector, k: int) -> list[Match]:
         return self.search(partition, vector, k)
 
-    async def adelete(self, key: str) -> None:
-        self.delete(key)
+    async def adelete(self, key: str) -> bool:
+        return self.delete(key)
 
     async def aclear(self) -> None:
         self.clear()

@@ -140,3 +140,13 @@ def test_deterministic(temperature: float | None, limit: float | None, expected:
 def test_bad_messages_raise(messages: Any) -> None:
     with pytest.raises(InvalidRequestError):
         build_request(messages, model="m")
+
+
+def test_framework_role_names_are_aliased() -> None:
+    def req(*roles: str) -> str:
+        msgs = [{"role": r, "content": f"turn {i}"} for i, r in enumerate(roles)]
+        return build_request(msgs, model="m").exact_key
+
+    assert req("developer", "human", "ai", "human") == req("system", "user", "assistant", "user")
+    assert req("system", "user", "model", "user") == req("system", "user", "assistant", "user")
+    assert req("system", "user", "tool", "user") != req("system", "user", "assistant", "user")

@@ -1,0 +1,378 @@
+"""CachedLLM: a LlamaIndex LLM that answers from a TieredCache before calling the LLM it wraps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM, ToolSelection
+from tiered_cache import CacheHit, CacheRequest, ConfigurationError, TieredCache
+
+from .guard import FailureLog
+from .identity import call_params, describe_tools, model_fields_params, model_identity
+from .messages import messages_to_dicts, prompt_to_dicts
+from .responses import (
+    Response,
+    as_stream_chunk,
+    decode,
+    encode,
+    final_from_stream,
+    mark_hit,
+    usage_of,
+)
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+# Applied by `LLM.predict`/`stream`/`structured_predict`, not by chat/complete: carried over from
+# the wrapped LLM, or its system prompt and prompt formatting would be silently lost.
+CARRIED_FIELDS = (
+    "system_prompt",
+    "messages_to_prompt",
+    "completion_to_prompt",
+    "query_wrapper_prompt",
+    "output_parser",
+    "pydantic_program_mode",
+)
+# Partition entries of our own; the dot keeps them from ever clashing with a call keyword.
+_ENDPOINT = "llamaindex.endpoint"
+_FORMATTED = "llamaindex.formatted"
+
+
+class CachedLLM(LLM):
+    """Wraps any LlamaIndex LLM: exact repeats and paraphrases are served from a TieredCache.
+
+    `CachedLLM(llm=inner)` uses an embedded cache; pass `cache=` (a core `TieredCache`) or cache
+    settings (`redis_url=`, `namespace=`, `threshold=`, ...). A failing cache is skipped.
+    """
+
+    llm: SerializeAsAny[LLM] = Field(description="The wrapped LLM, called on cache misses.")
+    _cache: TieredCache = PrivateAttr()
+    _failures: FailureLog = PrivateAttr()
+
+    def __init__(self, llm: LLM, cache: TieredCache | None = None, **settings: Any) -> None:
+        own = type(self).model_fields
+        fields = {k: settings.pop(k) for k in list(settings) if k in own and k != "llm"}
+        for name in CARRIED_FIELDS:
+            fields.setdefault(name, getattr(llm, name, None))
+        if fields.get("pydantic_program_mode") is None:
+            fields.pop("pydantic_program_mode", None)
+        if cache is not None and settings:
+            raise ConfigurationError(
+                f"pass either cache= or cache settings, not both (got {sorted(settings)})"
+            )
+        core = cache if cache is not None else TieredCache(**settings)
+        fields["llm"] = llm
+        super().__init__(**fields)
+        self._cache = core
+        self._failures = FailureLog(type(self).__name__)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CachedLLM"
+
+    @property
+    def cache(self) -> TieredCache:
+        """The core cache (for `stats()`, `clear()`, ...)."""
+        return self._cache
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """The wrapped LLM's metadata. Function calling is reported only by
+        `CachedFunctionCallingLLM`, since callers then use `chat_with_tools`."""
+        meta = self.llm.metadata
+        if meta.is_function_calling_model and not isinstance(self, FunctionCallingLLM):
+            meta = meta.model_copy(update={"is_function_calling_model": False})
+        return meta
+
+    # -- translation to the core --------------------------------------------------------------
+    def _request(
+        self, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], extra: Mapping[str, Any]
+    ) -> CacheRequest | None:
+        try:
+            params = {
+                **model_fields_params(self.llm),
+                **call_params(kwargs, exclude=("tools",)),
+                **extra,
+            }
+            request = self._cache.request(
+                messages,
+                model=model_identity(self.llm),
+                params=params,
+                tools=describe_tools(kwargs.get("tools")),
+            )
+        except Exception as exc:
+            self._failures.failed(exc, "building the cache request")
+            return None
+        return request
+
+    def _chat_request(
+        self, messages: Sequence[ChatMessage], kwargs: Mapping[str, Any]
+    ) -> CacheRequest | None:
+        try:
+            dicts = messages_to_dicts(messages)
+        except Exception as exc:
+            self._failures.failed(exc, "reading the messages")
+            return None
+        return self._request(dicts, kwargs, {_ENDPOINT: "chat"})
+
+    def _complete_request(
+        self, prompt: str, formatted: bool, kwargs: Mapping[str, Any]
+    ) -> CacheRequest | None:
+        extra = {_ENDPOINT: "complete", _FORMATTED: formatted}
+        return self._request(prompt_to_dicts(prompt), kwargs, extra)
+
+    def _served(self, hit: CacheHit | None, kind: type[Response]) -> Response | None:
+        if hit is None:
+            return None
+        try:
+            return mark_hit(decode(hit.payload, kind), hit)
+        except Exception as exc:  # a foreign or corrupt payload is a miss
+            self._failures.failed(exc, "reading a cached response")
+            return None
+
+    def _hit(self, request: CacheRequest | None, kind: type[Response]) -> Response | None:
+        if request is None:
+            return None
+        try:
+            hit = self._cache.lookup(request)
+        except Exception as exc:
+            self._failures.failed(exc, "lookup")
+            return None
+        self._failures.ok()
+        return self._served(hit, kind)
+
+    async def _ahit(self, request: CacheRequest | None, kind: type[Response]) -> Response | None:
+        if request is None:
+            return None
+        try:
+            hit = await self._cache.alookup(request)
+        except Exception as exc:
+            self._failures.failed(exc, "lookup")
+            return None
+        self._failures.ok()
+        return self._served(hit, kind)
+
+    def _payload(
+        self, response: ChatResponse | CompletionResponse
+    ) -> tuple[str, dict[str, int] | None] | None:
+        try:
+            return encode(response), usage_of(response)
+        except Exception as exc:  # e.g. provider objects in additional_kwargs
+            self._failures.failed(exc, "serializing the response")
+            return None
+
+    def _store(
+        self, request: CacheRequest | None, response: ChatResponse | CompletionResponse
+    ) -> None:
+        payload = self._payload(response) if request is not None else None
+        if request is None or payload is None:
+            return
+        try:
+            self._cache.store(request, payload[0], usage=payload[1])
+        except Exception as exc:
+            self._failures.failed(exc, "store")
+
+    async def _astore(
+        self, request: CacheRequest | None, response: ChatResponse | CompletionResponse
+    ) -> None:
+        payload = self._payload(response) if request is not None else None
+        if request is None or payload is None:
+            return
+        try:
+            await self._cache.astore(request, payload[0], usage=payload[1])
+        except Exception as exc:
+            self._failures.failed(exc, "store")
+
+    def _recorded(
+        self, request: CacheRequest | None, stream: Iterator[Response]
+    ) -> Generator[Response, None, None]:
+        """Pass the stream through; store the whole response once it has been fully consumed."""
+        last: Response | None = None
+        deltas: list[str] = []
+        for chunk in stream:
+            last = chunk
+            deltas.append(chunk.delta or "")
+            yield chunk
+        if last is not None:
+            self._store(request, final_from_stream(last, deltas))
+
+    async def _arecorded(
+        self, request: CacheRequest | None, stream: AsyncIterator[Response]
+    ) -> AsyncGenerator[Response, None]:
+        last: Response | None = None
+        deltas: list[str] = []
+        async for chunk in stream:
+            last = chunk
+            deltas.append(chunk.delta or "")
+            yield chunk
+        if last is not None:
+            await self._astore(request, final_from_stream(last, deltas))
+
+    # -- the LLM interface --------------------------------------------------------------------
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        request = self._chat_request(messages, kwargs)
+        cached = self._hit(request, ChatResponse)
+        if cached is not None:
+            return cached
+        response = self.llm.chat(messages, **kwargs)
+        self._store(request, response)
+        return response
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        request = self._complete_request(prompt, formatted, kwargs)
+        cached = self._hit(request, CompletionResponse)
+        if cached is not None:
+            return cached
+        response = self.llm.complete(prompt, formatted=formatted, **kwargs)
+        self._store(request, response)
+        return response
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        request = self._chat_request(messages, kwargs)
+        cached = self._hit(request, ChatResponse)
+        if cached is not None:
+            return _replay(cached)
+        return self._recorded(request, self.llm.stream_chat(messages, **kwargs))
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        request = self._complete_request(prompt, formatted, kwargs)
+        cached = self._hit(request, CompletionResponse)
+        if cached is not None:
+            return _replay(cached)
+        stream = self.llm.stream_complete(prompt, formatted=formatted, **kwargs)
+        return self._recorded(request, stream)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        request = self._chat_request(messages, kwargs)
+        cached = await self._ahit(request, ChatResponse)
+        if cached is not None:
+            return cached
+        response = await self.llm.achat(messages, **kwargs)
+        await self._astore(request, response)
+        return response
+
+    @llm_completion_callback()
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        request = self._complete_request(prompt, formatted, kwargs)
+        cached = await self._ahit(request, CompletionResponse)
+        if cached is not None:
+            return cached
+        response = await self.llm.acomplete(prompt, formatted=formatted, **kwargs)
+        await self._astore(request, response)
+        return response
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        request = self._chat_request(messages, kwargs)
+        cached = await self._ahit(request, ChatResponse)
+        if cached is not None:
+            return _areplay(cached)
+        stream = await self.llm.astream_chat(messages, **kwargs)
+        return self._arecorded(request, stream)
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        request = self._complete_request(prompt, formatted, kwargs)
+        cached = await self._ahit(request, CompletionResponse)
+        if cached is not None:
+            return _areplay(cached)
+        stream = await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)
+        return self._arecorded(request, stream)
+
+
+def _replay(response: Response) -> Generator[Response, None, None]:
+    yield as_stream_chunk(response)
+
+
+async def _areplay(response: Response) -> AsyncGenerator[Response, None]:
+    yield as_stream_chunk(response)
+
+
+class CachedFunctionCallingLLM(CachedLLM, FunctionCallingLLM):
+    """CachedLLM for function-calling LLMs (agents, structured output): tools join the partition,
+    and tool preparation and parsing are the wrapped LLM's."""
+
+    llm: SerializeAsAny[FunctionCallingLLM] = Field(
+        description="The wrapped function-calling LLM, called on cache misses."
+    )
+
+    def __init__(
+        self, llm: FunctionCallingLLM, cache: TieredCache | None = None, **settings: Any
+    ) -> None:
+        super().__init__(llm, cache, **settings)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CachedFunctionCallingLLM"
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        return self.llm._prepare_chat_with_tools_compat(
+            tools,
+            user_msg=user_msg,
+            chat_history=chat_history,
+            verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls,
+            tool_required=tool_required,
+            **kwargs,
+        )
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        return self.llm._validate_chat_with_tools_response(
+            response, tools, allow_parallel_tool_calls=allow_parallel_tool_calls, **kwargs
+        )
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        return self.llm.get_tool_calls_from_response(
+            response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
+        )
+
+
+def cached_llm(llm: LLM, cache: TieredCache | None = None, **settings: Any) -> CachedLLM:
+    """`CachedFunctionCallingLLM` for a function-calling LLM, else `CachedLLM`."""
+    if isinstance(llm, FunctionCallingLLM):
+        return CachedFunctionCallingLLM(llm, cache, **settings)
+    return CachedLLM(llm, cache, **settings)

@@ -1,0 +1,82 @@
+"""Responses <-> cache payloads (JSON, never pickle), and how hits and streams are shaped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import orjson
+from llama_index.core.base.llms.types import (
+    ChatResponse,
+    CompletionResponse,
+    TextBlock,
+)
+from tiered_cache import CacheHit
+
+Response = TypeVar("Response", ChatResponse, CompletionResponse)
+
+CACHE_KEY = "tiered_cache"
+"""The `additional_kwargs` key that tells a caller a response came from the cache, and how."""
+
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def encode(response: ChatResponse | CompletionResponse) -> str:
+    """The JSON payload of a final response (`raw` is provider-specific and left out)."""
+    clean = response.model_copy(update={"delta": None})
+    return orjson.dumps(clean.model_dump(mode="json", exclude={"raw"})).decode()
+
+
+def decode(payload: str, kind: type[Response]) -> Response:
+    """A response of type `kind` from its payload; raises on foreign or corrupt payloads."""
+    return kind.model_validate(orjson.loads(payload))
+
+
+def mark_hit(response: Response, hit: CacheHit) -> Response:
+    """Record in `additional_kwargs` which tier served the response and how similar it was."""
+    response.additional_kwargs = {
+        **response.additional_kwargs,
+        CACHE_KEY: {
+            "tier": hit.tier,
+            "similarity": hit.similarity,
+            "matched_query": hit.matched_query,
+        },
+    }
+    return response
+
+
+def as_stream_chunk(response: Response) -> Response:
+    """A cached response replayed as a single stream chunk: the delta is the whole text."""
+    if isinstance(response, ChatResponse):
+        return response.model_copy(update={"delta": response.message.content or ""})
+    return response.model_copy(update={"delta": response.text})
+
+
+def final_from_stream(last: Response, deltas: list[str]) -> Response:
+    """The complete response a finished stream amounts to (its last chunk, text made whole)."""
+    joined = "".join(deltas)
+    if isinstance(last, ChatResponse):
+        message = last.message
+        if not message.content and joined and all(isinstance(b, TextBlock) for b in message.blocks):
+            message = message.model_copy(update={"blocks": [TextBlock(text=joined)]})
+        return last.model_copy(update={"message": message, "delta": None, "raw": None})
+    text = last.text or joined
+    return last.model_copy(update={"text": text, "delta": None, "raw": None})
+
+
+def usage_of(response: ChatResponse | CompletionResponse) -> dict[str, int] | None:
+    """Token usage of the original call when the provider reported it (for savings stats)."""
+    sources: list[Any] = [response.additional_kwargs]
+    try:
+        raw = response.raw
+        raw_usage = raw.get("usage") if isinstance(raw, Mapping) else getattr(raw, "usage", None)
+        if raw_usage is not None:
+            sources.append(raw_usage if isinstance(raw_usage, Mapping) else vars(raw_usage))
+    except Exception:  # provider objects of any shape: usage is optional
+        pass
+    for source in sources:
+        if isinstance(source, Mapping):
+            found = {k: source[k] for k in _USAGE_KEYS if isinstance(source.get(k), int)}
+            if found:
+                return found
+    return None
