@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -50,6 +59,7 @@ CARRIED_FIELDS = (
 # Partition entries of our own; the dot keeps them from ever clashing with a call keyword.
 _ENDPOINT = "llamaindex.endpoint"
 _FORMATTED = "llamaindex.formatted"
+R = TypeVar("R", ChatResponse, CompletionResponse)
 
 
 class CachedLLM(LLM):
@@ -223,25 +233,57 @@ class CachedLLM(LLM):
             await self._astore(request, final_from_stream(last, deltas))
 
     # -- the LLM interface --------------------------------------------------------------------
+    def _coalesced(self, request: CacheRequest | None, kind: type[R], call: Callable[[], R]) -> R:
+        """Served from the cache, or `call()` once for all concurrent identical misses."""
+        if request is None:
+            return call()
+        fresh: list[R] = []
+
+        def compute() -> tuple[str, dict[str, int] | None]:
+            fresh.append(call())
+            return self._payload(fresh[-1]) or _unstorable()
+
+        try:
+            served = self._cache.get_or_compute(request, compute)
+        except _Unstorable:
+            return fresh[-1]
+        if fresh:
+            return fresh[-1]
+        return self._served(served.hit, kind) or call()
+
+    async def _acoalesced(
+        self, request: CacheRequest | None, kind: type[R], call: Callable[[], Awaitable[R]]
+    ) -> R:
+        if request is None:
+            return await call()
+        fresh: list[R] = []
+
+        async def compute() -> tuple[str, dict[str, int] | None]:
+            fresh.append(await call())
+            return self._payload(fresh[-1]) or _unstorable()
+
+        try:
+            served = await self._cache.aget_or_compute(request, compute)
+        except _Unstorable:
+            return fresh[-1]
+        if fresh:
+            return fresh[-1]
+        return self._served(served.hit, kind) or await call()
+
+    # -- the LLM interface --------------------------------------------------------------------
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._chat_request(messages, kwargs)
-        cached = self._hit(request, ChatResponse)
-        if cached is not None:
-            return cached
-        response = self.llm.chat(messages, **kwargs)
-        self._store(request, response)
-        return response
+        return self._coalesced(request, ChatResponse, lambda: self.llm.chat(messages, **kwargs))
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         request = self._complete_request(prompt, formatted, kwargs)
-        cached = self._hit(request, CompletionResponse)
-        if cached is not None:
-            return cached
-        response = self.llm.complete(prompt, formatted=formatted, **kwargs)
-        self._store(request, response)
-        return response
+        return self._coalesced(
+            request,
+            CompletionResponse,
+            lambda: self.llm.complete(prompt, formatted=formatted, **kwargs),
+        )
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
@@ -265,24 +307,20 @@ class CachedLLM(LLM):
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._chat_request(messages, kwargs)
-        cached = await self._ahit(request, ChatResponse)
-        if cached is not None:
-            return cached
-        response = await self.llm.achat(messages, **kwargs)
-        await self._astore(request, response)
-        return response
+        return await self._acoalesced(
+            request, ChatResponse, lambda: self.llm.achat(messages, **kwargs)
+        )
 
     @llm_completion_callback()
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
         request = self._complete_request(prompt, formatted, kwargs)
-        cached = await self._ahit(request, CompletionResponse)
-        if cached is not None:
-            return cached
-        response = await self.llm.acomplete(prompt, formatted=formatted, **kwargs)
-        await self._astore(request, response)
-        return response
+        return await self._acoalesced(
+            request,
+            CompletionResponse,
+            lambda: self.llm.acomplete(prompt, formatted=formatted, **kwargs),
+        )
 
     @llm_chat_callback()
     async def astream_chat(
@@ -305,6 +343,14 @@ class CachedLLM(LLM):
             return _areplay(cached)
         stream = await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)
         return self._arecorded(request, stream)
+
+
+class _Unstorable(Exception):
+    """The fresh response cannot be serialized: return it uncached."""
+
+
+def _unstorable() -> NoReturn:
+    raise _Unstorable
 
 
 def _replay(response: Response) -> Generator[Response, None, None]:

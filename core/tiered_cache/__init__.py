@@ -1,6 +1,6 @@
 """tiered-cache: an exact + semantic LLM response cache, embedded or on Redis."""
 
-from .cache import CacheHit, TieredCache
+from .cache import CacheHit, Served, TieredCache
 from .config import CacheConfig
 from .embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
 from .entry import CacheEntry
@@ -35,6 +35,7 @@ __all__ = [
     "Normalizer",
     "SchemaMismatchError",
     "SentenceTransformerEmbedder",
+    "Served",
     "TieredCache",
     "TieredCacheError",
     "VectorIndex",

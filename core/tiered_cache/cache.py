@@ -27,6 +27,8 @@ from .flight import Flights
 from .kv import KVStore, MemoryKV
 from .request import CacheRequest, build_request
 from .stats import Stats
+from .threshold import ThresholdController
+from .verifier import Verifier
 from .vectors import Match, MemoryVectorIndex, Vector, VectorIndex
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,21 @@ class CacheHit:
     similarity: float
     matched_query: str | None
     entry: CacheEntry
+    partition: str = ""
+    """The request's partition key (what `record_feedback` adapts the threshold of)."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """What get_or_compute returns: the payload, the hit when the cache served it, and the
+    usage reported by `compute` when it ran."""
+
+    payload: str
+    hit: CacheHit | None
+    usage: Mapping[str, Any] | None = None
+
+
+Computed = str | tuple[str, Mapping[str, Any] | None]
 
 
 # -- the I/O operations a plan can ask for ------------------------------------------------------
@@ -226,21 +243,33 @@ class TieredCache:
         if raw is not None:
             entry = self._entry(raw)
             if entry is not None:
-                return CacheHit(entry.payload, "exact", 1.0, entry.query_text, entry)
+                return CacheHit(
+                    entry.payload, "exact", 1.0, entry.query_text, entry, req.partition_key
+                )
             yield _Delete(req.exact_key)
         if self.index is None or not req.semantic_allowed or req.query_text is None:
             return None
         vector = yield _Embed(req.query_text)
-        matches: list[Match] = yield _Search(req.partition_key, vector, self.config.candidates)
+        partition = req.partition_key
+        matches: list[Match] = yield _Search(partition, vector, self.config.candidates)
+        threshold = self.config.threshold
+        if self.thresholds is not None and matches and matches[0].similarity >= self.thresholds.floor:
+            for key in self.thresholds.stale_keys(partition):
+                self.thresholds.loaded(key, (yield _Get(key)))
+            threshold = self.thresholds.current(partition)
         for match in matches:
-            if match.similarity < self.config.threshold:
+            if match.similarity < threshold:
                 break
+            if self.verifier is not None and not self._verified(req.query_text, match):
+                continue
             raw = yield _Get(match.key)
             entry = self._entry(raw) if raw is not None else None
             if entry is None:  # evicted or corrupt: its vector must not be found again
                 yield _Delete(match.key)
                 continue
-            return CacheHit(entry.payload, "semantic", match.similarity, match.query_text, entry)
+            return CacheHit(
+                entry.payload, "semantic", match.similarity, match.query_text, entry, partition
+            )
         return None
 
     def _store_plan(
@@ -413,36 +442,47 @@ class TieredCache:
         return await self._arun(self._store_plan(request, payload, usage, ttl), False)
 
     def get_or_compute(
-        self, request: CacheRequest, compute: Callable[[], str], *, ttl: float | None = None
-    ) -> str:
-        """The cached payload, or `compute()` stored. Concurrent misses of one key compute once:
-        threads of this process wait for the first; other processes wait on a Redis lease
-        (up to `lease_wait` seconds, then compute themselves)."""
+        self,
+        request: CacheRequest,
+        compute: Callable[[], Computed],
+        *,
+        ttl: float | None = None,
+    ) -> Served:
+        """The cached payload, or `compute()` (a payload, or a payload and its usage) stored.
+
+        Concurrent misses of one key compute once: threads of this process wait for the first
+        caller; other processes wait on a Redis lease (up to `lease_wait` s, then compute).
+        An exception from `compute` reaches the caller and frees the key for the next one.
+        """
         hit = self.lookup(request)
         if hit is not None:
-            return hit.payload
+            return Served(hit.payload, hit)
+        started = time.perf_counter()
         key = request.exact_key
         leader, event = self._flights.join(key)
         if not leader:
             event.wait(self.config.lease_wait)
-            hit = self._run(self._lookup_plan(request), None)
-            return hit.payload if hit is not None else compute()
+            hit = self._observe(self._run(self._lookup_plan(request), None), started)
+            return Served(hit.payload, hit) if hit is not None else self._served(compute())
         token = uuid.uuid4().hex
         leased = False
         try:
             leased = self._guarded(
                 lambda: self.kv.acquire_lease(key, token, self.config.lease_ms), True
             )
-            if not leased:
+            if not leased:  # another process computes: wait for its answer
                 deadline = time.monotonic() + self.config.lease_wait
                 while time.monotonic() < deadline:
                     time.sleep(_LEASE_POLL)
                     hit = self._run(self._lookup_plan(request), None)
                     if hit is not None:
-                        return hit.payload
-            payload = compute()
-            self.store(request, payload, ttl=ttl)
-            return payload
+                        return Served(hit.payload, self._observe(hit, started))
+            served = self._served(compute())
+            try:
+                self.store(request, served.payload, usage=served.usage, ttl=ttl)
+            except InvalidRequestError as exc:  # never lose a computed answer
+                logger.warning("tiered-cache: not storing a computed answer (%s)", exc)
+            return served
         finally:
             if leased:
                 self._guarded(lambda: self.kv.release_lease(key, token), None)
@@ -451,20 +491,21 @@ class TieredCache:
     async def aget_or_compute(
         self,
         request: CacheRequest,
-        compute: Callable[[], Awaitable[str]],
+        compute: Callable[[], Awaitable[Computed]],
         *,
         ttl: float | None = None,
-    ) -> str:
+    ) -> Served:
         hit = await self.alookup(request)
         if hit is not None:
-            return hit.payload
+            return Served(hit.payload, hit)
+        started = time.perf_counter()
         key = request.exact_key
         leader, event = self._flights.ajoin(key)
         if not leader:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), self.config.lease_wait)
-            hit = await self._arun(self._lookup_plan(request), None)
-            return hit.payload if hit is not None else await compute()
+            hit = self._observe(await self._arun(self._lookup_plan(request), None), started)
+            return Served(hit.payload, hit) if hit is not None else self._served(await compute())
         token = uuid.uuid4().hex
         leased = False
         try:
@@ -479,10 +520,13 @@ class TieredCache:
                     await asyncio.sleep(_LEASE_POLL)
                     hit = await self._arun(self._lookup_plan(request), None)
                     if hit is not None:
-                        return hit.payload
-            payload = await compute()
-            await self.astore(request, payload, ttl=ttl)
-            return payload
+                        return Served(hit.payload, self._observe(hit, started))
+            served = self._served(await compute())
+            try:
+                await self.astore(request, served.payload, usage=served.usage, ttl=ttl)
+            except InvalidRequestError as exc:
+                logger.warning("tiered-cache: not storing a computed answer (%s)", exc)
+            return served
         finally:
             if leased:
                 try:
@@ -490,6 +534,13 @@ class TieredCache:
                 except Exception as exc:
                     self._backend_failed(exc)
             self._flights.adone(key)
+
+    @staticmethod
+    def _served(computed: Computed) -> Served:
+        if isinstance(computed, str):
+            return Served(computed, None)
+        payload, usage = computed
+        return Served(payload, None, usage)
 
     def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int = 256) -> int:
         """Store many (request, payload) pairs, embedding their questions in batches.
@@ -537,3 +588,12 @@ class TieredCache:
         self.kv.close()
         if self._own_index is not None:
             self._own_index.close()
+
+    async def aclose(self) -> None:
+        """`close`, also closing the asyncio connections of the running loop."""
+        for backend in (self.kv, self._own_index):
+            aclose = getattr(backend, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            elif backend is not None:
+                backend.close()

@@ -9,6 +9,15 @@ from typing import Any
 import orjson
 
 
+def utf8_safe(text: str) -> str:
+    """`text`, with lone surrogates (which cannot be UTF-8 encoded, hashed or stored) replaced."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def canonicalize(value: Any) -> Any:
     """A JSON-ready copy with int-valued floats as ints (0 == 0.0) and tuples/sets as lists."""
     if isinstance(value, Mapping):
@@ -19,6 +28,8 @@ def canonicalize(value: Any) -> Any:
         return sorted((canonicalize(v) for v in value), key=repr)
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, str):
+        return utf8_safe(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     # Anything else (enums, pydantic models, classes) is identified by its text form.

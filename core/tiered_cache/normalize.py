@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import ConfigurationError
+from .keys import utf8_safe
 
 # Dynamic tokens that make every request unique without changing what is asked.
 DYNAMIC_PATTERNS: Mapping[str, str] = {
@@ -21,13 +22,6 @@ DYNAMIC_PATTERNS: Mapping[str, str] = {
 
 _WHITESPACE = re.compile(r"\s+")
 
-
-def _is_utf8_safe(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -62,9 +56,7 @@ class Normalizer:
         object.__setattr__(self, "_compiled", tuple(patterns))
 
     def __call__(self, text: str) -> str:
-        if not _is_utf8_safe(text):  # lone surrogates cannot be hashed or stored as UTF-8
-            text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-        text = unicodedata.normalize("NFKC", text)
+        text = unicodedata.normalize("NFKC", utf8_safe(text))
         for pattern in self._compiled:
             text = pattern.sub("<*>", text)
         text = _WHITESPACE.sub(" ", text).strip()

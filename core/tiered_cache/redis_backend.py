@@ -401,3 +401,10 @@ class RedisStore:
     def close(self) -> None:
         self.client.close()
         self._aclients.clear()
+
+    async def aclose(self) -> None:
+        """Close the sync client and the asyncio client of the running loop."""
+        conn = self._aclients.pop(asyncio.get_running_loop(), None)
+        if conn is not None:
+            await conn.client.aclose()
+        self.close()

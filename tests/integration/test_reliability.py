@@ -47,7 +47,9 @@ def test_concurrent_threads_compute_once(make_cache: CacheFactory) -> None:
     req = cache.request("expensive question", model="m")
     results: list[str] = []
     threads = [
-        threading.Thread(target=lambda: results.append(cache.get_or_compute(req, lambda: llm("q"))))
+        threading.Thread(
+            target=lambda: results.append(cache.get_or_compute(req, lambda: llm("q")).payload)
+        )
         for _ in range(16)
     ]
     for t in threads:
@@ -64,9 +66,10 @@ def test_concurrent_tasks_compute_once(make_cache: CacheFactory) -> None:
     req = cache.request("expensive question", model="m")
 
     async def run() -> list[str]:
-        return await asyncio.gather(
+        served = await asyncio.gather(
             *(cache.aget_or_compute(req, lambda: llm.acall("q")) for _ in range(16))
         )
+        return [s.payload for s in served]
 
     assert asyncio.run(run()) == ["answer to q"] * 16
     assert llm.calls == 1
@@ -80,7 +83,9 @@ def test_processes_share_a_lease(redis_url: str, namespace: str) -> None:
     req = caches[0].request("expensive question", model="m")
     results: list[str] = []
     threads = [
-        threading.Thread(target=lambda c=c: results.append(c.get_or_compute(req, lambda: llm("q"))))
+        threading.Thread(
+            target=lambda c=c: results.append(c.get_or_compute(req, lambda: llm("q")).payload)
+        )
         for c in caches
         for _ in range(4)
     ]
@@ -100,7 +105,7 @@ def test_a_failed_compute_releases_the_lease(make_cache: CacheFactory) -> None:
     with pytest.raises(RuntimeError, match="LLM down"):
         cache.get_or_compute(req, lambda: llm("q"))
     started = time.monotonic()
-    assert cache.get_or_compute(req, lambda: llm("q")) == "answer to q"
+    assert cache.get_or_compute(req, lambda: llm("q")).payload == "answer to q"
     assert time.monotonic() - started < 1.0  # no wait on a stale lease
     assert llm.calls == 2
 

@@ -434,3 +434,52 @@ def test_any_response_round_trips_exactly(prompt: str, extra: dict[str, Any]) ->
     assert inner.calls == 1
     assert second.text == first.text
     assert without_cache_info(second.additional_kwargs) == extra
+
+
+class SlowLLM(CountingLLM):
+    """Takes 300 ms per call, so that concurrent identical calls overlap."""
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        import time
+
+        time.sleep(0.3)
+        return super().complete(prompt, formatted=formatted, **kwargs)
+
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        import asyncio
+
+        await asyncio.sleep(0.3)
+        return await super().acomplete(prompt, formatted=formatted, **kwargs)
+
+
+def test_concurrent_identical_misses_call_the_llm_once(make_cache: CacheFactory) -> None:
+    import threading
+
+    inner = SlowLLM()
+    llm = CachedLLM(llm=inner, cache=make_cache(semantic=False))
+    texts: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: texts.append(llm.complete("stampede?").text))
+        for _ in range(12)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert inner.calls == 1
+    assert len(texts) == 12 and len(set(texts)) == 1
+    assert texts[0].startswith("answer 1 from fake-1")
+
+
+async def test_concurrent_identical_async_misses_call_the_llm_once(
+    make_cache: CacheFactory,
+) -> None:
+    import asyncio
+
+    inner = SlowLLM()
+    llm = CachedLLM(llm=inner, cache=make_cache(semantic=False))
+    responses = await asyncio.gather(*(llm.acomplete("stampede?") for _ in range(12)))
+    assert inner.calls == 1
+    assert {r.text for r in responses} == {responses[0].text}

@@ -1,0 +1,120 @@
+"""The LangChain `BaseCache` over a core `tiered_cache.TieredCache`."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import tiered_cache
+from langchain_core.caches import BaseCache
+from langchain_core.outputs import Generation
+from tiered_cache import CacheHit, CacheRequest, ConfigurationError, InvalidRequestError
+
+from .parse import parse_call
+from .serialize import dump_generations, load_generations, mark_hit, usage_of
+
+logger = logging.getLogger(__name__)
+
+
+class TieredCache(BaseCache):
+    """Exact + semantic LLM cache for LangChain: `set_llm_cache(TieredCache())` or `cache=`.
+
+    `TieredCache(**settings)` embeds a core cache (settings are `tiered_cache.CacheConfig`
+    fields); `TieredCache.from_url(url, ...)` uses Redis; `TieredCache(cache=core)` wraps one.
+    Lookups and updates never raise: failures are misses and dropped writes, logged.
+    """
+
+    def __init__(self, cache: tiered_cache.TieredCache | None = None, **settings: Any) -> None:
+        if cache is not None and settings:
+            raise ConfigurationError("pass either cache=<core TieredCache> or settings, not both")
+        self.core = cache if cache is not None else tiered_cache.TieredCache(**settings)
+
+    @classmethod
+    def from_url(cls, url: str, **settings: Any) -> TieredCache:
+        """A cache on Redis Stack / Redis 8: `from_url("redis://host:6379", namespace="app")`."""
+        return cls(tiered_cache.TieredCache.from_url(url, **settings))
+
+    def _request(self, prompt: str, llm_string: str) -> CacheRequest:
+        call = parse_call(prompt, llm_string)
+        request = self.core.request(
+            call.messages, model=call.model, params=call.params, tools=call.tools
+        )
+        # Strings we could not read are only ever equal to themselves.
+        return dataclasses.replace(request, deterministic=False) if call.exact_only else request
+
+    def _served(self, hit: CacheHit | None) -> list[Generation] | None:
+        if hit is None:
+            return None
+        generations = load_generations(hit.payload)
+        if generations is None:
+            logger.warning("tiered-cache: ignoring a cached payload that holds no generations")
+            return None
+        mark_hit(generations, hit)
+        return generations
+
+    # -- BaseCache -------------------------------------------------------------------------------
+    def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        """The cached generations (a list), or None on a miss or any failure."""
+        try:
+            return self._served(self.core.lookup(self._request(prompt, llm_string)))
+        except InvalidRequestError as exc:
+            logger.info("tiered-cache: not looked up: %s", exc)
+        except Exception:
+            logger.warning("tiered-cache: lookup failed, serving a miss", exc_info=True)
+        return None
+
+    async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        try:
+            return self._served(await self.core.alookup(self._request(prompt, llm_string)))
+        except InvalidRequestError as exc:
+            logger.info("tiered-cache: not looked up: %s", exc)
+        except Exception:
+            logger.warning("tiered-cache: lookup failed, serving a miss", exc_info=True)
+        return None
+
+    def _prepared(
+        self, prompt: str, llm_string: str, return_val: Sequence[Generation]
+    ) -> tuple[CacheRequest, str] | None:
+        payload = dump_generations(return_val)
+        if load_generations(payload) is None:  # empty, or objects LangChain cannot serialize
+            logger.warning("tiered-cache: not storing generations that do not round-trip")
+            return None
+        return self._request(prompt, llm_string), payload
+
+    def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        """Store the generations; a failure drops the write (logged), never the LLM call."""
+        try:
+            prepared = self._prepared(prompt, llm_string, return_val)
+            if prepared is not None:
+                self.core.store(prepared[0], prepared[1], usage=usage_of(return_val))
+        except InvalidRequestError as exc:
+            logger.info("tiered-cache: not stored: %s", exc)
+        except Exception:
+            logger.warning("tiered-cache: update failed, write dropped", exc_info=True)
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        try:
+            prepared = self._prepared(prompt, llm_string, return_val)
+            if prepared is not None:
+                await self.core.astore(prepared[0], prepared[1], usage=usage_of(return_val))
+        except InvalidRequestError as exc:
+            logger.info("tiered-cache: not stored: %s", exc)
+        except Exception:
+            logger.warning("tiered-cache: update failed, write dropped", exc_info=True)
+
+    def clear(self, **kwargs: Any) -> None:
+        """Delete this cache's entries (its namespace and version only)."""
+        self.core.clear()
+
+    async def aclear(self, **kwargs: Any) -> None:
+        await self.core.aclear()
+
+    # -- extras ------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """The core's counters: hits per tier, misses, tokens saved, configuration."""
+        return self.core.stats()
+
+    def close(self) -> None:
+        self.core.close()

@@ -1,0 +1,66 @@
+"""Generations to and from the payload string: LangChain's JSON (`dumps`/`loads`), never pickle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.load import Serializable, dumps, loads
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
+from tiered_cache import CacheHit
+
+from .parse import MESSAGE_CLASSES
+
+# Only plain data classes may be revived from a payload (a shared Redis is not fully trusted).
+PAYLOAD_CLASSES: tuple[type[Serializable], ...] = (
+    Generation,
+    ChatGeneration,
+    GenerationChunk,
+    ChatGenerationChunk,
+    *MESSAGE_CLASSES,
+)
+_USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
+
+
+def dump_generations(generations: Sequence[Generation]) -> str:
+    """The payload for `generations`, in order."""
+    return dumps(list(generations))
+
+
+def load_generations(payload: str) -> list[Generation] | None:
+    """The generations of a payload, or None unless it is a non-empty list of generations."""
+    revived = loads(payload, allowed_objects=list(PAYLOAD_CLASSES))
+    if not isinstance(revived, list) or not revived:  # LangChain would serve [] as a hit
+        return None
+    if not all(isinstance(g, Generation) for g in revived):
+        return None
+    return revived
+
+
+def usage_of(generations: Sequence[Generation]) -> dict[str, int] | None:
+    """Token usage summed over the generations' messages, for the core's savings report."""
+    total: dict[str, int] = {}
+    for generation in generations:
+        message = getattr(generation, "message", None)
+        usage: Any = getattr(message, "usage_metadata", None) or {}
+        for key in _USAGE_KEYS:
+            value = usage.get(key)
+            if isinstance(value, int):
+                total[key] = total.get(key, 0) + value
+    return total or None
+
+
+def mark_hit(generations: list[Generation], hit: CacheHit) -> None:
+    """Tell the caller which tier answered, in each chat message's `response_metadata`.
+
+    Plain `Generation`s have no message and stay exactly as stored.
+    """
+    info = {
+        "hit": True,
+        "tier": hit.tier,
+        "similarity": hit.similarity,
+        "matched_query": hit.matched_query,
+    }
+    for generation in generations:
+        if isinstance(generation, ChatGeneration):
+            generation.message.response_metadata["tiered_cache"] = dict(info)

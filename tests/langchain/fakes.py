@@ -1,0 +1,80 @@
+"""Fake chat models whose configuration reaches `llm_string` like a real provider's does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import PrivateAttr, SecretStr
+
+
+class EchoChat(BaseChatModel):
+    """Answers `answer #<n> to: <last message>` and counts its calls.
+
+    Serializable like provider models, so `model`, `temperature` and `api_key` appear in
+    `llm_string` (the key as a secret marker), and `bind_tools` puts tools in the call kwargs.
+    """
+
+    model: str = "echo-1"
+    temperature: float = 0.0
+    api_key: SecretStr | None = None
+    tool_call: dict[str, Any] | None = None
+    """When set, every answer is this tool call instead of text."""
+
+    _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "ECHO_API_KEY"}
+
+    @property
+    def _llm_type(self) -> str:
+        return "echo-chat"
+
+    @property
+    def calls(self) -> int:
+        return len(self._calls)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self._calls.append(messages)
+        usage = {"input_tokens": 11, "output_tokens": 7, "total_tokens": 18}
+        if self.tool_call is not None:
+            message = AIMessage(content="", tool_calls=[self.tool_call], usage_metadata=usage)
+        else:
+            message = AIMessage(
+                content=f"answer #{self.calls} to: {messages[-1].text}",
+                usage_metadata=usage,
+                response_metadata={"model_name": self.model, "finish_reason": "stop"},
+            )
+        return ChatResult(
+            generations=[ChatGeneration(message=message, generation_info={"finish_reason": "stop"})]
+        )
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)

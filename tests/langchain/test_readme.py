@@ -1,0 +1,32 @@
+"""The README section's examples run as written."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from langchain_core.caches import BaseCache
+
+README = Path(__file__).parents[2] / "langchain_tiered_cache" / "README_SECTION.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def test_embedded_example(
+    capsys: pytest.CaptureFixture[str], global_cache: Callable[[BaseCache], None]
+) -> None:
+    exec(compile(BLOCKS[0], str(README), "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["Paris.", "Paris."]
+    assert lines[2].startswith("{'hit': True, 'tier': 'semantic', 'similarity': 0.95")
+    assert lines[3:] == ["Madrid. Madrid.", "1"]
+
+
+@pytest.mark.redis
+def test_redis_example(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    exec(compile(BLOCKS[1], str(README), "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["42.", "42."]
