@@ -1,0 +1,287 @@
+"""Calibration: choose the similarity threshold (and verifier cut-off) from labelled pairs.
+
+    python -m tiered_cache.calibrate pairs.jsonl [--target 0.95] [--plot curve.png]
+
+Each pair is a question a user asked, a stored question, and whether one answer serves both.
+Scoring is done as the cache does it: the cache's normalizer, its embedder (each text embedded
+once, in batches) and its verifier. The chosen setting is the one with the highest hit rate on
+duplicates whose precision reaches the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from .cache import TieredCache
+    from .verifier import Verifier
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+THRESHOLDS = np.round(np.arange(0.50, 0.9951, 0.005), 4)
+CUTOFFS = np.round(np.arange(0.02, 0.9901, 0.01), 4)
+CURVE = np.round(np.arange(0.50, 0.9951, 0.01), 4)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Quality at one threshold: cosine alone, and with the verifier at the chosen cut-off."""
+
+    threshold: float
+    hit_rate: float
+    false_hit_rate: float
+    precision: float
+    verified_hit_rate: float | None = None
+    verified_false_hit_rate: float | None = None
+    verified_precision: float | None = None
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """The chosen threshold and cut-off, what they are expected to give, and the whole curve."""
+
+    threshold: float
+    verifier_cutoff: float | None
+    target_precision: float
+    reached: bool
+    """False when no setting reaches the target: the most precise one was chosen instead."""
+    precision: float
+    hit_rate: float
+    false_hit_rate: float
+    pairs: int
+    duplicates: int
+    curve: tuple[CurvePoint, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        cutoff = "off" if self.verifier_cutoff is None else f"{self.verifier_cutoff:.2f}"
+        verdict = "reached" if self.reached else "NOT reached (most precise setting chosen)"
+        return (
+            f"threshold {self.threshold:.3f}, verifier cut-off {cutoff}: precision "
+            f"{self.precision:.3f} (target {self.target_precision:.2f} {verdict}), hit rate on "
+            f"duplicates {self.hit_rate:.3f}, false-hit rate {self.false_hit_rate:.3f} "
+            f"({self.pairs} pairs, {self.duplicates} duplicates)"
+        )
+
+
+@dataclass(frozen=True)
+class ScoredPairs:
+    """What the cache would see for each pair: cosine, verifier score, label, exact repeat."""
+
+    similarity: FloatArray
+    score: FloatArray
+    duplicate: BoolArray
+    exact: BoolArray
+
+
+def _rates(hit: BoolArray, dup: BoolArray) -> tuple[float, float, float, int]:
+    tp = int(np.count_nonzero(hit & dup))
+    fp = int(np.count_nonzero(hit & ~dup))
+    n_dup = int(np.count_nonzero(dup))
+    n_non = len(dup) - n_dup
+    return (
+        tp / n_dup if n_dup else 0.0,
+        fp / n_non if n_non else 0.0,
+        tp / (tp + fp) if tp + fp else 1.0,
+        tp + fp,
+    )
+
+
+def score_pairs(
+    cache: TieredCache, pairs: Iterable[tuple[str, str, bool]], verifier: Verifier | None = None
+) -> ScoredPairs:
+    """Normalize, embed (one batch, memoized) and verify every pair as the cache would."""
+    if cache.embeddings is None:
+        raise ValueError("calibration needs the semantic tier (semantic=True)")
+    rows = [(cache.normalizer(str(a)), cache.normalizer(str(b)), bool(d)) for a, b, d in pairs]
+    if not rows:
+        raise ValueError("calibration needs at least one labelled pair")
+    texts = list(dict.fromkeys(t for a, b, _ in rows for t in (a, b)))
+    vectors = dict(zip(texts, cache.embeddings.embed_many(texts), strict=True))
+    sims = np.array([float(vectors[a] @ vectors[b]) for a, b, _ in rows])
+    verifier = verifier if verifier is not None else cache.verifier
+    scores = np.array(
+        [verifier.score(b, a, s) if verifier else 1.0 for (a, b, _), s in zip(rows, sims)]
+    )
+    return ScoredPairs(
+        similarity=sims,
+        score=scores,
+        duplicate=np.array([d for _, _, d in rows], dtype=bool),
+        exact=np.array([a == b for a, b, _ in rows], dtype=bool),
+    )
+
+
+def choose(
+    scored: ScoredPairs,
+    target_precision: float = 0.95,
+    *,
+    use_verifier: bool = True,
+    min_hits: int = 5,
+    tolerance: float = 0.005,
+    thresholds: Sequence[float] = tuple(THRESHOLDS),
+    cutoffs: Sequence[float] = tuple(CUTOFFS),
+) -> CalibrationResult:
+    """The (threshold, cut-off) with the highest duplicate hit rate at precision >= target.
+
+    Among settings within `tolerance` of that hit rate the lowest threshold wins: the
+    threshold is a cheap pre-filter, the verifier the judge. Settings with fewer than
+    `min_hits` hits are not trusted. Exact repeats hit whatever the setting (the exact tier).
+    """
+    dup, exact = scored.duplicate, scored.exact
+    grid = list(cutoffs) if use_verifier else [0.0]
+    feasible: list[tuple[float, float, float, float]] = []  # (hit rate, precision, t, c)
+    fallback: tuple[float, float, float, float] | None = None
+    for t in thresholds:
+        above = scored.similarity >= t
+        for c in grid:
+            hit = exact | (above & (scored.score >= c))
+            hit_rate, _, precision, n = _rates(hit, dup)
+            if n < min_hits:
+                continue
+            key = (hit_rate, precision, float(t), float(c))
+            if precision >= target_precision:
+                feasible.append(key)
+            if fallback is None or (precision, hit_rate) > (fallback[1], fallback[0]):
+                fallback = key
+    best = None
+    if feasible:
+        top = max(f[0] for f in feasible)
+        near = [f for f in feasible if f[0] >= top - tolerance]
+        lowest = min(f[2] for f in near)
+        best = max((f for f in near if f[2] == lowest), key=lambda f: (f[0], f[1]))
+    chosen = best or fallback or (0.0, 0.0, float(max(thresholds)), float(max(grid)))
+    threshold, cutoff = float(chosen[2]), float(chosen[3])
+    hit = exact | ((scored.similarity >= threshold) & (scored.score >= cutoff))
+    hit_rate, false_rate, precision, _ = _rates(hit, dup)
+    curve = []
+    for t in CURVE:
+        above = exact | (scored.similarity >= t)
+        plain = _rates(above, dup)
+        verified = _rates(above & (exact | (scored.score >= cutoff)), dup) if use_verifier else None
+        curve.append(
+            CurvePoint(
+                threshold=float(t),
+                hit_rate=plain[0],
+                false_hit_rate=plain[1],
+                precision=plain[2],
+                verified_hit_rate=verified[0] if verified else None,
+                verified_false_hit_rate=verified[1] if verified else None,
+                verified_precision=verified[2] if verified else None,
+            )
+        )
+    return CalibrationResult(
+        threshold=round(threshold, 4),
+        verifier_cutoff=round(cutoff, 4) if use_verifier else None,
+        target_precision=target_precision,
+        reached=best is not None,
+        precision=precision,
+        hit_rate=hit_rate,
+        false_hit_rate=false_rate,
+        pairs=len(dup),
+        duplicates=int(np.count_nonzero(dup)),
+        curve=tuple(curve),
+    )
+
+
+def calibrate_cache(
+    cache: TieredCache, pairs: Iterable[tuple[str, str, bool]], target_precision: float = 0.95
+) -> CalibrationResult:
+    """Score `pairs` through `cache` and choose its threshold (and cut-off if it verifies)."""
+    if not 0.0 < target_precision <= 1.0:
+        raise ValueError(f"target_precision={target_precision!r}: must be in (0, 1]")
+    scored = score_pairs(cache, pairs)
+    return choose(scored, target_precision, use_verifier=cache.verifier is not None)
+
+
+def plot(result: CalibrationResult, path: str | Path) -> bool:
+    """Precision and hit rate against threshold as a PNG; False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    xs = [p.threshold for p in result.curve]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(xs, [p.precision for p in result.curve], "C0--", label="precision (cosine)")
+    ax.plot(xs, [p.hit_rate for p in result.curve], "C1--", label="hit rate (cosine)")
+    if result.verifier_cutoff is not None:
+        ax.plot(xs, [p.verified_precision for p in result.curve], "C0-", label="precision (+ verifier)")
+        ax.plot(xs, [p.verified_hit_rate for p in result.curve], "C1-", label="hit rate (+ verifier)")
+    ax.axhline(result.target_precision, color="grey", lw=0.8, ls=":", label="target precision")
+    ax.axvline(result.threshold, color="C2", lw=0.8, label=f"chosen {result.threshold:.3f}")
+    ax.set_xlabel("similarity threshold")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{result.pairs} labelled pairs, verifier cut-off {result.verifier_cutoff}")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str, bool]]:
+    """{"a", "b", "duplicate"} per line."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                out.append((str(row["a"]), str(row["b"]), bool(row["duplicate"])))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: expected {{a, b, duplicate}}: {exc}") from exc
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: calibrate on a JSONL of labelled pairs, print the choice, plot the curve."""
+    from .cache import TieredCache
+
+    parser = argparse.ArgumentParser(prog="python -m tiered_cache.calibrate", description=__doc__)
+    parser.add_argument("pairs", help='JSONL file of {"a", "b", "duplicate"}')
+    parser.add_argument("--target", type=float, default=0.95, help="target precision")
+    parser.add_argument("--no-verifier", action="store_true", help="calibrate cosine alone")
+    parser.add_argument("--embedding-model", default=None, help="local model path or name")
+    parser.add_argument("--plot", default="calibration.png", help="PNG path ('' to skip)")
+    parser.add_argument("--json", default=None, help="write the result as JSON here")
+    args = parser.parse_args(argv)
+
+    cache = TieredCache(
+        verifier=not args.no_verifier,
+        embedding_model=args.embedding_model,
+        embedding_cache_size=1_000_000,
+    )
+    result = cache.calibrate(read_pairs(args.pairs), args.target, apply=False)
+    print(result.summary())
+    print(
+        f"use: TieredCache(threshold={result.threshold}"
+        + (f", verifier_cutoff={result.verifier_cutoff})" if result.verifier_cutoff is not None else ", verifier=False)")
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.as_dict(), indent=2))
+        print(f"JSON: {args.json}")
+    if args.plot:
+        if plot(result, args.plot):
+            print(f"plot: {args.plot}")
+        else:
+            print("plot skipped: matplotlib is not installed (pip install matplotlib)")
+    cache.close()
+    return 0 if result.reached else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

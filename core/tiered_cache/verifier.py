@@ -1,0 +1,444 @@
+"""The verifier: cheap evidence that a semantic neighbour asks the same question as the query.
+
+Cosine similarity of sentence embeddings cannot tell "lose 5 kg" from "lose 10 kg", "CEO vs CFO"
+from "CEO vs CTO" or "why" from "how". The verifier extracts deterministic features from both
+texts (numbers, years, capitalized names, negation, comparison targets, question type, token
+overlap, length ratio, ...), combines them with the cosine similarity in a logistic regression
+whose weights ship as JSON, and accepts the neighbour when the probability reaches a cut-off.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import ConfigurationError
+
+WEIGHTS_FILE = "verifier_weights.json"
+WEIGHTS_FORMAT = 1
+
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_NUMBER = re.compile(r"(?<![\w.])[$€£]?\d+(?:[.,]\d+)*(?:\s?(?:k|m|bn|%))?(?![\w])", re.IGNORECASE)
+_VERSUS = re.compile(r"\b(?:vs\.?|versus|v/s)\s", re.IGNORECASE)
+_BETWEEN = re.compile(r"\b(?:differences?|compare|comparison) (?:between|of) (.+?) (?:and|&) (.+?)(?:[?.!,]|$)", re.IGNORECASE)
+_OR_CHOICE = re.compile(r"\b(?:better|prefer|choose|best),? (.+?) or (.+?)(?:[?.!,]|$)", re.IGNORECASE)
+
+_NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+    "fifteen": "15", "twenty": "20", "thirty": "30", "fifty": "50", "hundred": "100",
+    "thousand": "1000", "million": "1000000", "billion": "1000000000",
+}  # fmt: skip
+_NEGATIONS = frozenset(
+    "not no never none nobody nothing nowhere neither nor without cannot can't won't don't "
+    "doesn't didn't isn't aren't wasn't weren't shouldn't wouldn't couldn't hasn't haven't "
+    "hadn't mustn't".split()
+)
+_QUESTION_WORDS = ("what", "how", "why", "who", "whom", "whose", "when", "where", "which")
+_AUXILIARIES = frozenset(
+    "can could should would will shall is are was were do does did may might must has have "
+    "had am".split()
+)
+_POLAR = {
+    "best": "good", "good": "good", "better": "good", "advantages": "good", "pros": "good",
+    "benefits": "good", "positive": "good", "easiest": "good", "cheapest": "cheap",
+    "worst": "bad", "bad": "bad", "worse": "bad", "disadvantages": "bad", "cons": "bad",
+    "drawbacks": "bad", "negative": "bad", "hardest": "hard", "expensive": "costly",
+    "costliest": "costly", "cheap": "cheap", "easy": "good", "hard": "hard", "difficult": "hard",
+}  # fmt: skip
+_STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing done down during each either
+    else ever every few for from further get gets getting got had has have having he her here
+    hers herself him himself his how i if in into is it its itself just let like me more most
+    much my myself no nor not now of off on once only or other ought our ours ourselves out
+    over own really same say says she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up upon us use used
+    using very want was way ways we were what when where which while who whom whose why will
+    with within without would you your yours yourself yourselves one ones thing things possible
+    someone something anyone anything people person good best better quora""".split()
+)
+# A capitalized word at the start of a question is usually grammar, not a name.
+_NOT_NAMES = _STOPWORDS | _AUXILIARIES | frozenset(_QUESTION_WORDS) | {"i", "im", "i'm", "i've"}
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "cosine",
+    "cosine_excess",
+    "jaccard",
+    "content_jaccard",
+    "content_coverage_min",
+    "unshared_content",
+    "length_ratio",
+    "number_mismatch",
+    "number_one_sided",
+    "year_mismatch",
+    "entity_mismatch",
+    "entity_one_sided",
+    "negation_mismatch",
+    "comparison_mismatch",
+    "comparison_one_sided",
+    "question_type_mismatch",
+    "question_type_conflict",
+    "polarity_mismatch",
+    "exact_content_match",
+    "unmatched_max",
+    "unmatched_min",
+    "bigram_jaccard",
+    "entity_missing",
+)
+_STRONG_TYPES = frozenset({"why", "when", "where", "who", "whom", "whose"}) | {
+    f"how {w}" for w in ("many", "much", "long", "old", "often")
+}
+
+
+def _stem(word: str) -> str:
+    """A deliberately crude stemmer: plurals and possessives only (keeps it predictable)."""
+    word = word.replace("’", "'")
+    if word.endswith("'s"):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _numbers(text: str, tokens: Sequence[str]) -> list[str]:
+    out = []
+    for raw in _NUMBER.findall(text):
+        value = raw.lower().replace(" ", "").lstrip("$€£").replace(",", "")
+        scale = {"k": 1e3, "m": 1e6, "bn": 1e9}.get(value[-2:] if value.endswith("bn") else value[-1])
+        if scale is not None:
+            value = value[:-2] if value.endswith("bn") else value[:-1]
+            try:
+                value = f"{float(value) * scale:g}"
+            except ValueError:
+                pass
+        out.append(value)
+    out.extend(_NUMBER_WORDS[t] for t in tokens if t in _NUMBER_WORDS)
+    return sorted(out)
+
+
+def _entities(text: str) -> set[str]:
+    """Capitalized tokens that look like names: not function words, and a sentence's first word
+    only when it carries more capitals or digits ("iPhone", "NASA", "PS4")."""
+    names = set()
+    for match in _TOKEN.finditer(text):
+        word = match.group(0)
+        if not any(c.isupper() for c in word):
+            continue
+        low = word.lower().replace("’", "'")
+        stem = _stem(low)
+        if low in _NOT_NAMES or stem in _NOT_NAMES or len(low) < 2:
+            continue
+        before = text[: match.start()].rstrip(" \t\"'`(*")
+        at_start = not before or before[-1] in ".?!:;\n"
+        if at_start and sum(c.isupper() or c.isdigit() for c in word) < 2:
+            continue
+        names.add(stem)
+    return names
+
+
+def _comparison(text: str) -> frozenset[str] | None:
+    """The compared things of "X vs Y", "difference between X and Y", "better X or Y"."""
+    parts = _VERSUS.split(text)
+    if len(parts) >= 2:
+        left = _content(parts[0].split(",")[-1])[-2:]
+        right = _content(parts[1])[:2]
+        return frozenset(left + right)
+    for pattern in (_BETWEEN, _OR_CHOICE):
+        match = pattern.search(text)
+        if match:
+            return frozenset(_content(match.group(1)) + _content(match.group(2)))
+    return None
+
+
+def _content(text: str) -> list[str]:
+    return [s for t in _TOKEN.findall(text.lower()) if (s := _stem(t)) not in _STOPWORDS]
+
+
+_SENTENCE = re.compile(r"[^?.!]*\?")
+
+
+def _question_type(text: str) -> str:
+    """What kind of answer the question wants: its question word ("how many", "how much"...
+    kept apart from "how"; "which" counted as "what"), "yes/no" for a leading auxiliary,
+    "other" for another question, "statement" for text without a question mark."""
+    questions = _SENTENCE.findall(text)
+    if not questions:
+        return "statement"
+    tokens = [t.replace("’", "'") for t in _TOKEN.findall(questions[-1].lower())]
+    for i, t in enumerate(tokens[:4]):
+        if t in _QUESTION_WORDS:
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if t == "how" and nxt in ("many", "much", "long", "old", "often"):
+                return f"how {nxt}"
+            return "what" if t == "which" else t
+    if tokens and tokens[0] in _AUXILIARIES:
+        return "yes/no"
+    return "other"
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    tokens: tuple[str, ...]
+    stems: frozenset[str]
+    content: frozenset[str]
+    numbers: tuple[str, ...]
+    years: frozenset[str]
+    entities: frozenset[str]
+    negations: int
+    comparison: frozenset[str] | None
+    qtype: str
+    polarity: frozenset[str]
+    bigrams: frozenset[tuple[str, str]]
+    lowered: str
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> _Parsed:
+    tokens = tuple(t.replace("’", "'") for t in _TOKEN.findall(text.lower()))
+    stems = frozenset(_stem(t) for t in tokens)
+    numbers = tuple(_numbers(text, tokens))
+    return _Parsed(
+        tokens=tokens,
+        stems=stems,
+        content=frozenset(s for s in stems if s not in _STOPWORDS),
+        numbers=numbers,
+        years=frozenset(n for n in numbers if len(n) == 4 and n[:2] in ("19", "20")),
+        entities=frozenset(_entities(text)),
+        negations=sum(t in _NEGATIONS or t.endswith("n't") for t in tokens),
+        comparison=_comparison(text),
+        qtype=_question_type(text),
+        polarity=frozenset(_POLAR[t] for t in tokens if t in _POLAR),
+        bigrams=frozenset(zip(tokens, tokens[1:])),
+        lowered=" ".join(tokens),
+    )
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 1.0
+
+
+def _mismatch(a: Iterable[str], b: Iterable[str]) -> tuple[float, float]:
+    """(both sides have some and they differ, only one side has any) as 0/1 floats."""
+    sa, sb = set(a), set(b)
+    if sa and sb:
+        return (0.0 if sa == sb else 1.0), 0.0
+    return 0.0, (1.0 if sa or sb else 0.0)
+
+
+def extract_features(query: str, candidate: str, similarity: float) -> dict[str, float]:
+    """Named features of a (query, stored question) pair; symmetric in the two texts."""
+    a, b = _parse(query), _parse(candidate)
+    number_mismatch, number_one_sided = _mismatch(a.numbers, b.numbers)
+    if a.numbers and b.numbers and sorted(a.numbers) != sorted(b.numbers):
+        number_mismatch = 1.0
+    entity_union = a.entities | b.entities
+    entity_diff = a.entities ^ b.entities
+    shared = a.content & b.content
+    coverage = min(
+        len(shared) / len(a.content) if a.content else 1.0,
+        len(shared) / len(b.content) if b.content else 1.0,
+    )
+    comparison_mismatch, comparison_one_sided = 0.0, 0.0
+    if a.comparison is not None and b.comparison is not None:
+        comparison_mismatch = 0.0 if a.comparison == b.comparison else 1.0
+    elif a.comparison is not None or b.comparison is not None:
+        comparison_one_sided = 1.0
+    na, nb = len(a.tokens), len(b.tokens)
+    strong = a.qtype in _STRONG_TYPES or b.qtype in _STRONG_TYPES
+    missing = [e for e in a.entities if e not in b.stems] + [
+        e for e in b.entities if e not in a.stems
+    ]
+    return {
+        "cosine": similarity,
+        "cosine_excess": max(0.0, similarity - 0.9) * 10.0,
+        "jaccard": _jaccard(a.stems, b.stems),
+        "content_jaccard": _jaccard(a.content, b.content),
+        "content_coverage_min": coverage,
+        "unshared_content": math.log1p(len(a.content ^ b.content)),
+        "length_ratio": min(na, nb) / max(na, nb) if max(na, nb) else 1.0,
+        "number_mismatch": number_mismatch,
+        "number_one_sided": number_one_sided,
+        "year_mismatch": _mismatch(a.years, b.years)[0],
+        "entity_mismatch": len(entity_diff) / len(entity_union) if a.entities and b.entities else 0.0,
+        "entity_one_sided": 1.0 if bool(a.entities) != bool(b.entities) else 0.0,
+        "negation_mismatch": 1.0 if (a.negations > 0) != (b.negations > 0) else 0.0,
+        "comparison_mismatch": comparison_mismatch,
+        "comparison_one_sided": comparison_one_sided,
+        "question_type_mismatch": 0.0 if a.qtype == b.qtype else 1.0,
+        "polarity_mismatch": 1.0 if a.polarity != b.polarity and (a.polarity or b.polarity) else 0.0,
+        "exact_content_match": 1.0 if a.content == b.content and a.numbers == b.numbers else 0.0,
+        "question_type_conflict": 1.0 if a.qtype != b.qtype and strong else 0.0,
+        "unmatched_max": math.log1p(max(len(a.content - b.content), len(b.content - a.content))),
+        "unmatched_min": math.log1p(min(len(a.content - b.content), len(b.content - a.content))),
+        "bigram_jaccard": _jaccard(a.bigrams, b.bigrams),  # type: ignore[arg-type]
+        "entity_missing": 1.0 if missing else 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class VerifierWeights:
+    """A fitted logistic regression: weights by feature name, a bias and the default cut-off."""
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    cutoff: float
+    threshold: float | None = None
+    """The similarity threshold the cut-off was chosen together with."""
+    vetoes: tuple[str, ...] = ()
+    """Binary features that reject a candidate outright (by policy, not fitted): a cache must
+    not answer "lose 5 kg" with the answer to "lose 10 kg", however the labels of the data
+    the weights were fitted on treat such pairs."""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in (*self.features, *self.vetoes) if f not in FEATURE_NAMES]
+        if unknown:
+            raise ConfigurationError(
+                f"verifier weights name unknown feature(s) {unknown}; known: {FEATURE_NAMES}"
+            )
+        if len(self.weights) != len(self.features):
+            raise ConfigurationError("verifier weights: one weight per feature is required")
+        if not all(math.isfinite(w) for w in (*self.weights, self.bias)):
+            raise ConfigurationError("verifier weights must be finite numbers")
+        if not 0.0 <= self.cutoff <= 1.0:
+            raise ConfigurationError(f"verifier cutoff {self.cutoff!r}: must be in [0, 1]")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": WEIGHTS_FORMAT,
+                "model": "logistic_regression",
+                "features": list(self.features),
+                "weights": [round(w, 6) for w in self.weights],
+                "bias": round(self.bias, 6),
+                "cutoff": self.cutoff,
+                "threshold": self.threshold,
+                "vetoes": list(self.vetoes),
+                "meta": dict(self.meta),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> VerifierWeights:
+        """Parse weights JSON (the only format: weights are data, never pickled code)."""
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"verifier weights are not JSON: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != WEIGHTS_FORMAT:
+            raise ConfigurationError(f"verifier weights: expected format {WEIGHTS_FORMAT}")
+        try:
+            return cls(
+                features=tuple(str(f) for f in data["features"]),
+                weights=tuple(float(w) for w in data["weights"]),
+                bias=float(data["bias"]),
+                cutoff=float(data["cutoff"]),
+                threshold=None if data.get("threshold") is None else float(data["threshold"]),
+                vetoes=tuple(str(f) for f in data.get("vetoes") or ()),
+                meta=dict(data.get("meta") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"verifier weights: malformed ({exc!r})") from exc
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> VerifierWeights:
+        """Weights from `path`, or the ones shipped in the package."""
+        if path is not None:
+            return cls.from_json(Path(path).read_text())
+        return _shipped_weights()
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_weights() -> VerifierWeights:
+    raw = resources.files("tiered_cache").joinpath(WEIGHTS_FILE).read_text()
+    return VerifierWeights.from_json(raw)
+
+
+class Verifier:
+    """Scores a (query, stored question, cosine) triple; accepts when the score reaches the cut-off.
+
+    Pure CPU, no model: a few regexes and a dot product per candidate (tens of microseconds).
+    """
+
+    def __init__(self, weights: VerifierWeights | None = None, cutoff: float | None = None):
+        self.weights = weights or VerifierWeights.load()
+        self.cutoff = self.weights.cutoff if cutoff is None else cutoff
+
+    def score(self, query: str, candidate: str, similarity: float) -> float:
+        """Probability that the two questions are duplicates (0.0 when a veto fires)."""
+        feats = extract_features(query, candidate, similarity)
+        if any(feats[name] > 0 for name in self.weights.vetoes):
+            return 0.0
+        z = self.weights.bias + sum(
+            w * feats[name] for name, w in zip(self.weights.features, self.weights.weights)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def accepts(
+        self, query: str, candidate: str, similarity: float, cutoff: float | None = None
+    ) -> bool:
+        return self.score(query, candidate, similarity) >= (
+            self.cutoff if cutoff is None else cutoff
+        )
+
+    def explain(self, query: str, candidate: str, similarity: float) -> dict[str, float]:
+        """Each feature's contribution to the log-odds (for debugging a decision)."""
+        feats = extract_features(query, candidate, similarity)
+        out = {n: w * feats[n] for n, w in zip(self.weights.features, self.weights.weights)}
+        out["bias"] = self.weights.bias
+        for name in self.weights.vetoes:
+            if feats[name] > 0:
+                out[f"veto:{name}"] = -math.inf
+        return out
+
+
+def feature_matrix(
+    triples: Iterable[tuple[str, str, float]], features: Sequence[str] = FEATURE_NAMES
+) -> npt.NDArray[np.float64]:
+    rows = [extract_features(a, b, s) for a, b, s in triples]
+    return np.array([[r[f] for f in features] for r in rows], dtype=np.float64).reshape(
+        len(rows), len(features)
+    )
+
+
+def fit_logistic(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], l2: float = 1.0, iterations: int = 50
+) -> tuple[npt.NDArray[np.float64], float]:
+    """L2-regularized logistic regression by Newton's method on standardized features.
+
+    Returns (weights, bias) for the raw (unstandardized) features.
+    """
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std[std == 0] = 1.0
+    z = np.hstack([(x - mean) / std, np.ones((len(x), 1))])
+    beta = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], l2)
+    penalty[-1] = 0.0  # the intercept is not shrunk
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ beta, -50, 50)))
+        grad = z.T @ (p - y) + penalty * beta
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    weights = beta[:-1] / std
+    bias = float(beta[-1] - np.sum(beta[:-1] * mean / std))
+    return weights, bias
