@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from langchain_core.caches import BaseCache
 
-README = Path(__file__).parents[2] / "langchain_tiered_cache" / "README_SECTION.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+from ..readme import README, python_blocks
+
+BLOCKS = python_blocks("LangChain")
 
 
 def test_embedded_example(
