@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
+
+
+_SAFE_INT = 2**53  # beyond this, JSON numbers lose precision (and orjson refuses > 64 bits)
 
 
 def utf8_safe(text: str) -> str:
@@ -21,17 +25,23 @@ def utf8_safe(text: str) -> str:
 def canonicalize(value: Any) -> Any:
     """A JSON-ready copy with int-valued floats as ints (0 == 0.0) and tuples/sets as lists."""
     if isinstance(value, Mapping):
-        return {str(k): canonicalize(v) for k, v in value.items()}
+        return {utf8_safe(str(k)): canonicalize(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [canonicalize(v) for v in value]
     if isinstance(value, (set, frozenset)):
         return sorted((canonicalize(v) for v in value), key=repr)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return repr(value)  # JSON has no NaN/inf; orjson would write null
+        if value.is_integer() and abs(value) < _SAFE_INT:
+            return int(value)
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < _SAFE_INT else str(value)
     if isinstance(value, str):
         return utf8_safe(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
     # Anything else (enums, pydantic models, classes) is identified by its text form.
     return str(value)
 

@@ -61,7 +61,7 @@ def output_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k: v
         for k, v in params.items()
-        if k not in NEUTRAL_PARAMS and not _SECRET_PARAM.search(k) and v is not None
+        if k not in NEUTRAL_PARAMS and not _SECRET_PARAM.search(str(k)) and v is not None
     }
 
 

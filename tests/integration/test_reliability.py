@@ -41,7 +41,7 @@ class FakeLLM:
         return f"answer to {question}"
 
 
-def test_concurrent_threads_compute_once(make_cache: CacheFactory) -> None:
+def test_fifty_concurrent_identical_misses_compute_once(make_cache: CacheFactory) -> None:
     cache = make_cache(semantic=False)
     llm = FakeLLM(delay=0.3)
     req = cache.request("expensive question", model="m")
@@ -50,14 +50,14 @@ def test_concurrent_threads_compute_once(make_cache: CacheFactory) -> None:
         threading.Thread(
             target=lambda: results.append(cache.get_or_compute(req, lambda: llm("q")).payload)
         )
-        for _ in range(16)
+        for _ in range(50)
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert llm.calls == 1
-    assert results == ["answer to q"] * 16
+    assert results == ["answer to q"] * 50
 
 
 def test_concurrent_tasks_compute_once(make_cache: CacheFactory) -> None:
@@ -73,6 +73,61 @@ def test_concurrent_tasks_compute_once(make_cache: CacheFactory) -> None:
 
     assert asyncio.run(run()) == ["answer to q"] * 16
     assert llm.calls == 1
+
+
+STAMPEDE = """
+import sys, threading, time
+import redis
+from tiered_cache import TieredCache
+
+url, ns = sys.argv[1], sys.argv[2]
+client = redis.Redis.from_url(url)
+cache = TieredCache.from_url(url, namespace=ns, semantic=False, redis_timeout=2.0)
+req = cache.request("the same expensive question", model="m")
+
+def compute():
+    client.incr(ns + "-llm-calls")
+    time.sleep(0.5)
+    return "the answer"
+
+out = []
+threads = [threading.Thread(target=lambda: out.append(cache.get_or_compute(req, compute).payload))
+           for _ in range(13)]
+deadline = time.monotonic() + 30
+while not client.exists(ns + "-go") and time.monotonic() < deadline:
+    time.sleep(0.005)
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(sum(o == "the answer" for o in out))
+"""
+
+
+@pytest.mark.redis
+def test_four_processes_compute_once_per_lease(redis_url: str, namespace: str) -> None:
+    import subprocess
+    import sys
+
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", STAMPEDE, redis_url, namespace],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    time.sleep(3)  # let every process import and block on the start signal
+    client.set(namespace + "-go", 1)
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err[-500:] for _, err in outputs]
+    assert [int(out) for out, _ in outputs] == [13] * 4  # 52 callers, all answered
+    assert int(client.get(namespace + "-llm-calls") or 0) == 1
+    client.delete(namespace + "-go", namespace + "-llm-calls")
 
 
 @pytest.mark.redis
