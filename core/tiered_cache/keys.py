@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 
-
 _SAFE_INT = 2**53  # beyond this, JSON numbers lose precision (and orjson refuses > 64 bits)
 
 
