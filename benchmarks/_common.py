@@ -53,15 +53,16 @@ def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
 
 
 @contextmanager
-def redis_url() -> Iterator[str]:
-    """REDIS_URL when given, else a Redis Stack started for this run on a free loopback port."""
+def redis_url(json: bool = False) -> Iterator[str]:
+    """REDIS_URL when given, else a Redis Stack started for this run on a free loopback port
+    (with RedisJSON too when `json`)."""
     given = os.environ.get("REDIS_URL")
     if given:
         yield given
         return
     from tests.redis_server import RedisStackServer
 
-    server = RedisStackServer().start()
+    server = RedisStackServer(json=json).start()
     try:
         yield server.url
     finally:

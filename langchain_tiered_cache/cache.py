@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,10 @@ from .parse import parse_call
 from .serialize import dump_generations, load_generations, mark_hit, usage_of
 
 logger = logging.getLogger(__name__)
+_REMEMBERED_REQUESTS = 1024
+"""Requests remembered by their (prompt, llm_string), most recently used first."""
+_REMEMBER_MAX_CHARS = 32_768
+"""Longer calls are rebuilt each time rather than held in memory."""
 
 
 class TieredCache(BaseCache):
@@ -30,6 +36,9 @@ class TieredCache(BaseCache):
         if cache is not None and settings:
             raise ConfigurationError("pass either cache=<core TieredCache> or settings, not both")
         self.core = cache if cache is not None else tiered_cache.TieredCache(**settings)
+        self._requests: OrderedDict[tuple[str, str], CacheRequest] = OrderedDict()
+        self._requests_config: tiered_cache.CacheConfig | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> TieredCache:
@@ -37,12 +46,30 @@ class TieredCache(BaseCache):
         return cls(tiered_cache.TieredCache.from_url(url, **settings))
 
     def _request(self, prompt: str, llm_string: str) -> CacheRequest:
+        # A repeated call passes the same two strings: its request is remembered, not rebuilt
+        # (reviving the messages and hashing the partition cost more than the lookup itself).
+        key = (prompt, llm_string)
+        config = self.core.config
+        with self._lock:
+            if self._requests_config is not config:  # keys depend on the settings
+                self._requests.clear()
+                self._requests_config = config
+            request = self._requests.get(key)
+            if request is not None:
+                self._requests.move_to_end(key)
+                return request
         call = parse_call(prompt, llm_string)
         request = self.core.request(
             call.messages, model=call.model, params=call.params, tools=call.tools
         )
-        # Strings we could not read are only ever equal to themselves.
-        return dataclasses.replace(request, deterministic=False) if call.exact_only else request
+        if call.exact_only:  # strings we could not read are only ever equal to themselves
+            request = dataclasses.replace(request, deterministic=False)
+        if len(prompt) + len(llm_string) <= _REMEMBER_MAX_CHARS:
+            with self._lock:
+                self._requests[key] = request
+                if len(self._requests) > _REMEMBERED_REQUESTS:
+                    self._requests.popitem(last=False)
+        return request
 
     def _served(self, hit: CacheHit | None) -> list[Generation] | None:
         if hit is None:

@@ -8,13 +8,13 @@ models and text LLMs pass `str(sorted(params))`. Anything else is kept verbatim,
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.load import loads
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -30,6 +30,8 @@ from langchain_core.messages import (
     ToolMessage,
     ToolMessageChunk,
 )
+
+from .revive import Reviver
 
 # Plain data classes only: nothing with side effects in its constructor may be revived.
 MESSAGE_CLASSES: tuple[type[BaseMessage], ...] = (
@@ -53,6 +55,7 @@ _ROLES: tuple[tuple[type[BaseMessage], str], ...] = (
     (ToolMessage, "tool"),
     (FunctionMessage, "function"),
 )
+_MESSAGES = Reviver(MESSAGE_CLASSES)
 # Constructor fields that name the model; together with the class they are its identity.
 MODEL_NAME_KEYS = ("model", "model_name", "model_id", "deployment_name", "azure_deployment")
 
@@ -70,14 +73,21 @@ class ParsedCall:
 
 def parse_call(prompt: str, llm_string: str) -> ParsedCall:
     """Split a LangChain (prompt, llm_string) pair; never raises on unknown formats."""
-    llm = _parse_llm_string(llm_string)
+    llm = _parsed_llm_string(llm_string)
     if llm is None:
         return raw_call(prompt, llm_string)
     model, params, tools, opaque = llm
     messages = parse_messages(prompt)
     if messages is None:  # a text LLM: the prompt is the user's text
         messages = [{"role": "user", "content": prompt}]
-    return ParsedCall(messages, model, params, tools, exact_only=opaque)
+    return ParsedCall(messages, model, dict(params), tools, exact_only=opaque)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_llm_string(llm_string: str) -> tuple[str, dict[str, Any], Any, bool] | None:
+    """`_parse_llm_string`, remembered: a process sees a handful of models, each call pays
+    a JSON decode and a Python parse otherwise. Callers must not mutate the result."""
+    return _parse_llm_string(llm_string)
 
 
 def raw_call(prompt: str, llm_string: str) -> ParsedCall:
@@ -97,7 +107,7 @@ def parse_messages(prompt: str) -> list[dict[str, Any]] | None:
     if not prompt.lstrip().startswith("[{"):
         return None
     try:
-        revived = loads(prompt, allowed_objects=list(MESSAGE_CLASSES))
+        revived = _MESSAGES.loads(prompt)
     except Exception:
         return None
     if not isinstance(revived, list) or not revived:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.load import Serializable, dumps, loads
+from langchain_core.load import Serializable, dumps
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 from tiered_cache import CacheHit
 
 from .parse import MESSAGE_CLASSES
+from .revive import Reviver, fresh_copy
 
 # Only plain data classes may be revived from a payload (a shared Redis is not fully trusted).
 PAYLOAD_CLASSES: tuple[type[Serializable], ...] = (
@@ -19,6 +21,9 @@ PAYLOAD_CLASSES: tuple[type[Serializable], ...] = (
     ChatGenerationChunk,
     *MESSAGE_CLASSES,
 )
+_PAYLOAD = Reviver(PAYLOAD_CLASSES)
+_REMEMBER_MAX_CHARS = 16_384
+"""Larger payloads are revived on every hit rather than held in memory."""
 _USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 
 
@@ -28,13 +33,26 @@ def dump_generations(generations: Sequence[Generation]) -> str:
 
 
 def load_generations(payload: str) -> list[Generation] | None:
-    """The generations of a payload, or None unless it is a non-empty list of generations."""
-    revived = loads(payload, allowed_objects=list(PAYLOAD_CLASSES))
+    """The generations of a payload, or None unless it is a non-empty list of generations.
+
+    Each call returns new objects: callers (and `mark_hit`) may change them.
+    """
+    small = len(payload) <= _REMEMBER_MAX_CHARS
+    template = _remembered(payload) if small else _revive(payload)
+    return None if template is None else [fresh_copy(g) for g in template]
+
+
+def _revive(payload: str) -> tuple[Generation, ...] | None:
+    revived = _PAYLOAD.loads(payload)
     if not isinstance(revived, list) or not revived:  # LangChain would serve [] as a hit
         return None
     if not all(isinstance(g, Generation) for g in revived):
         return None
-    return revived
+    return tuple(revived)
+
+
+# A hit served again is copied from the generations revived the first time, never handed out.
+_remembered = functools.lru_cache(maxsize=256)(_revive)
 
 
 def usage_of(generations: Sequence[Generation]) -> dict[str, int] | None:

@@ -27,8 +27,9 @@ def free_port() -> int:
 class RedisStackServer:
     """A redis-server with the query engine on a free loopback port, in a temporary directory."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, json: bool = False) -> None:
         self.port = port or free_port()
+        self.json = json  # also load RedisJSON (benchmarks of peers that store JSON documents)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.TemporaryDirectory(prefix="tiered-cache-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -37,6 +38,7 @@ class RedisStackServer:
         import redis
 
         server, search = stack_paths()
+        extra = ["--loadmodule", str(search.with_name("rejson.so"))] if self.json else []
         if not os.access(server, os.X_OK):
             raise RuntimeError(f"{server} is not executable: chmod +x it (see .ci/run)")
         self.proc = subprocess.Popen(
@@ -54,6 +56,7 @@ class RedisStackServer:
                 self._dir.name,
                 "--loadmodule",
                 str(search),
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -16,6 +16,7 @@ from .kv import KVStore, MemoryKV
 from .normalize import Normalizer
 from .request import CacheRequest, build_request
 from .vectors import Match, MemoryVectorIndex, VectorIndex
+from .verifier import Verifier, VerifierWeights
 
 __all__ = [
     "BackendError",
@@ -39,6 +40,8 @@ __all__ = [
     "TieredCache",
     "TieredCacheError",
     "VectorIndex",
+    "Verifier",
+    "VerifierWeights",
     "build_request",
 ]
 __version__ = "0.1.0"

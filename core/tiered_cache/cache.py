@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import orjson
 
@@ -25,11 +25,16 @@ from .entry import CacheEntry, CorruptEntryError
 from .errors import ConfigurationError, InvalidRequestError
 from .flight import Flights
 from .kv import KVStore, MemoryKV
+from .metrics import metric_sinks
+from .pricing import PriceTable, usage_tokens
 from .request import CacheRequest, build_request
 from .stats import Stats
 from .threshold import ThresholdController
-from .verifier import Verifier
 from .vectors import Match, MemoryVectorIndex, Vector, VectorIndex
+from .verifier import Verifier
+
+if TYPE_CHECKING:
+    from .calibrate import CalibrationResult
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -135,7 +140,10 @@ class TieredCache:
         cfg = config or CacheConfig()
         self.config = cfg = cfg.replace(**settings) if settings else cfg
         self.normalizer = cfg.normalizer()
+        self.prices = PriceTable.load(cfg.prices)
         self._stats = Stats()
+        if cfg.metrics:
+            self._stats.add_sinks(metric_sinks(cfg.namespace))
         self._failing = False
         self._breaker = CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown)
         self._flights = Flights()
@@ -146,6 +154,13 @@ class TieredCache:
                 cache_size=cfg.embedding_cache_size,
                 window_ms=cfg.batch_window_ms,
             )
+        # Semantic candidates must pass the verifier; feedback adapts the threshold.
+        self.verifier: Verifier | None = Verifier() if cfg.semantic and cfg.verifier else None
+        self.thresholds: ThresholdController | None = (
+            ThresholdController(lambda: self.config, self._stats)
+            if cfg.semantic and cfg.adaptive_threshold
+            else None
+        )
         if cfg.redis_url is not None and kv is None:
             try:
                 from .redis_backend import RedisStore
@@ -170,6 +185,10 @@ class TieredCache:
             )
             kv = store
             index = index or (store if cfg.semantic else None)
+            if cfg.shared_stats:
+                from .shared_stats import RedisStatsSink, stats_key
+
+                self._stats.add_sink(RedisStatsSink(store.client, stats_key(store.base)))
         if index is None and cfg.semantic:
             index = MemoryVectorIndex(
                 exact_search_max=cfg.exact_search_max,
@@ -185,9 +204,11 @@ class TieredCache:
         self._own_index = index if index is not None and cast(object, index) is not kv else None
 
     @classmethod
-    def from_url(cls, url: str, **settings: Any) -> TieredCache:
+    def from_url(
+        cls, url: str, *, embedder: Embedder | None = None, **settings: Any
+    ) -> TieredCache:
         """A cache on Redis Stack / Redis 8 (`redis://`, `rediss://` or `unix://`)."""
-        return cls(CacheConfig(redis_url=url).replace(**settings))
+        return cls(CacheConfig(redis_url=url).replace(**settings), embedder=embedder)
 
     @classmethod
     def from_env(cls, **settings: Any) -> TieredCache:
@@ -253,10 +274,11 @@ class TieredCache:
         partition = req.partition_key
         matches: list[Match] = yield _Search(partition, vector, self.config.candidates)
         threshold = self.config.threshold
-        if self.thresholds is not None and matches and matches[0].similarity >= self.thresholds.floor:
-            for key in self.thresholds.stale_keys(partition):
-                self.thresholds.loaded(key, (yield _Get(key)))
-            threshold = self.thresholds.current(partition)
+        thresholds = self.thresholds
+        if thresholds is not None and matches and matches[0].similarity >= thresholds.floor:
+            for key in thresholds.stale_keys(partition):
+                thresholds.loaded(key, (yield _Get(key)))
+            threshold = thresholds.current(partition)
         for match in matches:
             if match.similarity < threshold:
                 break
@@ -339,15 +361,16 @@ class TieredCache:
             await self._own_index.adelete(op.key)
         return None
 
-    def _run(self, plan: Plan[T], fallback: T) -> T:
+    def _run(self, plan: Plan[T], fallback: T, do: Callable[[_Op], Any] | None = None) -> T:
         if not self._breaker.allow():
             self._stats.incr("breaker_skips")
             plan.close()
             return fallback
+        do = do or self._do
         try:
-            result = self._do(next(plan))
+            result = do(next(plan))
             while True:
-                result = self._do(plan.send(result))
+                result = do(plan.send(result))
         except StopIteration as stop:
             self._recovered()
             return stop.value  # type: ignore[no-any-return]
@@ -397,7 +420,9 @@ class TieredCache:
             self._backend_failed(exc)
             return fallback
 
-    def _observe(self, hit: CacheHit | None, started: float) -> CacheHit | None:
+    def _observe(
+        self, hit: CacheHit | None, started: float, request: CacheRequest | None = None
+    ) -> CacheHit | None:
         elapsed = time.perf_counter() - started
         if hit is None:
             self._stats.observe_lookup("miss", elapsed)
@@ -405,20 +430,24 @@ class TieredCache:
         self._stats.observe_lookup(
             hit.tier, elapsed, hit.similarity if hit.tier == "semantic" else None
         )
-        tokens = (hit.entry.usage or {}).get("total_tokens")
-        if isinstance(tokens, int):
-            self._stats.incr("tokens_saved", tokens)
+        usage = hit.entry.usage
+        if usage:
+            model = request.partition.get("model") if request is not None else None
+            self._stats.observe_saving(
+                usage_tokens(usage)[2],
+                self.prices.cost(model if isinstance(model, str) else None, usage),
+            )
         return hit
 
     # -- public API --------------------------------------------------------------------------
     def lookup(self, request: CacheRequest) -> CacheHit | None:
         """The cached answer for `request`, or None. Backend failures are misses, never errors."""
         started = time.perf_counter()
-        return self._observe(self._run(self._lookup_plan(request), None), started)
+        return self._observe(self._run(self._lookup_plan(request), None), started, request)
 
     async def alookup(self, request: CacheRequest) -> CacheHit | None:
         started = time.perf_counter()
-        return self._observe(await self._arun(self._lookup_plan(request), None), started)
+        return self._observe(await self._arun(self._lookup_plan(request), None), started, request)
 
     def store(
         self,
@@ -462,7 +491,7 @@ class TieredCache:
         leader, event = self._flights.join(key)
         if not leader:
             event.wait(self.config.lease_wait)
-            hit = self._observe(self._run(self._lookup_plan(request), None), started)
+            hit = self._observe(self._run(self._lookup_plan(request), None), started, request)
             return Served(hit.payload, hit) if hit is not None else self._served(compute())
         token = uuid.uuid4().hex
         leased = False
@@ -476,7 +505,7 @@ class TieredCache:
                     time.sleep(_LEASE_POLL)
                     hit = self._run(self._lookup_plan(request), None)
                     if hit is not None:
-                        return Served(hit.payload, self._observe(hit, started))
+                        return Served(hit.payload, self._observe(hit, started, request))
             served = self._served(compute())
             try:
                 self.store(request, served.payload, usage=served.usage, ttl=ttl)
@@ -504,7 +533,9 @@ class TieredCache:
         if not leader:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), self.config.lease_wait)
-            hit = self._observe(await self._arun(self._lookup_plan(request), None), started)
+            hit = self._observe(
+                await self._arun(self._lookup_plan(request), None), started, request
+            )
             return Served(hit.payload, hit) if hit is not None else self._served(await compute())
         token = uuid.uuid4().hex
         leased = False
@@ -520,7 +551,7 @@ class TieredCache:
                     await asyncio.sleep(_LEASE_POLL)
                     hit = await self._arun(self._lookup_plan(request), None)
                     if hit is not None:
-                        return Served(hit.payload, self._observe(hit, started))
+                        return Served(hit.payload, self._observe(hit, started, request))
             served = self._served(await compute())
             try:
                 await self.astore(request, served.payload, usage=served.usage, ttl=ttl)
@@ -542,18 +573,125 @@ class TieredCache:
         payload, usage = computed
         return Served(payload, None, usage)
 
-    def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int = 256) -> int:
-        """Store many (request, payload) pairs, embedding their questions in batches.
+    # -- quality: verifier, feedback, calibration -----------------------------------------------
+    def _verified(self, query: str, match: Match) -> bool:
+        """Whether the verifier lets `match` answer `query`; rejections are counted."""
+        assert self.verifier is not None
+        cutoff = self.config.verifier_cutoff
+        if match.query_text is not None and self.verifier.accepts(
+            query, match.query_text, match.similarity, cutoff
+        ):
+            return True
+        self._stats.incr("verifier_rejections")
+        return False
 
-        Returns how many were stored.
+    def record_feedback(self, hit: CacheHit, correct: bool) -> float | None:
+        """Report whether a served semantic hit was right; the threshold of its partition (and
+        the global one) adapts. Returns the partition's threshold now, or None when adaptation
+        is off or the hit was exact. Backend failures are logged, never raised."""
+        if self.thresholds is None or hit.tier != "semantic":
+            return None
+        try:
+            return self.thresholds.record(self.kv, hit.partition, hit.similarity, correct)
+        except Exception as exc:
+            self._backend_failed(exc)
+            return None
+
+    async def arecord_feedback(self, hit: CacheHit, correct: bool) -> float | None:
+        if self.thresholds is None or hit.tier != "semantic":
+            return None
+        try:
+            return await self.thresholds.arecord(self.kv, hit.partition, hit.similarity, correct)
+        except Exception as exc:
+            self._backend_failed(exc)
+            return None
+
+    def current_threshold(self, partition: str = "") -> float:
+        """The similarity threshold lookups in `partition` use now ("" for the global one)."""
+        if self.thresholds is None:
+            return self.config.threshold
+        for key in self.thresholds.stale_keys(partition):
+            self.thresholds.loaded(key, self.kv.get(key))
+        return self.thresholds.current(partition)
+
+    def calibrate(
+        self,
+        pairs: Iterable[tuple[str, str, bool]],
+        target_precision: float = 0.95,
+        *,
+        apply: bool = True,
+    ) -> CalibrationResult:
+        """Choose the threshold (and verifier cut-off) from labelled (asked, stored, duplicate)
+        pairs: the highest hit rate whose precision reaches the target. `apply` sets them."""
+        from .calibrate import calibrate_cache  # `python -m tiered_cache.calibrate` runs it
+
+        result = calibrate_cache(self, pairs, target_precision)
+        if apply:
+            changes: dict[str, Any] = {"threshold": result.threshold}
+            if result.verifier_cutoff is not None:
+                changes["verifier_cutoff"] = result.verifier_cutoff
+            self.config = self.config.replace(**changes)
+            logger.info("tiered-cache: calibrated: %s", result.summary())
+        return result
+
+    def explain(self, request: CacheRequest, k: int = 5) -> dict[str, Any]:
+        """Read-only: what a lookup of `request` would serve and why (exact entry, the `k`
+        nearest semantic candidates with similarity, threshold, verdict). Counts no hit."""
+        from .explain import explain
+
+        return explain(self, request, k)
+
+    def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int = 256) -> int:
+        """Store many (request, payload) pairs: their questions are embedded in batches and
+        their writes sent in bulk (pipelined on Redis). Returns how many were stored.
         """
         stored = 0
         for batch in _batched(items, batch_size):
             if self.embeddings is not None:
                 texts = [r.query_text for r, _ in batch if r.semantic_allowed and r.query_text]
-                self.embeddings.embed_many(texts)  # memoized: the stores below reuse them
-            stored += sum(self.store(req, payload) for req, payload in batch)
+                self.embeddings.embed_many(texts)  # memoized: the plans below reuse them
+            # The store plans decide as in `store`; only their writes are held back.
+            writes: list[_Set | _Add] = []
+            do = self._deferring(writes)
+            plans = (self._store_plan(req, payload, None, None) for req, payload in batch)
+            accepted = sum(self._run(plan, False, do) for plan in plans)
+            if accepted and self._write_many(writes):
+                stored += accepted
         return stored
+
+    def _deferring(self, writes: list[_Set | _Add]) -> Callable[[_Op], Any]:
+        """A driver that runs a plan's reads and collects its writes in `writes`."""
+
+        def do(op: _Op) -> Any:
+            if isinstance(op, (_Set, _Add)):
+                writes.append(op)
+                return None
+            return self._do(op)
+
+        return do
+
+    def _write_many(self, writes: list[_Set | _Add]) -> bool:
+        """Send collected writes: in one bulk call when one backend holds both tiers and can,
+        else one by one in plan order (an embedded LRU may evict within a batch). False if
+        the backend failed (counted and logged like any backend failure)."""
+        write_many = getattr(self.kv, "write_many", None)
+        try:
+            if write_many is not None and self._own_index is None:
+                entries = [(w.key, w.value, w.ttl) for w in writes if isinstance(w, _Set)]
+                vectors = [
+                    (w.key, w.partition, w.vector, w.text, w.ttl)
+                    for w in writes
+                    if isinstance(w, _Add)
+                ]
+                write_many(entries, vectors)
+            else:
+                for op in writes:
+                    self._do(op)
+        except Exception as exc:
+            self._backend_failed(exc)
+            return False
+        self._recovered()
+        return True
 
     def clear(self) -> None:
         """Delete every entry of this cache's namespace and version, and nothing else."""
@@ -574,6 +712,14 @@ class TieredCache:
             "backend": "redis" if self.config.redis_url else "embedded",
             "semantic": self.index is not None,
             "threshold": self.config.threshold,
+            "verifier_cutoff": (
+                None
+                if self.verifier is None
+                else self.verifier.cutoff
+                if self.config.verifier_cutoff is None
+                else self.config.verifier_cutoff
+            ),
+            "adaptive_threshold": self.thresholds is not None,
             "normalization": self.normalizer.describe(),
         }
         if self.embeddings is not None:
@@ -585,12 +731,14 @@ class TieredCache:
         return snap
 
     def close(self) -> None:
+        self._stats.close()
         self.kv.close()
         if self._own_index is not None:
             self._own_index.close()
 
     async def aclose(self) -> None:
         """`close`, also closing the asyncio connections of the running loop."""
+        self._stats.close()
         for backend in (self.kv, self._own_index):
             aclose = getattr(backend, "aclose", None)
             if aclose is not None:

@@ -112,7 +112,10 @@ def score_pairs(
     sims = np.array([float(vectors[a] @ vectors[b]) for a, b, _ in rows])
     verifier = verifier if verifier is not None else cache.verifier
     scores = np.array(
-        [verifier.score(b, a, s) if verifier else 1.0 for (a, b, _), s in zip(rows, sims)]
+        [
+            verifier.score(b, a, s) if verifier else 1.0
+            for (a, b, _), s in zip(rows, sims, strict=True)
+        ]
     )
     return ScoredPairs(
         similarity=sims,
@@ -128,7 +131,7 @@ def choose(
     *,
     use_verifier: bool = True,
     min_hits: int = 5,
-    tolerance: float = 0.005,
+    tolerance: float = 0.0,
     thresholds: Sequence[float] = tuple(THRESHOLDS),
     cutoffs: Sequence[float] = tuple(CUTOFFS),
 ) -> CalibrationResult:
@@ -201,16 +204,30 @@ def calibrate_cache(
     if not 0.0 < target_precision <= 1.0:
         raise ValueError(f"target_precision={target_precision!r}: must be in (0, 1]")
     scored = score_pairs(cache, pairs)
-    return choose(scored, target_precision, use_verifier=cache.verifier is not None)
+    if cache.verifier is None:
+        return choose(scored, target_precision, use_verifier=False)
+    floor = cache.verifier.weights.floor  # below it the verifier was never fitted: no lower
+    grid = tuple(t for t in THRESHOLDS if t >= floor - 1e-9) or (float(THRESHOLDS[-1]),)
+    return choose(scored, target_precision, thresholds=grid)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _value(x: float | None) -> float:
+    return float("nan") if x is None else x
 
 
 def plot(result: CalibrationResult, path: str | Path) -> bool:
     """Precision and hit rate against threshold as a PNG; False when matplotlib is missing."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = _pyplot()
     except ImportError:
         return False
     xs = [p.threshold for p in result.curve]
@@ -218,8 +235,10 @@ def plot(result: CalibrationResult, path: str | Path) -> bool:
     ax.plot(xs, [p.precision for p in result.curve], "C0--", label="precision (cosine)")
     ax.plot(xs, [p.hit_rate for p in result.curve], "C1--", label="hit rate (cosine)")
     if result.verifier_cutoff is not None:
-        ax.plot(xs, [p.verified_precision for p in result.curve], "C0-", label="precision (+ verifier)")
-        ax.plot(xs, [p.verified_hit_rate for p in result.curve], "C1-", label="hit rate (+ verifier)")
+        verified_precision = [_value(p.verified_precision) for p in result.curve]
+        verified_hit_rate = [_value(p.verified_hit_rate) for p in result.curve]
+        ax.plot(xs, verified_precision, "C0-", label="precision (+ verifier)")
+        ax.plot(xs, verified_hit_rate, "C1-", label="hit rate (+ verifier)")
     ax.axhline(result.target_precision, color="grey", lw=0.8, ls=":", label="target precision")
     ax.axvline(result.threshold, color="C2", lw=0.8, label=f"chosen {result.threshold:.3f}")
     ax.set_xlabel("similarity threshold")
@@ -251,7 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: calibrate on a JSONL of labelled pairs, print the choice, plot the curve."""
     from .cache import TieredCache
 
-    parser = argparse.ArgumentParser(prog="python -m tiered_cache.calibrate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tiered_cache.calibrate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("pairs", help='JSONL file of {"a", "b", "duplicate"}')
     parser.add_argument("--target", type=float, default=0.95, help="target precision")
     parser.add_argument("--no-verifier", action="store_true", help="calibrate cosine alone")
@@ -267,10 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     result = cache.calibrate(read_pairs(args.pairs), args.target, apply=False)
     print(result.summary())
-    print(
-        f"use: TieredCache(threshold={result.threshold}"
-        + (f", verifier_cutoff={result.verifier_cutoff})" if result.verifier_cutoff is not None else ", verifier=False)")
-    )
+    cutoff = result.verifier_cutoff
+    verifier = f"verifier_cutoff={cutoff}" if cutoff is not None else "verifier=False"
+    print(f"use: TieredCache(threshold={result.threshold}, {verifier})")
     if args.json:
         Path(args.json).write_text(json.dumps(result.as_dict(), indent=2))
         print(f"JSON: {args.json}")

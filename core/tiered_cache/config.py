@@ -37,7 +37,8 @@ class CacheConfig:
     semantic: bool = True
     """Enable the semantic (L2) tier."""
     threshold: float = 0.90
-    """Cosine similarity at or above which a neighbour is served."""
+    """Cosine similarity at or above which a neighbour is considered (and, with the verifier
+    on, verified); chosen with the verifier's cut-off on labelled pairs (see verifier.py)."""
     candidates: int = 4
     """Neighbours fetched per semantic lookup (stale ones are skipped)."""
     verifier: bool = True
@@ -99,6 +100,14 @@ class CacheConfig:
     """Rebuild an existing Redis index whose schema differs (its entries are dropped)."""
     max_prompt_chars: int = 1_000_000
     max_payload_bytes: int = 10 * 1024 * 1024
+    prices: str | None = None
+    """Model prices for money saved, extending the shipped table: a JSON file path or an inline
+    JSON object of model pattern -> {"input": USD, "output": USD} per 1M tokens (pricing.py)."""
+    metrics: bool = True
+    """Export to Prometheus / OpenTelemetry when prometheus-client / opentelemetry-api exist."""
+    shared_stats: bool = True
+    """On Redis, add this process's counters to a per-namespace hash (about once a second), so
+    that `tiered-cache stats` in any process reports them."""
 
     def __post_init__(self) -> None:
         for name in ("namespace", "prefix"):

@@ -14,6 +14,8 @@ _SAFE_INT = 2**53  # beyond this, JSON numbers lose precision (and orjson refuse
 
 def utf8_safe(text: str) -> str:
     """`text`, with lone surrogates (which cannot be UTF-8 encoded, hashed or stored) replaced."""
+    if text.isascii():  # the common case, without encoding the text
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -23,6 +25,20 @@ def utf8_safe(text: str) -> str:
 
 def canonicalize(value: Any) -> Any:
     """A JSON-ready copy with int-valued floats as ints (0 == 0.0) and tuples/sets as lists."""
+    # Exact built-in types first: the same result as the general rules below, without their
+    # ABC checks (request building canonicalizes every message on every call).
+    kind = type(value)
+    if kind is str:
+        return utf8_safe(value)
+    if kind is dict:
+        return {
+            (k if type(k) is str and k.isascii() else utf8_safe(str(k))): canonicalize(v)
+            for k, v in value.items()
+        }
+    if kind is list:
+        return [canonicalize(v) for v in value]
+    if kind is int:
+        return value if abs(value) < _SAFE_INT else str(value)
     if isinstance(value, Mapping):
         return {utf8_safe(str(k)): canonicalize(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -53,3 +69,8 @@ def canonical_json(value: Any) -> bytes:
 def digest(value: Any) -> str:
     """sha256 hex digest of the canonical JSON of `value`."""
     return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def digest_canonical(value: Any) -> str:
+    """`digest` of a value that is already `canonicalize`d (skips a second pass)."""
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()

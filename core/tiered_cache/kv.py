@@ -76,6 +76,14 @@ class MemoryKV:
             self._data.move_to_end(key)
             return value, hits + 1
 
+    def peek(self, key: str) -> tuple[bytes, int] | None:
+        """Like `get` without counting a hit or refreshing recency (for diagnostics)."""
+        with self._lock:
+            item = self._data.get(key)
+            if item is None or (item[1] is not None and item[1] <= self._clock()):
+                return None
+            return item[0], item[2]
+
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         size = len(value) + len(key)
         if size > self.max_bytes:

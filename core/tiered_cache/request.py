@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidRequestError
-from .keys import canonicalize, digest
+from .keys import canonicalize, digest, digest_canonical
 from .normalize import Normalizer
 
 # Parameters that never change what a model answers: they never enter a key.
@@ -186,7 +186,7 @@ def build_request(
             "history": normalized[:-1],
         }
     )
-    partition_key = digest(partition)[:32]
+    partition_key = digest_canonical(partition)[:32]
     last = normalized[-1]
     query_text = _text_of(last["content"]) if last["role"] == "user" else None
     temperature = kept.get("temperature")

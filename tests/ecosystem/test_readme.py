@@ -1,0 +1,51 @@
+"""The README's Metrics and record/replay examples run as written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ..readme import python_blocks
+from .conftest import clean_env
+
+pytest_plugins = ["pytester"]
+
+
+def test_metrics_example() -> None:
+    (block,) = python_blocks("Metrics")
+    # A fresh interpreter: Prometheus counters are process-wide.
+    result = subprocess.run(
+        [sys.executable, "-c", block],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "0.0024"
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return
+    assert lines[1] == 'tiered_cache_hits_total{namespace="default",tier="exact"} 1.0'
+
+
+def test_record_replay_example(pytester: pytest.Pytester) -> None:
+    (block,) = python_blocks("Testing your app with record/replay")
+    pytester.mkdir("tests")
+    (pytester.path / "tests" / "test_bot.py").write_text(block)
+    pytester.runpytest("--llm-cache=record", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    lines = (pytester.path / "tests" / "llm_cache.jsonl").read_text().splitlines()
+    assert [json.loads(x)["query"] for x in lines] == ["What is the capital of France?"]
+    pytester.runpytest("--llm-cache=replay", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    (pytester.path / "tests" / "test_bot.py").write_text(block.replace("France", "Peru"))
+    result = pytester.runpytest("--llm-cache=replay", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*LLMCacheMiss: not in tests/llm_cache.jsonl: What is the capital of Peru?*"]
+    )
