@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-import orjson
 from llama_index.core.base.llms.types import (
     ChatResponse,
     CompletionResponse,
@@ -24,12 +23,12 @@ _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 def encode(response: ChatResponse | CompletionResponse) -> str:
     """The JSON payload of a final response (`raw` is provider-specific and left out)."""
     clean = response.model_copy(update={"delta": None})
-    return orjson.dumps(clean.model_dump(mode="json", exclude={"raw"})).decode()
+    return clean.model_dump_json(exclude={"raw"})
 
 
 def decode(payload: str, kind: type[Response]) -> Response:
     """A response of type `kind` from its payload; raises on foreign or corrupt payloads."""
-    return kind.model_validate(orjson.loads(payload))
+    return kind.model_validate_json(payload)
 
 
 def mark_hit(response: Response, hit: CacheHit) -> Response:
