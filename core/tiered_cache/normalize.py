@@ -23,7 +23,6 @@ DYNAMIC_PATTERNS: Mapping[str, str] = {
 _WHITESPACE = re.compile(r"\s+")
 
 
-
 @dataclass(frozen=True)
 class Normalizer:
     """NFKC, whitespace folding, optional case folding and stripping of dynamic tokens.
