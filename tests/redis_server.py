@@ -27,10 +27,23 @@ def free_port() -> int:
 class RedisStackServer:
     """A redis-server with the query engine on a free loopback port, in a temporary directory."""
 
-    def __init__(self, port: int | None = None, *, json: bool = False) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        json: bool = False,
+        password: str | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.json = json  # also load RedisJSON (benchmarks of peers that store JSON documents)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        self.tls = tls  # (certificate, key): serve TLS only
+        auth = f":{password}@" if password else ""
+        if tls:
+            self.url = f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_cert_reqs=none"
+        else:
+            self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self._dir = tempfile.TemporaryDirectory(prefix="tiered-cache-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -39,13 +52,29 @@ class RedisStackServer:
 
         server, search = stack_paths()
         extra = ["--loadmodule", str(search.with_name("rejson.so"))] if self.json else []
+        if self.password:
+            extra += ["--requirepass", self.password]
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            cert, key = self.tls
+            ports = [
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                str(cert),
+                "--tls-key-file",
+                str(key),
+                "--tls-auth-clients",
+                "no",
+            ]
         if not os.access(server, os.X_OK):
             raise RuntimeError(f"{server} is not executable: chmod +x it (see .ci/run)")
         self.proc = subprocess.Popen(
             [
                 str(server),
-                "--port",
-                str(self.port),
+                *ports,
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -62,7 +91,7 @@ class RedisStackServer:
             stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_timeout=1)
+        client = redis.Redis.from_url(self.url, socket_timeout=1)
         while True:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
