@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -56,6 +57,19 @@ _ROLES: tuple[tuple[type[BaseMessage], str], ...] = (
     (FunctionMessage, "function"),
 )
 _MESSAGES = Reviver(MESSAGE_CLASSES)
+# Plain-text turns of these classes are read straight from the JSON (see `_plain_messages`).
+_PLAIN_PATHS: dict[tuple[str, ...], tuple[str, str]] = {
+    tuple(cls.lc_id()): (role, type_)
+    for cls, role, type_ in (
+        (HumanMessage, "human", "human"),
+        (AIMessage, "ai", "ai"),
+        (SystemMessage, "system", "system"),
+    )
+}
+_PLAIN_FIELDS = frozenset({"content", "type", "id", "name"})
+_EMPTY_FIELDS = frozenset(
+    {"tool_calls", "invalid_tool_calls", "additional_kwargs", "response_metadata"}
+)
 # Constructor fields that name the model; together with the class they are its identity.
 MODEL_NAME_KEYS = ("model", "model_name", "model_id", "deployment_name", "azure_deployment")
 
@@ -106,6 +120,50 @@ def parse_messages(prompt: str) -> list[dict[str, Any]] | None:
     """LangChain's message JSON as role/content dicts, or None if `prompt` is not that."""
     if not prompt.lstrip().startswith("[{"):
         return None
+    plain = _plain_messages(prompt)
+    return plain if plain is not None else _revived_messages(prompt)
+
+
+def _plain_messages(prompt: str) -> list[dict[str, Any]] | None:
+    """The common prompt, turns of plain text, read from the JSON without reviving LangChain
+    objects (which costs more than the rest of a lookup): exactly the dicts `message_dict`
+    makes of the revived messages, or None when any turn has more than text, id and name."""
+    try:
+        raw = orjson.loads(prompt)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(raw, list) or not raw:
+        return None
+    out: list[dict[str, Any]] = []
+    for item in raw:
+        if not isinstance(item, dict) or item.get("lc") != 1 or item.get("type") != "constructor":
+            return None
+        path = item.get("id")
+        kind = _PLAIN_PATHS.get(tuple(path)) if isinstance(path, list) else None
+        kwargs = item.get("kwargs")
+        if kind is None or not isinstance(kwargs, dict):
+            return None
+        role, type_ = kind
+        for key, value in kwargs.items():
+            if key in _PLAIN_FIELDS or (key in _EMPTY_FIELDS and value in ([], {})):
+                continue
+            return None
+        content, name = kwargs.get("content"), kwargs.get("name")
+        if (
+            not isinstance(content, str)
+            or kwargs.get("type", type_) != type_
+            or not isinstance(name, (str, type(None)))
+            or not isinstance(kwargs.get("id"), (str, type(None)))
+        ):
+            return None
+        message: dict[str, Any] = {"role": role, "content": content}
+        if name:
+            message["name"] = name
+        out.append(message)
+    return out
+
+
+def _revived_messages(prompt: str) -> list[dict[str, Any]] | None:
     try:
         revived = _MESSAGES.loads(prompt)
     except Exception:

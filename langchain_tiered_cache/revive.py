@@ -52,7 +52,8 @@ def fresh_copy(value: T) -> T:
     """A deep copy of revived LangChain data (pydantic models, dicts, lists, JSON scalars).
 
     Does what `copy.deepcopy` does for a pydantic model (`BaseModel.__deepcopy__`), without its
-    memo: data revived from JSON shares no objects and has no cycles. About 4x faster.
+    memo: data revived from JSON shares no objects and has no cycles. About twice as fast as
+    `copy.deepcopy`, five times faster than reviving the JSON again.
     """
     if isinstance(value, _IMMUTABLE):
         return value

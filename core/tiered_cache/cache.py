@@ -106,7 +106,16 @@ class _Add:
     ttl: float | None
 
 
-_Op = _Get | _Set | _Delete | _Embed | _Search | _Add
+@dataclass(frozen=True)
+class _Write:
+    """An entry and, when deterministic, its vector: written together (on Redis in one HSET,
+    so that RediSearch indexes the document once)."""
+
+    entry: _Set
+    vector: _Add | None
+
+
+_Op = _Get | _Delete | _Embed | _Search | _Write
 Plan = Generator[_Op, Any, T]
 
 
@@ -314,13 +323,13 @@ class TieredCache:
             return False
         vector = None
         if self.index is not None and req.semantic_allowed and req.query_text is not None:
-            # Embed first, so that the entry and its vector are written back to back.
+            # Embed first: the entry and its vector are then written in one operation.
             vector = yield _Embed(req.query_text)
-        yield _Set(req.exact_key, value, ttl)
+        add = None
         if vector is not None and req.query_text is not None:
-            yield _Add(req.exact_key, req.partition_key, vector, req.query_text, ttl)
-        self._stats.incr("stores")
-        return True
+            add = _Add(req.exact_key, req.partition_key, vector, req.query_text, ttl)
+        yield _Write(_Set(req.exact_key, value, ttl), add)
+        return True  # the caller counts the store once the write has succeeded
 
     # -- drivers: the only I/O ---------------------------------------------------------------------
     def _do(self, op: _Op) -> Any:
@@ -332,11 +341,8 @@ class TieredCache:
         if isinstance(op, _Search):
             assert self.index is not None
             return self.index.search(op.partition, op.vector, op.k)
-        if isinstance(op, _Set):
-            return self.kv.set(op.key, op.value, op.ttl)
-        if isinstance(op, _Add):
-            assert self.index is not None
-            return self.index.add(op.key, op.partition, op.vector, op.text, op.ttl)
+        if isinstance(op, _Write):
+            return self._write([op])
         self.kv.delete(op.key)
         if self._own_index is not None:
             self._own_index.delete(op.key)
@@ -351,15 +357,54 @@ class TieredCache:
         if isinstance(op, _Search):
             assert self.index is not None
             return await self.index.asearch(op.partition, op.vector, op.k)
-        if isinstance(op, _Set):
-            return await self.kv.aset(op.key, op.value, op.ttl)
-        if isinstance(op, _Add):
-            assert self.index is not None
-            return await self.index.aadd(op.key, op.partition, op.vector, op.text, op.ttl)
+        if isinstance(op, _Write):
+            return await self._awrite([op])
         await self.kv.adelete(op.key)
         if self._own_index is not None:
             await self._own_index.adelete(op.key)
         return None
+
+    def _bulk(self) -> Any:
+        """The backend's `write_many` when one backend holds both tiers and has it, else None."""
+        return getattr(self.kv, "write_many", None) if self._own_index is None else None
+
+    @staticmethod
+    def _bulk_items(writes: Sequence[_Write]) -> list[Any]:
+        return [
+            (
+                w.entry.key,
+                w.entry.value,
+                w.entry.ttl,
+                None if w.vector is None else (w.vector.partition, w.vector.vector, w.vector.text),
+            )
+            for w in writes
+        ]
+
+    def _write(self, writes: Sequence[_Write]) -> None:
+        """Entries and their vectors: in bulk when the backend can, else one by one, in order
+        (an embedded LRU may evict within a batch: its vectors must go with it)."""
+        bulk = self._bulk()
+        if bulk is not None:
+            bulk(self._bulk_items(writes))
+            return
+        for w in writes:
+            self.kv.set(w.entry.key, w.entry.value, w.entry.ttl)
+            if w.vector is not None:
+                assert self.index is not None
+                a = w.vector
+                self.index.add(a.key, a.partition, a.vector, a.text, a.ttl)
+
+    async def _awrite(self, writes: Sequence[_Write]) -> None:
+        abulk = getattr(self.kv, "awrite_many", None) if self._bulk() is not None else None
+        if abulk is not None:
+            await abulk(self._bulk_items(writes))
+            return
+        for w in writes:
+            await self.kv.aset(w.entry.key, w.entry.value, w.entry.ttl)
+            if w.vector is not None:
+                assert self.index is not None
+                a = w.vector
+                await self.index.aadd(a.key, a.partition, a.vector, a.text, a.ttl)
 
     def _run(self, plan: Plan[T], fallback: T, do: Callable[[_Op], Any] | None = None) -> T:
         if not self._breaker.allow():
@@ -458,7 +503,10 @@ class TieredCache:
         ttl: float | None = None,
     ) -> bool:
         """Store `payload` for `request` (L1 always, L2 when deterministic). False if dropped."""
-        return self._run(self._store_plan(request, payload, usage, ttl), False)
+        stored = self._run(self._store_plan(request, payload, usage, ttl), False)
+        if stored:
+            self._stats.incr("stores")
+        return stored
 
     async def astore(
         self,
@@ -468,7 +516,10 @@ class TieredCache:
         usage: Mapping[str, Any] | None = None,
         ttl: float | None = None,
     ) -> bool:
-        return await self._arun(self._store_plan(request, payload, usage, ttl), False)
+        stored = await self._arun(self._store_plan(request, payload, usage, ttl), False)
+        if stored:
+            self._stats.incr("stores")
+        return stored
 
     def get_or_compute(
         self,
@@ -650,48 +701,37 @@ class TieredCache:
             if self.embeddings is not None:
                 texts = [r.query_text for r, _ in batch if r.semantic_allowed and r.query_text]
                 self.embeddings.embed_many(texts)  # memoized: the plans below reuse them
-            # The store plans decide as in `store`; only their writes are held back.
-            writes: list[_Set | _Add] = []
+            # The store plans decide as in `store`; only their writes are held back and sent
+            # together (pipelined on Redis).
+            writes: list[_Write] = []
             do = self._deferring(writes)
             plans = (self._store_plan(req, payload, None, None) for req, payload in batch)
             accepted = sum(self._run(plan, False, do) for plan in plans)
-            if accepted and self._write_many(writes):
+            if accepted and self._flushed(writes):
+                self._stats.incr("stores", accepted)
                 stored += accepted
         return stored
 
-    def _deferring(self, writes: list[_Set | _Add]) -> Callable[[_Op], Any]:
-        """A driver that runs a plan's reads and collects its writes in `writes`."""
-
-        def do(op: _Op) -> Any:
-            if isinstance(op, (_Set, _Add)):
-                writes.append(op)
-                return None
-            return self._do(op)
-
-        return do
-
-    def _write_many(self, writes: list[_Set | _Add]) -> bool:
-        """Send collected writes: in one bulk call when one backend holds both tiers and can,
-        else one by one in plan order (an embedded LRU may evict within a batch). False if
-        the backend failed (counted and logged like any backend failure)."""
-        write_many = getattr(self.kv, "write_many", None)
+    def _flushed(self, writes: Sequence[_Write]) -> bool:
+        """`_write`; a failure is counted and logged like any backend failure (False)."""
         try:
-            if write_many is not None and self._own_index is None:
-                entries = [(w.key, w.value, w.ttl) for w in writes if isinstance(w, _Set)]
-                vectors = [
-                    (w.key, w.partition, w.vector, w.text, w.ttl)
-                    for w in writes
-                    if isinstance(w, _Add)
-                ]
-                write_many(entries, vectors)
-            else:
-                for op in writes:
-                    self._do(op)
+            self._write(writes)
         except Exception as exc:
             self._backend_failed(exc)
             return False
         self._recovered()
         return True
+
+    def _deferring(self, writes: list[_Write]) -> Callable[[_Op], Any]:
+        """A driver that runs a plan's reads and collects its writes in `writes`."""
+
+        def do(op: _Op) -> Any:
+            if isinstance(op, _Write):
+                writes.append(op)
+                return None
+            return self._do(op)
+
+        return do
 
     def clear(self) -> None:
         """Delete every entry of this cache's namespace and version, and nothing else."""

@@ -125,6 +125,7 @@ class EmbeddingService:
         self._lock = threading.Lock()
         self._pending: dict[asyncio.AbstractEventLoop, dict[str, list[asyncio.Future[Vector]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._busy: set[asyncio.AbstractEventLoop] = set()  # loops with an encode in flight
         self.encode_calls = 0
         self.encoded_texts = 0
 
@@ -168,7 +169,10 @@ class EmbeddingService:
         batch = self._pending.get(loop)
         if batch is None:
             batch = self._pending[loop] = {}
-            loop.call_later(self.window, self._start_flush, loop)
+            if loop not in self._busy:  # idle: wait one window for company
+                loop.call_later(self.window, self._start_flush, loop)
+            # else the encode in flight takes this batch as soon as it is done: one encode at a
+            # time per loop, each as large as the callers who arrived meanwhile
         batch.setdefault(text, []).append(future)
         return await future
 
@@ -176,12 +180,24 @@ class EmbeddingService:
         return await asyncio.to_thread(self._encode, texts)
 
     def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop in self._busy:
+            return
+        self._busy.add(loop)
         task = loop.create_task(self._flush(loop))
         self._tasks.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._tasks.discard)
 
     async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._pending.pop(loop, {})
+        """Encode pending batches one after another until none is left."""
+        try:
+            while batch := self._pending.pop(loop, None):
+                await self._flush_batch(batch)
+        finally:
+            self._busy.discard(loop)
+            if self._pending.get(loop) and not loop.is_closed():  # left by a cancellation
+                loop.call_soon(self._start_flush, loop)
+
+    async def _flush_batch(self, batch: dict[str, list[asyncio.Future[Vector]]]) -> None:
         texts = list(batch)
         try:
             vectors = await asyncio.to_thread(self._encode, texts)

@@ -1,9 +1,11 @@
 """Redis backend for both tiers: one hash per entry, indexed by a RedisVL HNSW index.
 
-An entry lives at `{prefix}:{namespace}:v{version}:e:{key}` as a hash with the entry JSON (`d`)
-and its hit count (`h`). Deterministic entries also carry their vector (`vec`), partition (`part`),
-namespace (`ns`) and query text (`q`), so the vector expires with its entry and a cluster shards
-both by namespace.
+An entry lives at `{prefix}:{namespace}:v{version}:e:{key}` as a hash with the entry JSON (`d`).
+Deterministic entries also carry their vector (`vec`), partition (`part`), namespace (`ns`) and
+query text (`q`), so the vector expires with its entry and a cluster shards both by namespace.
+Its hit count is a plain counter at `...:h:{key}`, made on the first hit with the entry's
+remaining TTL: any write to the indexed hash makes RediSearch re-index the whole document,
+vector included (measured 0.6 ms of server time per HINCRBY), so a hit never writes to it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import logging
 import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,6 +27,8 @@ from .vectors import Match, Vector
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
+WriteItem = tuple[str, bytes, float | None, tuple[str, Vector, str] | None]
+"""An entry to write: key, entry JSON, TTL, and (partition, vector, question) or None."""
 # Keys per UNLINK and entries per bulk write: deleting or inserting an indexed vector costs the
 # server 0.1-0.3 ms (HNSW repair/insert), and no round trip may outlast `redis_timeout` (0.1 s).
 _BATCH = 64
@@ -32,7 +36,12 @@ _WRITE_CHUNK = 32
 _GET_AND_COUNT = """
 local d = redis.call('HGET', KEYS[1], 'd')
 if not d then return nil end
-return {d, redis.call('HINCRBY', KEYS[1], 'h', 1)}
+local hits = redis.call('INCR', KEYS[2])
+if hits == 1 then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+end
+return {d, hits}
 """
 _ADD_VECTOR = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -229,6 +238,10 @@ class RedisStore:
     def _ekey(self, key: str) -> str:
         return f"{self.base}e:{key}"
 
+    def _hkey(self, key: str) -> str:
+        """The hit counter of entry `key` (outside the indexed hash: see the module doc)."""
+        return f"{self.base}h:{key}"
+
     @staticmethod
     def _got(raw: Any) -> tuple[bytes, int] | None:
         return None if raw is None else (bytes(raw[0]), int(raw[1]))
@@ -242,32 +255,36 @@ class RedisStore:
         mapping: dict[str, Any] | None = None,
     ) -> None:
         ekey = self._ekey(key)
-        pipe.hset(ekey, mapping=mapping or {"d": value, "h": 0})
+        pipe.hset(ekey, mapping=mapping or {"d": value})
+        pipe.unlink(self._hkey(key))  # a new entry starts with no hits
         if ttl is None:
             pipe.persist(ekey)
         else:
             pipe.pexpire(ekey, max(1, int(ttl * 1000)))
 
     def get(self, key: str) -> tuple[bytes, int] | None:
-        ekey = self._ekey(key)
+        keys = (self._ekey(key), self._hkey(key))
         try:  # EVALSHA itself: redis-py's Script.__call__ adds ~15 us to every exact hit
-            raw = self.client.execute_command("EVALSHA", self._get_script.sha, 1, ekey)  # type: ignore[no-untyped-call]
+            raw = self.client.execute_command("EVALSHA", self._get_script.sha, 2, *keys)  # type: ignore[no-untyped-call]
         except NoScriptError:  # a restarted or flushed server: Script loads it again
-            raw = self._get_script(keys=[ekey])
+            raw = self._get_script(keys=keys)
         return self._got(raw)
 
     def peek(self, key: str) -> tuple[bytes, int] | None:
         """Like `get` without counting a hit (for diagnostics)."""
-        data, hits = self.client.hmget(self._ekey(key), ["d", "h"])
-        return None if data is None else (bytes(data), int(hits or 0))  # type: ignore[arg-type]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hget(self._ekey(key), "d")
+        pipe.get(self._hkey(key))
+        data, hits = pipe.execute()
+        return None if data is None else (bytes(data), int(hits or 0))
 
     async def aget(self, key: str) -> tuple[bytes, int] | None:
         conn = self._aconn()
-        ekey = self._ekey(key)
+        keys = (self._ekey(key), self._hkey(key))
         try:
-            raw = await conn.client.execute_command("EVALSHA", conn.get.sha, 1, ekey)
+            raw = await conn.client.execute_command("EVALSHA", conn.get.sha, 2, *keys)
         except NoScriptError:
-            raw = await conn.get(keys=[ekey], client=conn.client)
+            raw = await conn.get(keys=keys, client=conn.client)
         return self._got(raw)
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
@@ -280,38 +297,47 @@ class RedisStore:
         self._set_commands(pipe, key, value, ttl)
         await pipe.execute()
 
-    def write_many(
-        self,
-        entries: Sequence[tuple[str, bytes, float | None]],
-        vectors: Sequence[tuple[str, str, Vector, str, float | None]],
-    ) -> None:
-        """`set` of many entries and `add` of their vectors, pipelined: each entry is written
-        with its vector in one HSET (indexed once, not twice), `_WRITE_CHUNK` entries per
-        MULTI/EXEC so that no round trip holds the server (HNSW inserts) past the timeout."""
-        if vectors and not self._index_ready:
-            self._ensure_index()
-        pending = {key: (partition, vector, text) for key, partition, vector, text, _ in vectors}
-        for start in range(0, len(entries), _WRITE_CHUNK):
-            pipe = self.client.pipeline(transaction=True)
-            for key, value, ttl in entries[start : start + _WRITE_CHUNK]:
-                mapping: dict[str, Any] = {"d": value, "h": 0}
-                found = pending.pop(key, None)
-                if found is not None:
-                    fields = self._vector_args(*found)
+    def _write_pipelines(self, client: Any, items: Sequence[WriteItem]) -> Iterator[Any]:
+        """MULTI/EXEC pipelines of `_WRITE_CHUNK` entries, each written with its vector in one
+        HSET (indexed once), so that no round trip holds the server past the timeout."""
+        for start in range(0, len(items), _WRITE_CHUNK):
+            pipe = client.pipeline(transaction=True)
+            for key, value, ttl, vector in items[start : start + _WRITE_CHUNK]:
+                mapping: dict[str, Any] = {"d": value}
+                if vector is not None:
+                    fields = self._vector_args(*vector)
                     mapping.update(zip(("vec", "part", "ns", "q"), fields, strict=True))
                 self._set_commands(pipe, key, value, ttl, mapping)
+            yield pipe
+
+    def write_many(self, items: Sequence[WriteItem]) -> None:
+        """`set` and `add` of many entries: (key, entry JSON, ttl, (partition, vector, question)
+        or None) each, pipelined."""
+        if not self._index_ready and any(item[3] is not None for item in items):
+            self._ensure_index()
+        for pipe in self._write_pipelines(self.client, items):
             pipe.execute()
-        for key, (partition, vector, text) in pending.items():  # entries written earlier
-            self.add(key, partition, vector, text, None)
+
+    async def awrite_many(self, items: Sequence[WriteItem]) -> None:
+        if not self._index_ready and any(item[3] is not None for item in items):
+            await asyncio.to_thread(self._ensure_index)
+        for pipe in self._write_pipelines(self._aclient(), items):
+            await pipe.execute()
 
     def delete(self, key: str) -> bool:
-        return bool(self.client.unlink(self._ekey(key)))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.unlink(self._ekey(key))
+        pipe.unlink(self._hkey(key))
+        return bool(pipe.execute()[0])
 
     async def adelete(self, key: str) -> bool:
-        return bool(await self._aclient().unlink(self._ekey(key)))
+        pipe = self._aclient().pipeline(transaction=False)
+        pipe.unlink(self._ekey(key))
+        pipe.unlink(self._hkey(key))
+        return bool((await pipe.execute())[0])
 
-    def _pattern(self, prefix: str = "") -> str:
-        return _glob_escape(f"{self.base}e:{prefix}") + "*"
+    def _pattern(self, prefix: str = "", kind: str = "e") -> str:
+        return _glob_escape(f"{self.base}{kind}:{prefix}") + "*"
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         keys = list(self.client.scan_iter(match=self._pattern(prefix), count=1000))
@@ -336,22 +362,24 @@ class RedisStore:
 
     def clear(self) -> None:
         batch: list[bytes] = []
-        for k in self.client.scan_iter(match=self._pattern(), count=1000):
-            batch.append(k)
-            if len(batch) >= _BATCH:
-                self.client.unlink(*batch)
-                batch = []
+        for kind in ("e", "h"):  # entries, then their hit counters
+            for k in self.client.scan_iter(match=self._pattern(kind=kind), count=1000):
+                batch.append(k)
+                if len(batch) >= _BATCH:
+                    self.client.unlink(*batch)
+                    batch = []
         if batch:
             self.client.unlink(*batch)
 
     async def aclear(self) -> None:
         client = self._aclient()
         batch: list[bytes] = []
-        async for k in client.scan_iter(match=self._pattern(), count=1000):
-            batch.append(k)
-            if len(batch) >= _BATCH:
-                await client.unlink(*batch)
-                batch = []
+        for kind in ("e", "h"):
+            async for k in client.scan_iter(match=self._pattern(kind=kind), count=1000):
+                batch.append(k)
+                if len(batch) >= _BATCH:
+                    await client.unlink(*batch)
+                    batch = []
         if batch:
             await client.unlink(*batch)
 

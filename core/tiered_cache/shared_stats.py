@@ -195,12 +195,18 @@ def _count(client: Any, keys: list[Any], entries: int, hits: int) -> tuple[int, 
         return entries, hits
     pipe = client.pipeline(transaction=False)
     for key in keys:
-        pipe.hget(key, "h")
-    for value in pipe.execute():
-        if value is not None:
+        pipe.exists(key)
+        # An entry's hit counter sits beside it, at `...:h:{sha}` (see redis_backend).
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        head, _, sha = name.rpartition(":e:")
+        pipe.get(f"{head}:h:{sha}")
+    values = pipe.execute()
+    for exists, value in zip(values[::2], values[1::2], strict=True):
+        if exists:
             entries += 1
-            with contextlib.suppress(ValueError):
-                hits += int(value)
+            if value is not None:
+                with contextlib.suppress(ValueError):
+                    hits += int(value)
     return entries, hits
 
 
