@@ -44,18 +44,20 @@ from tiered_cache.verifier import (
 from ._common import load_paraphrases, load_qqp, percentiles, print_table, write_json
 
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "core" / "tiered_cache" / WEIGHTS_FILE
+TRANSFER_TARGETS = (0.85, 0.90, 0.95)
 SWEEP = [round(t, 2) for t in np.arange(0.80, 0.985, 0.01)]
-TARGET = 0.95
-# The shipped cut-off is chosen on the fit split, with the similarity threshold kept at 0.90 (a
-# cheap pre-filter; the precision/hit-rate landscape is flat in it from 0.80 to 0.94 once the
-# verifier judges, and 0.90 keeps `verifier=False` as it was), for a measured precision of 0.92,
-# not 0.95: QQP labels cap what can be measured (near-identical questions are labelled
-# "different" often enough that 0.95 is only reached by near-exact matching, at a third of the
-# hit rate), and on the fit split most remaining false hits at this setting read as mislabelled
-# paraphrases. Stricter and looser alternatives are recorded in the weights file.
+TARGET = 0.90  # the issue's bar: the oracle rows show the most any setting gets there
+# The shipped cut-off is the one `calibrate` picks on the fit split for precision 0.90 with the
+# threshold held at 0.90 (a cheap pre-filter below which natural paraphrases such as "Summarize
+# the plot of Hamlet." / "Give me a summary of Hamlet's plot." would be lost), judged on the
+# point estimate. QQP labels cap precision near 0.90 whatever the setting (8% of pairs at cosine
+# >= 0.98 are labelled "different"): on the report split it stays within 0.896-0.903 from
+# threshold 0.90 to 0.95 with the verifier on, while the hit rate falls from 0.23 to 0.17, so the
+# default keeps the hit rate. `calibrate` itself judges a 95% lower confidence bound.
 DEFAULT_THRESHOLD = 0.90
-FIT_TARGET = 0.92
-ALTERNATIVES = (0.88, 0.90, 0.92, 0.94, 0.95)
+FIT_TARGET = 0.90
+FIT_CONFIDENCE = 0.5
+ALTERNATIVES = (0.85, 0.90, 0.95)  # calibrated on the fit split, checked on the report split
 FIT_L2 = 10.0
 FIT_FLOOR = 0.75  # the verifier only ever judges candidates this similar: fit it there
 VETOES = ("number_mismatch", "year_mismatch", "negation_mismatch", "comparison_mismatch")
@@ -160,16 +162,25 @@ def fit(embedder: MemoEmbedder, rows: list[dict[str, Any]]) -> VerifierWeights:
     exact = np.array([a == b for a, b, _ in pairs])
     scored = ScoredPairs(sims, scores, y, exact)
     grid = [t for t in THRESHOLDS if t >= FIT_FLOOR]  # the verifier was not fitted below
-    chosen = choose(scored, FIT_TARGET, min_hits=50, thresholds=[DEFAULT_THRESHOLD])
+    chosen = choose(
+        scored,
+        FIT_TARGET,
+        min_hits=50,
+        thresholds=[DEFAULT_THRESHOLD],
+        confidence=FIT_CONFIDENCE,
+    )
     alternatives = {}
     for target in ALTERNATIVES:
-        alt = choose(scored, target, min_hits=50, thresholds=grid)
-        alternatives[f"{target:.2f}"] = {
-            "threshold": alt.threshold,
-            "verifier_cutoff": alt.verifier_cutoff,
-            "fit_precision": round(alt.precision, 4),
-            "fit_hit_rate": round(alt.hit_rate, 4),
-        }
+        for mode, use in (("verifier", True), ("cosine", False)):
+            alt = choose(scored, target, use_verifier=use, min_hits=50, thresholds=grid)
+            alternatives[f"{target:.2f} {mode}"] = {
+                "target": target,
+                "reached": alt.reached,
+                "threshold": alt.threshold,
+                "verifier_cutoff": alt.verifier_cutoff,
+                "fit_precision": round(alt.precision, 4),
+                "fit_hit_rate": round(alt.hit_rate, 4),
+            }
     shipped = VerifierWeights(
         features,
         tuple(float(w) for w in weights),
@@ -186,6 +197,8 @@ def fit(embedder: MemoEmbedder, rows: list[dict[str, Any]]) -> VerifierWeights:
             "l2": FIT_L2,
             "embedding_model": embedder.model_id,
             "chosen_for_target_precision": FIT_TARGET,
+            "chosen_at_confidence": FIT_CONFIDENCE,
+            "chosen_with_threshold": DEFAULT_THRESHOLD,
             "fit_split": {
                 "precision": round(chosen.precision, 4),
                 "hit_rate": round(chosen.hit_rate, 4),
@@ -296,13 +309,23 @@ def main(argv: Sequence[str] | None = None) -> None:
                 }
             )
     alternatives = []
-    for target, alt in verifier.weights.meta.get("alternatives_by_target_precision", {}).items():
-        t, c = alt["threshold"], alt["verifier_cutoff"]
+    for label, alt in verifier.weights.meta.get("alternatives_by_target_precision", {}).items():
+        t, c = alt["threshold"], alt["verifier_cutoff"] or 0.0
+        measured = rates(exact | ((sims >= t) & (scores >= c)), dup)
+        if not alt["reached"]:
+            verdict = "unreachable (said on fit)"
+        elif (measured["precision"] or 0.0) >= alt["target"] - 0.02:
+            verdict = "met within 2 points"
+        else:
+            verdict = "MISSED"
         alternatives.append(
             {
+                "target": label,
                 "threshold": t,
-                "mode": f"+verifier >= {c:.2f} (fit for {target})",
-                **rates(exact | ((sims >= t) & (scores >= c)), dup),
+                "cutoff": alt["verifier_cutoff"],
+                "fit_precision": alt["fit_precision"],
+                **measured,
+                "verdict": verdict,
                 "paraphrase_hit_rate": float(np.mean(pexact | ((psims >= t) & (pscores >= c)))),
             }
         )
@@ -317,7 +340,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Oracle rows: the best each mode could do at target precision if tuned on the report half.
     oracle = {}
     for label, use in (("cosine", False), ("+verifier", True)):
-        best = choose(ScoredPairs(sims, scores, dup, exact), TARGET, use_verifier=use, min_hits=30)
+        best = choose(
+            ScoredPairs(sims, scores, dup, exact),
+            TARGET,
+            use_verifier=use,
+            min_hits=30,
+            confidence=0.5,  # the point estimate: an upper bound on what tuning could reach
+        )
         oracle[label] = {
             "threshold": best.threshold,
             "cutoff": best.verifier_cutoff,
@@ -347,9 +376,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"precision {replayed['precision']:.3f}, hit rate {replayed['hit_rate_dup']:.3f}"
     )
     print_table(
-        "Settings chosen on the fit split for other target precisions, scored on the report split",
+        "calibrate(target_precision=p) on the fit split, scored on the report split",
         alternatives,
-        [*columns, "paraphrase_hit_rate"],
+        ["target", "threshold", "cutoff", "fit_precision", "precision", "hit_rate_dup", "verdict"],
     )
     print_table(
         f"Best setting at precision >= {TARGET} if tuned on the report split itself (oracle)",

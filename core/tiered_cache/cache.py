@@ -670,13 +670,15 @@ class TieredCache:
         pairs: Iterable[tuple[str, str, bool]],
         target_precision: float = 0.95,
         *,
+        confidence: float = 0.95,
         apply: bool = True,
     ) -> CalibrationResult:
         """Choose the threshold (and verifier cut-off) from labelled (asked, stored, duplicate)
-        pairs: the highest hit rate whose precision reaches the target. `apply` sets them."""
+        pairs: the highest hit rate whose precision reaches the target with `confidence` (a
+        lower confidence bound, so the choice holds beyond these pairs). `apply` sets them."""
         from .calibrate import calibrate_cache  # `python -m tiered_cache.calibrate` runs it
 
-        result = calibrate_cache(self, pairs, target_precision)
+        result = calibrate_cache(self, pairs, target_precision, confidence)
         if apply:
             changes: dict[str, Any] = {"threshold": result.threshold}
             if result.verifier_cutoff is not None:

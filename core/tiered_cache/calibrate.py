@@ -5,17 +5,22 @@
 Each pair is a question a user asked, a stored question, and whether one answer serves both.
 Scoring is done as the cache does it: the cache's normalizer, its embedder (each text embedded
 once, in batches) and its verifier. The chosen setting is the one with the highest hit rate on
-duplicates whose precision reaches the target.
+duplicates whose precision reaches the target *with confidence*: the lower bound of a one-sided
+Wilson interval (95% by default) must reach it, so that a setting picked from hundreds on one
+sample still holds on the next. Few pairs cannot vouch for a high target: then the result says
+the target is unreachable on these pairs, and the most precise setting is chosen instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,6 +60,9 @@ class CalibrationResult:
     reached: bool
     """False when no setting reaches the target: the most precise one was chosen instead."""
     precision: float
+    precision_lower_bound: float
+    """The one-sided lower confidence bound of `precision` (what `reached` is judged on)."""
+    confidence: float
     hit_rate: float
     false_hit_rate: float
     pairs: int
@@ -66,11 +74,17 @@ class CalibrationResult:
 
     def summary(self) -> str:
         cutoff = "off" if self.verifier_cutoff is None else f"{self.verifier_cutoff:.2f}"
-        verdict = "reached" if self.reached else "NOT reached (most precise setting chosen)"
+        verdict = (
+            "reached"
+            if self.reached
+            else f"NOT reached: unreachable on these {self.pairs} pairs at "
+            f"{self.confidence:.0%} confidence, the most precise setting was chosen"
+        )
         return (
             f"threshold {self.threshold:.3f}, verifier cut-off {cutoff}: precision "
-            f"{self.precision:.3f} (target {self.target_precision:.2f} {verdict}), hit rate on "
-            f"duplicates {self.hit_rate:.3f}, false-hit rate {self.false_hit_rate:.3f} "
+            f"{self.precision:.3f}, at least {self.precision_lower_bound:.3f} at "
+            f"{self.confidence:.0%} confidence (target {self.target_precision:.2f} {verdict}), "
+            f"hit rate on duplicates {self.hit_rate:.3f}, false-hit rate {self.false_hit_rate:.3f} "
             f"({self.pairs} pairs, {self.duplicates} duplicates)"
         )
 
@@ -96,6 +110,16 @@ def _rates(hit: BoolArray, dup: BoolArray) -> tuple[float, float, float, int]:
         tp / (tp + fp) if tp + fp else 1.0,
         tp + fp,
     )
+
+
+def precision_lower_bound(true_hits: int, hits: int, confidence: float) -> float:
+    """One-sided Wilson lower bound of the precision true_hits / hits (0.0 without hits)."""
+    if hits <= 0:
+        return 0.0
+    z = NormalDist().inv_cdf(confidence) if confidence > 0.5 else 0.0
+    p = true_hits / hits
+    spread = z * math.sqrt(p * (1 - p) / hits + z * z / (4 * hits * hits))
+    return (p + z * z / (2 * hits) - spread) / (1 + z * z / hits)
 
 
 def score_pairs(
@@ -131,11 +155,13 @@ def choose(
     *,
     use_verifier: bool = True,
     min_hits: int = 5,
+    confidence: float = 0.95,
     tolerance: float = 0.0,
     thresholds: Sequence[float] = tuple(THRESHOLDS),
     cutoffs: Sequence[float] = tuple(CUTOFFS),
 ) -> CalibrationResult:
-    """The (threshold, cut-off) with the highest duplicate hit rate at precision >= target.
+    """The (threshold, cut-off) with the highest duplicate hit rate whose precision reaches
+    the target at `confidence` (one-sided Wilson lower bound; 0.5 judges the point estimate).
 
     Among settings within `tolerance` of that hit rate the lowest threshold wins: the
     threshold is a cheap pre-filter, the verifier the judge. Settings with fewer than
@@ -143,7 +169,9 @@ def choose(
     """
     dup, exact = scored.duplicate, scored.exact
     grid = list(cutoffs) if use_verifier else [0.0]
-    feasible: list[tuple[float, float, float, float]] = []  # (hit rate, precision, t, c)
+    if not 0.5 <= confidence < 1.0:
+        raise ValueError(f"confidence={confidence!r}: must be in [0.5, 1)")
+    feasible: list[tuple[float, float, float, float]] = []  # (hit rate, bound, t, c)
     fallback: tuple[float, float, float, float] | None = None
     for t in thresholds:
         above = scored.similarity >= t
@@ -152,10 +180,11 @@ def choose(
             hit_rate, _, precision, n = _rates(hit, dup)
             if n < min_hits:
                 continue
-            key = (hit_rate, precision, float(t), float(c))
-            if precision >= target_precision:
+            bound = precision_lower_bound(round(precision * n), n, confidence)
+            key = (hit_rate, bound, float(t), float(c))
+            if bound >= target_precision:
                 feasible.append(key)
-            if fallback is None or (precision, hit_rate) > (fallback[1], fallback[0]):
+            if fallback is None or (bound, hit_rate) > (fallback[1], fallback[0]):
                 fallback = key
     best = None
     if feasible:
@@ -166,7 +195,7 @@ def choose(
     chosen = best or fallback or (0.0, 0.0, float(max(thresholds)), float(max(grid)))
     threshold, cutoff = float(chosen[2]), float(chosen[3])
     hit = exact | ((scored.similarity >= threshold) & (scored.score >= cutoff))
-    hit_rate, false_rate, precision, _ = _rates(hit, dup)
+    hit_rate, false_rate, precision, n_hits = _rates(hit, dup)
     curve = []
     for t in CURVE:
         above = exact | (scored.similarity >= t)
@@ -189,6 +218,8 @@ def choose(
         target_precision=target_precision,
         reached=best is not None,
         precision=precision,
+        precision_lower_bound=precision_lower_bound(round(precision * n_hits), n_hits, confidence),
+        confidence=confidence,
         hit_rate=hit_rate,
         false_hit_rate=false_rate,
         pairs=len(dup),
@@ -198,17 +229,20 @@ def choose(
 
 
 def calibrate_cache(
-    cache: TieredCache, pairs: Iterable[tuple[str, str, bool]], target_precision: float = 0.95
+    cache: TieredCache,
+    pairs: Iterable[tuple[str, str, bool]],
+    target_precision: float = 0.95,
+    confidence: float = 0.95,
 ) -> CalibrationResult:
     """Score `pairs` through `cache` and choose its threshold (and cut-off if it verifies)."""
     if not 0.0 < target_precision <= 1.0:
         raise ValueError(f"target_precision={target_precision!r}: must be in (0, 1]")
     scored = score_pairs(cache, pairs)
     if cache.verifier is None:
-        return choose(scored, target_precision, use_verifier=False)
+        return choose(scored, target_precision, use_verifier=False, confidence=confidence)
     floor = cache.verifier.weights.floor  # below it the verifier was never fitted: no lower
     grid = tuple(t for t in THRESHOLDS if t >= floor - 1e-9) or (float(THRESHOLDS[-1]),)
-    return choose(scored, target_precision, thresholds=grid)
+    return choose(scored, target_precision, thresholds=grid, confidence=confidence)
 
 
 def _pyplot() -> Any:
@@ -277,6 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("pairs", help='JSONL file of {"a", "b", "duplicate"}')
     parser.add_argument("--target", type=float, default=0.95, help="target precision")
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.95,
+        help="how sure the precision must be (one-sided Wilson bound; 0.5: point estimate)",
+    )
     parser.add_argument("--no-verifier", action="store_true", help="calibrate cosine alone")
     parser.add_argument("--embedding-model", default=None, help="local model path or name")
     parser.add_argument("--plot", default="calibration.png", help="PNG path ('' to skip)")
@@ -288,7 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         embedding_model=args.embedding_model,
         embedding_cache_size=1_000_000,
     )
-    result = cache.calibrate(read_pairs(args.pairs), args.target, apply=False)
+    result = cache.calibrate(
+        read_pairs(args.pairs), args.target, confidence=args.confidence, apply=False
+    )
     print(result.summary())
     cutoff = result.verifier_cutoff
     verifier = f"verifier_cutoff={cutoff}" if cutoff is not None else "verifier=False"

@@ -38,7 +38,8 @@ class CacheConfig:
     """Enable the semantic (L2) tier."""
     threshold: float = 0.90
     """Cosine similarity at or above which a neighbour is considered (and, with the verifier
-    on, verified); chosen with the verifier's cut-off on labelled pairs (see verifier.py)."""
+    on, verified); the shipped verifier cut-off was calibrated with it on labelled Quora pairs
+    (benchmarks/quality.py; the weights file records how)."""
     candidates: int = 4
     """Neighbours fetched per semantic lookup (stale ones are skipped)."""
     verifier: bool = True

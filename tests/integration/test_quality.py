@@ -68,7 +68,9 @@ def test_calibrate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         "".join(json.dumps({"a": a, "b": b, "duplicate": d}) + "\n" for a, b, d in rows)
     )
     png, out = tmp_path / "curve.png", tmp_path / "result.json"
-    code = calibrate_main([str(path), "--plot", str(png), "--json", str(out)])
+    # 9 pairs cannot vouch for 0.95 at 95% confidence (test_calibrate.py): judge the estimate.
+    args = [str(path), "--confidence", "0.5", "--plot", str(png), "--json", str(out)]
+    code = calibrate_main(args)
     printed = capsys.readouterr().out
     assert code == 0 and "target 0.95 reached" in printed
     result = json.loads(out.read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tiered_cache import TieredCache, calibrate
-from tiered_cache.calibrate import ScoredPairs, choose, plot, read_pairs
+from tiered_cache.calibrate import ScoredPairs, choose, plot, precision_lower_bound, read_pairs
 
 from .fake_embedder import MapEmbedder
 
@@ -50,8 +50,10 @@ def test_calibrate_chooses_and_applies_a_precise_setting() -> None:
     assert plain.config.threshold == cosine_only.threshold  # applied all the same
 
     cache = TieredCache(embedder=emb)
-    result = cache.calibrate(pairs, target_precision=0.95)
+    result = cache.calibrate(pairs, target_precision=0.85)
     assert result.reached and result.precision == 1.0
+    # 20 true hits and no false one vouch for precision >= 0.881 at 95% confidence.
+    assert result.precision_lower_bound == pytest.approx(0.8808, abs=1e-4)
     assert result.hit_rate == 1.0  # and the verifier vetoes "5" vs "50"
     assert 0.75 <= result.threshold <= 0.93  # not below the floor the verifier was fitted on
     assert (cache.config.threshold, cache.config.verifier_cutoff) == (
@@ -62,6 +64,31 @@ def test_calibrate_chooses_and_applies_a_precise_setting() -> None:
     assert len(result.curve) > 10 and result.curve[0].verified_precision is not None
     json.dumps(result.as_dict())  # plain data
     assert "reached" in result.summary()
+
+
+def test_few_pairs_cannot_vouch_for_a_high_target() -> None:
+    """20 duplicates all served and no false hit: precision 1.0 measured, but not enough
+    evidence that it is >= 0.95 beyond these pairs. Said plainly; the point estimate
+    (confidence 0.5) accepts it."""
+    emb = MapEmbedder()
+    pairs = labelled_set(emb)
+    cache = TieredCache(embedder=emb)
+    cautious = cache.calibrate(pairs, target_precision=0.95, apply=False)
+    assert not cautious.reached and cautious.precision == 1.0
+    assert f"unreachable on these {len(pairs)} pairs at 95% confidence" in cautious.summary()
+    trusting = cache.calibrate(pairs, target_precision=0.95, confidence=0.5, apply=False)
+    assert trusting.reached and trusting.precision_lower_bound == trusting.precision == 1.0
+    assert trusting.hit_rate == 1.0
+    with pytest.raises(ValueError, match="confidence"):
+        cache.calibrate(pairs, confidence=1.0)
+
+
+def test_precision_lower_bound() -> None:
+    assert precision_lower_bound(0, 0, 0.95) == 0.0
+    assert precision_lower_bound(90, 100, 0.5) == pytest.approx(0.90)
+    # Wilson, one-sided 95%: 90/100 -> 0.840; 900/1000 -> 0.883 (more evidence, tighter).
+    assert precision_lower_bound(90, 100, 0.95) == pytest.approx(0.8396, abs=1e-3)
+    assert precision_lower_bound(900, 1000, 0.95) == pytest.approx(0.8834, abs=1e-3)
 
 
 def test_calibrate_without_apply_leaves_the_config() -> None:
