@@ -191,6 +191,7 @@ class TieredCache:
                 hnsw_ef_construction=cfg.hnsw_ef_construction,
                 hnsw_ef_runtime=cfg.hnsw_ef_runtime,
                 migrate=cfg.migrate_index,
+                near_cache_size=cfg.near_cache_size,
             )
             kv = store
             index = index or (store if cfg.semantic else None)
@@ -770,6 +771,9 @@ class TieredCache:
                 "encode_calls": self.embeddings.encode_calls,
                 "encoded_texts": self.embeddings.encoded_texts,
             }
+        near = getattr(self.kv, "near", None)
+        if near is not None:
+            snap["near_cache"] = {"live": near.live, "entries": len(near), "served": near.served}
         return snap
 
     def close(self) -> None:

@@ -89,7 +89,11 @@ class CacheConfig:
     """Seconds a Redis call may take before it counts as failed (a lookup then misses)."""
     redis_connect_timeout: float = 1.0
     """Seconds to open a connection to Redis (a refused connection fails at once)."""
+    near_cache_size: int = 10_000
+    """Redis backend: entries read from Redis kept in this process and served from memory until
+    Redis says they changed (server-assisted client-side caching, near.py); 0: off."""
     migrate_index: bool = False
+    """Rebuild an existing Redis index whose schema differs (its entries are dropped)."""
     breaker_failures: int = 5
     """Consecutive backend failures that open the circuit breaker (calls then miss at once)."""
     breaker_cooldown: float = 2.0
@@ -98,7 +102,6 @@ class CacheConfig:
     """get_or_compute: how long one caller may hold the compute lease of a key."""
     lease_wait: float = 10.0
     """get_or_compute: seconds other callers wait for the leaseholder before computing anyway."""
-    """Rebuild an existing Redis index whose schema differs (its entries are dropped)."""
     max_prompt_chars: int = 1_000_000
     max_payload_bytes: int = 10 * 1024 * 1024
     prices: str | None = None
@@ -138,6 +141,9 @@ class CacheConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"{name}={value!r}: must be a positive integer")
+        size = self.near_cache_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ConfigurationError(f"near_cache_size={size!r}: an integer >= 0 (0: off)")
         if self.ttl is not None and not (0 < self.ttl <= 10 * 365 * 86400):
             raise ConfigurationError(f"ttl={self.ttl!r}: seconds in (0, 10 years], or None")
         if not 0.0 < self.threshold <= 1.0:

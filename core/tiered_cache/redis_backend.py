@@ -23,6 +23,7 @@ import redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import BackendError, SchemaMismatchError
+from .near import InvalidationListener, NearCache
 from .vectors import Match, Vector
 
 logger = logging.getLogger(__name__)
@@ -37,11 +38,18 @@ _GET_AND_COUNT = """
 local d = redis.call('HGET', KEYS[1], 'd')
 if not d then return nil end
 local hits = redis.call('INCR', KEYS[2])
-if hits == 1 then
+local ttl = redis.call('PTTL', KEYS[1])
+if hits == 1 and ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return {d, hits, ttl}
+"""
+_ADD_HITS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local hits = redis.call('INCRBY', KEYS[2], ARGV[1])
+if hits == tonumber(ARGV[1]) then
   local ttl = redis.call('PTTL', KEYS[1])
   if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
-return {d, hits}
+return hits
 """
 _ADD_VECTOR = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -113,6 +121,7 @@ class RedisStore:
         hnsw_ef_construction: int = 200,
         hnsw_ef_runtime: int = 64,
         migrate: bool = False,
+        near_cache_size: int = 0,
     ) -> None:
         self.url = url
         self.namespace = namespace
@@ -128,6 +137,14 @@ class RedisStore:
         self._get_script = self.client.register_script(_GET_AND_COUNT)
         self._add_script = self.client.register_script(_ADD_VECTOR)
         self._release_script = self.client.register_script(_RELEASE)
+        self._add_hits_script = self.client.register_script(_ADD_HITS)
+        self.near: NearCache | None = None
+        self._listener: InvalidationListener | None = None
+        if near_cache_size > 0:
+            self.near = NearCache(near_cache_size)
+            self._listener = InvalidationListener(
+                url, self._client_kwargs, self._ekey(""), self.near, self._add_hits
+            )
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncConn] = (
             weakref.WeakKeyDictionary()
         )
@@ -242,9 +259,34 @@ class RedisStore:
         """The hit counter of entry `key` (outside the indexed hash: see the module doc)."""
         return f"{self.base}h:{key}"
 
-    @staticmethod
-    def _got(raw: Any) -> tuple[bytes, int] | None:
-        return None if raw is None else (bytes(raw[0]), int(raw[1]))
+    def _got(self, ekey: str, raw: Any, ticket: int | None) -> tuple[bytes, int] | None:
+        if raw is None:
+            return None
+        value, hits = bytes(raw[0]), int(raw[1])
+        if self.near is not None:
+            self.near.put(ekey, value, hits, int(raw[2]), ticket)
+        return value, hits
+
+    def _near_get(self, ekey: str) -> tuple[tuple[bytes, int] | None, int | None]:
+        """(the entry served from the near cache, or None and the ticket for the Redis read)"""
+        near = self.near
+        if near is None:
+            return None, None
+        return near.get(ekey), near.ticket()
+
+    def _dropped(self, *keys: str) -> None:
+        """This process changed these entries: its near copies go now, not when Redis says."""
+        if self.near is not None:
+            self.near.invalidate([self._ekey(k) for k in keys])
+
+    def _add_hits(self, pending: dict[str, int]) -> None:
+        """Hits served by the near cache, added to the shared counters (listener thread)."""
+        cut = len(self._ekey(""))
+        pipe = self.client.pipeline(transaction=False)
+        for ekey, count in pending.items():
+            hkey = self._hkey(ekey[cut:])
+            self._add_hits_script(keys=[ekey, hkey], args=[count], client=pipe)
+        pipe.execute()
 
     def _set_commands(
         self,
@@ -264,11 +306,14 @@ class RedisStore:
 
     def get(self, key: str) -> tuple[bytes, int] | None:
         keys = (self._ekey(key), self._hkey(key))
+        near, ticket = self._near_get(keys[0])
+        if near is not None:
+            return near
         try:  # EVALSHA itself: redis-py's Script.__call__ adds ~15 us to every exact hit
             raw = self.client.execute_command("EVALSHA", self._get_script.sha, 2, *keys)  # type: ignore[no-untyped-call]
         except NoScriptError:  # a restarted or flushed server: Script loads it again
             raw = self._get_script(keys=keys)
-        return self._got(raw)
+        return self._got(keys[0], raw, ticket)
 
     def peek(self, key: str) -> tuple[bytes, int] | None:
         """Like `get` without counting a hit (for diagnostics)."""
@@ -279,23 +324,28 @@ class RedisStore:
         return None if data is None else (bytes(data), int(hits or 0))
 
     async def aget(self, key: str) -> tuple[bytes, int] | None:
-        conn = self._aconn()
         keys = (self._ekey(key), self._hkey(key))
+        near, ticket = self._near_get(keys[0])
+        if near is not None:
+            return near
+        conn = self._aconn()
         try:
             raw = await conn.client.execute_command("EVALSHA", conn.get.sha, 2, *keys)
         except NoScriptError:
             raw = await conn.get(keys=keys, client=conn.client)
-        return self._got(raw)
+        return self._got(keys[0], raw, ticket)
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         pipe = self.client.pipeline(transaction=True)
         self._set_commands(pipe, key, value, ttl)
         pipe.execute()
+        self._dropped(key)
 
     async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
         pipe = self._aclient().pipeline(transaction=True)
         self._set_commands(pipe, key, value, ttl)
         await pipe.execute()
+        self._dropped(key)
 
     def _write_pipelines(self, client: Any, items: Sequence[WriteItem]) -> Iterator[Any]:
         """MULTI/EXEC pipelines of `_WRITE_CHUNK` entries, each written with its vector in one
@@ -317,24 +367,30 @@ class RedisStore:
             self._ensure_index()
         for pipe in self._write_pipelines(self.client, items):
             pipe.execute()
+        self._dropped(*(item[0] for item in items))
 
     async def awrite_many(self, items: Sequence[WriteItem]) -> None:
         if not self._index_ready and any(item[3] is not None for item in items):
             await asyncio.to_thread(self._ensure_index)
         for pipe in self._write_pipelines(self._aclient(), items):
             await pipe.execute()
+        self._dropped(*(item[0] for item in items))
 
     def delete(self, key: str) -> bool:
         pipe = self.client.pipeline(transaction=False)
         pipe.unlink(self._ekey(key))
         pipe.unlink(self._hkey(key))
-        return bool(pipe.execute()[0])
+        deleted = bool(pipe.execute()[0])
+        self._dropped(key)
+        return deleted
 
     async def adelete(self, key: str) -> bool:
         pipe = self._aclient().pipeline(transaction=False)
         pipe.unlink(self._ekey(key))
         pipe.unlink(self._hkey(key))
-        return bool((await pipe.execute())[0])
+        deleted = bool((await pipe.execute())[0])
+        self._dropped(key)
+        return deleted
 
     def _pattern(self, prefix: str = "", kind: str = "e") -> str:
         return _glob_escape(f"{self.base}{kind}:{prefix}") + "*"
@@ -370,6 +426,8 @@ class RedisStore:
                     batch = []
         if batch:
             self.client.unlink(*batch)
+        if self.near is not None:
+            self.near.invalidate(None)
 
     async def aclear(self) -> None:
         client = self._aclient()
@@ -382,6 +440,8 @@ class RedisStore:
                     batch = []
         if batch:
             await client.unlink(*batch)
+        if self.near is not None:
+            self.near.invalidate(None)
 
     # -- vectors (semantic tier) --------------------------------------------------------------
     def _vector_args(self, partition: str, vector: Vector, query_text: str) -> list[Any]:
@@ -476,6 +536,8 @@ class RedisStore:
         await conn.release(keys=[f"{self.base}lease:{name}"], args=[token], client=conn.client)
 
     def close(self) -> None:
+        if self._listener is not None:  # first: it hands over the near cache's hit counts
+            self._listener.close()
         self.client.close()
         self._aclients.clear()
 
