@@ -2,7 +2,9 @@
 
 The decision logic is written once, as plans: generators that yield the I/O operations they
 need (`_Get`, `_Embed`, `_Search`, ...) and receive the results. `_run` executes a plan with
-sync backends, `_arun` with async ones; neither contains any caching decision.
+sync backends, `_arun` with async ones; neither contains any caching decision. get_or_compute
+is a plan too (`_compute_plan`: followers, leases, the caller's compute), stepped by `_step` for
+threads and `_astep` for tasks.
 """
 
 from __future__ import annotations
@@ -117,6 +119,55 @@ class _Write:
 
 _Op = _Get | _Delete | _Embed | _Search | _Write
 Plan = Generator[_Op, Any, T]
+
+
+# -- the steps of get_or_compute (threads or tasks waiting, leases, the caller's compute) --------
+@dataclass(frozen=True)
+class _Lookup:
+    request: CacheRequest
+    observed: bool  # counted as a lookup of its own (else the plan observes it)
+
+
+@dataclass(frozen=True)
+class _Follow:
+    """Join the key's flight in this process: True for the leader; the others wait for it (up
+    to `lease_wait`) and get False."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class _Lease:
+    key: str
+    token: str
+    acquire: bool  # else release; a failing backend grants it (nothing to coordinate with)
+
+
+@dataclass(frozen=True)
+class _Pause:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Compute:
+    pass
+
+
+@dataclass(frozen=True)
+class _Keep:
+    """Store a computed answer; one that cannot be stored is still returned."""
+
+    request: CacheRequest
+    served: Served
+    ttl: float | None
+
+
+@dataclass(frozen=True)
+class _Land:
+    key: str  # the leader is done: wake the key's followers
+
+
+_Step = _Lookup | _Follow | _Lease | _Pause | _Compute | _Keep | _Land
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -269,7 +320,8 @@ class TieredCache:
             logger.warning("tiered-cache: dropping a corrupt entry (%s)", exc)
             return None
 
-    def _lookup_plan(self, req: CacheRequest) -> Plan[CacheHit | None]:
+    def _lookup_plan(self, req: CacheRequest, counted: bool = True) -> Plan[CacheHit | None]:
+        """`counted=False`: a read-only run (explain) records no verifier rejection."""
         raw = yield _Get(req.exact_key)
         if raw is not None:
             entry = self._entry(raw)
@@ -292,7 +344,7 @@ class TieredCache:
         for match in matches:
             if match.similarity < threshold:
                 break
-            if self.verifier is not None and not self._verified(req.query_text, match):
+            if self.verifier is not None and not self._verified(req.query_text, match, counted):
                 continue
             raw = yield _Get(match.key)
             entry = self._entry(raw) if raw is not None else None
@@ -459,13 +511,6 @@ class TieredCache:
             self._failing = False
             logger.warning("tiered-cache: backend recovered")
 
-    def _guarded(self, call: Callable[[], T], fallback: T) -> T:
-        try:
-            return call()
-        except Exception as exc:
-            self._backend_failed(exc)
-            return fallback
-
     def _observe(
         self, hit: CacheHit | None, started: float, request: CacheRequest | None = None
     ) -> CacheHit | None:
@@ -535,39 +580,19 @@ class TieredCache:
         caller; other processes wait on a Redis lease (up to `lease_wait` s, then compute).
         An exception from `compute` reaches the caller and frees the key for the next one.
         """
-        hit = self.lookup(request)
-        if hit is not None:
-            return Served(hit.payload, hit)
-        started = time.perf_counter()
-        key = request.exact_key
-        leader, event = self._flights.join(key)
-        if not leader:
-            event.wait(self.config.lease_wait)
-            hit = self._observe(self._run(self._lookup_plan(request), None), started, request)
-            return Served(hit.payload, hit) if hit is not None else self._served(compute())
-        token = uuid.uuid4().hex
-        leased = False
-        try:
-            leased = self._guarded(
-                lambda: self.kv.acquire_lease(key, token, self.config.lease_ms), True
-            )
-            if not leased:  # another process computes: wait for its answer
-                deadline = time.monotonic() + self.config.lease_wait
-                while time.monotonic() < deadline:
-                    time.sleep(_LEASE_POLL)
-                    hit = self._run(self._lookup_plan(request), None)
-                    if hit is not None:
-                        return Served(hit.payload, self._observe(hit, started, request))
-            served = self._served(compute())
+        plan = self._compute_plan(request, ttl)
+        result: Any = None
+        error: BaseException | None = None
+        while True:  # like `_run`, but an exception (from `compute`) goes back into the plan
             try:
-                self.store(request, served.payload, usage=served.usage, ttl=ttl)
-            except InvalidRequestError as exc:  # never lose a computed answer
-                logger.warning("tiered-cache: not storing a computed answer (%s)", exc)
-            return served
-        finally:
-            if leased:
-                self._guarded(lambda: self.kv.release_lease(key, token), None)
-            self._flights.done(key)
+                step = plan.throw(error) if error is not None else plan.send(result)
+            except StopIteration as stop:
+                return cast(Served, stop.value)
+            error = None
+            try:
+                result = self._step(step, compute)
+            except BaseException as exc:
+                error = exc
 
     async def aget_or_compute(
         self,
@@ -576,47 +601,115 @@ class TieredCache:
         *,
         ttl: float | None = None,
     ) -> Served:
-        hit = await self.alookup(request)
+        plan = self._compute_plan(request, ttl)
+        result: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = plan.throw(error) if error is not None else plan.send(result)
+            except StopIteration as stop:
+                return cast(Served, stop.value)
+            error = None
+            try:
+                result = await self._astep(step, compute)
+            except BaseException as exc:
+                error = exc
+
+    def _compute_plan(
+        self, request: CacheRequest, ttl: float | None
+    ) -> Generator[_Step, Any, Served]:
+        """get_or_compute's decisions: serve a hit; else follow this process's leader for the
+        key, or lead: take the cross-process lease (or poll for the holder's answer until
+        `lease_wait`), compute, store, release, wake the followers."""
+        hit = yield _Lookup(request, observed=True)
         if hit is not None:
             return Served(hit.payload, hit)
         started = time.perf_counter()
         key = request.exact_key
-        leader, event = self._flights.ajoin(key)
-        if not leader:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), self.config.lease_wait)
-            hit = self._observe(
-                await self._arun(self._lookup_plan(request), None), started, request
-            )
-            return Served(hit.payload, hit) if hit is not None else self._served(await compute())
+        if not (yield _Follow(key)):  # the leader has answered (or given up): look again
+            hit = self._observe((yield _Lookup(request, observed=False)), started, request)
+            return Served(hit.payload, hit) if hit is not None else self._served((yield _Compute()))
         token = uuid.uuid4().hex
         leased = False
         try:
-            try:
-                leased = await self.kv.aacquire_lease(key, token, self.config.lease_ms)
-            except Exception as exc:
-                self._backend_failed(exc)
-                leased = True  # no backend to coordinate with: compute
-            if not leased:
+            leased = yield _Lease(key, token, acquire=True)
+            if not leased:  # another process computes: wait for its answer
                 deadline = time.monotonic() + self.config.lease_wait
                 while time.monotonic() < deadline:
-                    await asyncio.sleep(_LEASE_POLL)
-                    hit = await self._arun(self._lookup_plan(request), None)
+                    yield _Pause(_LEASE_POLL)
+                    hit = yield _Lookup(request, observed=False)
                     if hit is not None:
                         return Served(hit.payload, self._observe(hit, started, request))
-            served = self._served(await compute())
-            try:
-                await self.astore(request, served.payload, usage=served.usage, ttl=ttl)
-            except InvalidRequestError as exc:
-                logger.warning("tiered-cache: not storing a computed answer (%s)", exc)
+            served = self._served((yield _Compute()))
+            yield _Keep(request, served, ttl)
             return served
         finally:
             if leased:
-                try:
-                    await self.kv.arelease_lease(key, token)
-                except Exception as exc:
-                    self._backend_failed(exc)
-            self._flights.adone(key)
+                yield _Lease(key, token, acquire=False)
+            yield _Land(key)
+
+    def _step(self, step: _Step, compute: Callable[[], Computed]) -> Any:
+        if isinstance(step, _Lookup):
+            if step.observed:
+                return self.lookup(step.request)
+            return self._run(self._lookup_plan(step.request), None)
+        if isinstance(step, _Follow):
+            leader, event = self._flights.join(step.key)
+            if not leader:
+                event.wait(self.config.lease_wait)
+            return leader
+        if isinstance(step, _Lease):
+            try:
+                if step.acquire:
+                    return self.kv.acquire_lease(step.key, step.token, self.config.lease_ms)
+                return self.kv.release_lease(step.key, step.token)
+            except Exception as exc:
+                self._backend_failed(exc)
+                return step.acquire
+        if isinstance(step, _Pause):
+            return time.sleep(step.seconds)
+        if isinstance(step, _Compute):
+            return compute()
+        if isinstance(step, _Keep):
+            served = step.served
+            try:
+                self.store(step.request, served.payload, usage=served.usage, ttl=step.ttl)
+            except InvalidRequestError as exc:  # never lose a computed answer
+                logger.warning("tiered-cache: not storing a computed answer (%s)", exc)
+            return None
+        return self._flights.done(step.key)
+
+    async def _astep(self, step: _Step, compute: Callable[[], Awaitable[Computed]]) -> Any:
+        if isinstance(step, _Lookup):
+            if step.observed:
+                return await self.alookup(step.request)
+            return await self._arun(self._lookup_plan(step.request), None)
+        if isinstance(step, _Follow):
+            leader, event = self._flights.ajoin(step.key)
+            if not leader:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), self.config.lease_wait)
+            return leader
+        if isinstance(step, _Lease):
+            try:
+                if step.acquire:
+                    return await self.kv.aacquire_lease(step.key, step.token, self.config.lease_ms)
+                return await self.kv.arelease_lease(step.key, step.token)
+            except Exception as exc:
+                self._backend_failed(exc)
+                return step.acquire
+        if isinstance(step, _Pause):
+            return await asyncio.sleep(step.seconds)
+        if isinstance(step, _Compute):
+            return await compute()
+        if isinstance(step, _Keep):
+            served = step.served
+            try:
+                await self.astore(step.request, served.payload, usage=served.usage, ttl=step.ttl)
+            except InvalidRequestError as exc:
+                logger.warning("tiered-cache: not storing a computed answer (%s)", exc)
+            return None
+        return self._flights.adone(step.key)
 
     @staticmethod
     def _served(computed: Computed) -> Served:
@@ -626,15 +719,24 @@ class TieredCache:
         return Served(payload, None, usage)
 
     # -- quality: verifier, feedback, calibration -----------------------------------------------
-    def _verified(self, query: str, match: Match) -> bool:
+    @property
+    def verifier_cutoff(self) -> float | None:
+        """The cut-off the verifier applies: the configured one, else the shipped one (None
+        without a verifier)."""
+        if self.verifier is None:
+            return None
+        configured = self.config.verifier_cutoff
+        return self.verifier.cutoff if configured is None else configured
+
+    def _verified(self, query: str, match: Match, counted: bool = True) -> bool:
         """Whether the verifier lets `match` answer `query`; rejections are counted."""
         assert self.verifier is not None
-        cutoff = self.config.verifier_cutoff
         if match.query_text is not None and self.verifier.accepts(
-            query, match.query_text, match.similarity, cutoff
+            query, match.query_text, match.similarity, self.verifier_cutoff
         ):
             return True
-        self._stats.incr("verifier_rejections")
+        if counted:
+            self._stats.incr("verifier_rejections")
         return False
 
     def record_feedback(self, hit: CacheHit, correct: bool) -> float | None:
@@ -755,13 +857,7 @@ class TieredCache:
             "backend": "redis" if self.config.redis_url else "embedded",
             "semantic": self.index is not None,
             "threshold": self.config.threshold,
-            "verifier_cutoff": (
-                None
-                if self.verifier is None
-                else self.verifier.cutoff
-                if self.config.verifier_cutoff is None
-                else self.config.verifier_cutoff
-            ),
+            "verifier_cutoff": self.verifier_cutoff,
             "adaptive_threshold": self.thresholds is not None,
             "normalization": self.normalizer.describe(),
         }

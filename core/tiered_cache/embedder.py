@@ -69,6 +69,52 @@ def _load_sentence_transformer(path: str, device: str) -> Any:
     return SentenceTransformer(path, device=device, local_files_only=True)
 
 
+_FAST_MAX = 8  # texts per call on the fast path; larger batches gain from the model's sorting
+Encode = Any  # Callable[[list[str]], float32 array]
+
+
+@functools.lru_cache(maxsize=4)
+def _fast_path(path: str, device: str) -> Encode | None:
+    """For a Transformer -> mean Pooling -> Normalize model (all-MiniLM-L6-v2): the same
+    computation without `SentenceTransformer.encode`'s per-call bookkeeping (about 3 of a
+    single query's 17-20 ms here). None for any other layout, or if it does not reproduce the
+    model's own output on a probe."""
+    model = _load_sentence_transformer(path, device)
+    try:
+        import torch
+
+        modules = list(model)
+        if [type(m).__name__ for m in modules] != ["Transformer", "Pooling", "Normalize"]:
+            return None
+        pooling = modules[1].get_config_dict()
+        mode = pooling.get("pooling_mode") or (
+            "mean" if pooling.get("pooling_mode_mean_tokens") else None
+        )
+        if mode != "mean":
+            return None
+        tokenizer, network = model.tokenizer, modules[0].auto_model
+        max_length = int(model.max_seq_length)
+    except Exception:  # another sentence-transformers layout: use its own encode
+        return None
+
+    def encode(texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        with torch.inference_mode():
+            features = tokenizer(
+                texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            ).to(device)
+            hidden = network(**features).last_hidden_state
+            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
+
+    probe = ["a probe of the fast path", "and a second, longer sentence that needs padding"]
+    try:
+        same = np.allclose(encode(probe), model.encode(probe, normalize_embeddings=True), atol=1e-5)
+    except Exception:
+        return None
+    return encode if same else None
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from a local path (default: packaged all-MiniLM-L6-v2).
 
@@ -99,6 +145,9 @@ class SentenceTransformerEmbedder:
         return int(get())
 
     def encode(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        fast = _fast_path(self._path, self._device) if 0 < len(texts) <= _FAST_MAX else None
+        if fast is not None:
+            return np.asarray(fast(texts), dtype=np.float32)
         vectors = self._model.encode(
             texts,
             batch_size=self._batch_size,

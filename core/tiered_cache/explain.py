@@ -27,7 +27,7 @@ def peek(cache: TieredCache, key: str) -> tuple[bytes, int] | None:
 
 def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, Any]:
     """What a lookup of `request` would return, and why. Backend errors are raised."""
-    plan = cache._lookup_plan(request)
+    plan = cache._lookup_plan(request, counted=False)
     fetched: dict[str, bool] = {}
     exact_found = False
     searched = False
@@ -89,7 +89,7 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
         "semantic_allowed": request.semantic_allowed,
         "semantic_tier": cache.index is not None,
         "threshold": threshold,
-        "verifier_cutoff": _cutoff(cache),
+        "verifier_cutoff": cache.verifier_cutoff,
         "exact_entry": exact_found,
         "candidates": candidates,
         "served": None
@@ -104,12 +104,6 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
         },
         "reason": _reason(cache, request, hit, candidates, threshold),
     }
-
-
-def _cutoff(cache: TieredCache) -> float | None:
-    if cache.verifier is None:
-        return None
-    return cache.config.verifier_cutoff or cache.verifier.cutoff
 
 
 def _reason(

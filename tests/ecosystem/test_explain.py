@@ -93,3 +93,10 @@ def test_verifier_rejection_is_reported(make: Make) -> None:
     assert report["candidates"][0]["above_threshold"] is True
     assert "verifier_score" in report["candidates"][0]
     assert "verifier" in report["reason"]
+    assert cache.stats()["verifier_rejections"] == 0  # read-only: nothing counted
+
+
+def test_a_zero_cutoff_is_reported_as_zero(make: Make) -> None:
+    cache = make(**settings(verifier=True, verifier_cutoff=0.0))
+    report = cache.explain(cache.request("anything", model="m"))
+    assert report["verifier_cutoff"] == 0.0 == cache.stats()["config"]["verifier_cutoff"]
