@@ -1087,7 +1087,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     """The README's benchmark tables, from a report (`benchmarks/results/compare.json`)."""
     machine = report.get("machine", {})
     lines = [
-        f"`python -m benchmarks.compare`: {report['entries']} stored chat prompts per cache, "
+        f"`python -m benchmarks.compare --entries {report['entries']} --queries "
+        f"{report['queries']} --warm {report.get('warm', 10_000)}"
+        f"{' --scale ' + str(report['scale_requested']) if report.get('scale_requested') else ''}"
+        " --readme` (the peers need the `bench` extra): "
+        f"{report['entries']} stored chat prompts per cache, "
         f"{report['queries']} lookups per measure, all-MiniLM-L6-v2 on CPU "
         f"({machine.get('cpus', '?')} cores), Redis {report.get('redis_version', '?')} on "
         "loopback, every cache called as LangChain calls it. Latencies are p50; *served* is the "
@@ -1125,6 +1129,16 @@ def render_markdown(report: dict[str, Any]) -> str:
     for row in report.get("targets", []):
         measured = "-" if row["measured"] is None else f"{row['measured']} {row['unit']}"
         lines.append(f"| {row['target']} | {measured} | {row['goal']} | {row['result']} |")
+    scale = report.get("scale")
+    if scale:
+        knn, lookup = scale["raw FT.SEARCH KNN"], scale["semantic lookup, embedding memoized"]
+        lines += [
+            "",
+            f"At {scale['entries']:,} entries (HNSW, same run): raw k-NN p50 {_ms(knn)}, p99 "
+            f"{knn['p99_ms'] * 1e3:.0f} µs; our semantic lookup with its embedding memoized p50 "
+            f"{_ms(lookup)}, p99 {lookup['p99_ms']:.1f} ms; {scale['bytes_per_entry']:,.0f} "
+            f"bytes per entry; bulk warm {scale['warm_ms_per_entry']:.1f} ms per entry.",
+        ]
     return "\n".join(lines)
 
 
@@ -1177,6 +1191,8 @@ def main() -> None:
     report: dict[str, Any] = {
         "entries": len(load.stored),
         "queries": len(load.repeat),
+        "warm": args.warm,
+        "scale_requested": args.scale,
         "llm_string": LLM_STRING,
         "note": args.note,
         "systems": {},
