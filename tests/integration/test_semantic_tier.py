@@ -197,10 +197,10 @@ def test_hot_requests_are_exact_only(make_cache: CacheFactory, io: Driver) -> No
 
 
 def test_ttl_removes_the_vector_too(make_cache: CacheFactory, io: Driver) -> None:
-    cache = make_cache(ttl=0.4)
+    cache = make_cache(ttl=1.5)
     io.store(cache, chat(cache, "What is the capital of France?"), "Paris")
     assert io.lookup(cache, chat(cache, "What's the capital city of France?")) is not None
-    time.sleep(0.6)
+    time.sleep(1.7)
     assert io.lookup(cache, chat(cache, "What's the capital city of France?")) is None
     assert cache.index is not None
     vector = cache.embeddings.embed("What is the capital of France?")  # type: ignore[union-attr]
