@@ -198,6 +198,12 @@ def message_dict(message: BaseMessage) -> dict[str, Any]:
     function_call = message.additional_kwargs.get("function_call")
     if function_call:  # legacy OpenAI function calling
         out["function_call"] = function_call
+    if not isinstance(message, AIMessage):
+        # What a caller sends can change the answer; a response's extras (ids, refusals, parsed
+        # output) come back with each replay and are not part of the question.
+        extra = {k: v for k, v in message.additional_kwargs.items() if k != "function_call"}
+        if extra:
+            out["additional_kwargs"] = extra
     if isinstance(message, ToolMessage):
         out["tool_call_id"] = message.tool_call_id
         if message.status != "success":

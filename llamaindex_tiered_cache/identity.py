@@ -142,6 +142,53 @@ def model_fields_params(model: BaseModel, skip: Iterable[str] = ()) -> dict[str,
     return output_params(params)
 
 
+# Settings of LLM classes that change their output, re-read on every call: a user who changes one
+# on a live model (`llm.temperature = 0.7`) must not be served answers of the old setting. Any
+# other field is read once, when the wrapper is built: a custom LLM that keeps state in its
+# fields (a call log, a counter) must not get a new key after every call.
+SETTING_FIELDS = (
+    "model",
+    "model_name",
+    "temperature",
+    "max_tokens",
+    "max_new_tokens",
+    "num_output",
+    "top_p",
+    "top_k",
+    "min_p",
+    "seed",
+    "stop",
+    "stop_sequences",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "response_format",
+    "reasoning_effort",
+    "system_prompt",
+    "context_window",
+    "additional_kwargs",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "tool_choice",
+    "strict",
+    "json_mode",
+    "is_chat_model",
+    "is_function_calling_model",
+)
+
+
+def live_settings(model: BaseModel) -> dict[str, Any]:
+    """The `SETTING_FIELDS` a model has, as they are now (plain values only)."""
+    out: dict[str, Any] = {}
+    for name in SETTING_FIELDS:
+        if name in type(model).model_fields:
+            value = _plain(getattr(model, name, None))
+            if value is not _SKIP:
+                out[name] = value
+    return output_params(out)
+
+
 def call_params(kwargs: Mapping[str, Any], exclude: Sequence[str] = ()) -> dict[str, Any]:
     """Per-call keyword arguments, described as stable JSON (neutral ones dropped by the core)."""
     return {k: describe(v) for k, v in kwargs.items() if k not in exclude}

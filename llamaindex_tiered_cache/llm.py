@@ -12,6 +12,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -31,7 +32,14 @@ from llama_index.core.llms.llm import LLM, ToolSelection
 from tiered_cache import CacheHit, CacheRequest, ConfigurationError, TieredCache
 
 from .guard import FailureLog
-from .identity import call_params, describe_tools, model_fields_params, model_identity
+from .identity import (
+    SETTING_FIELDS,
+    call_params,
+    describe_tools,
+    live_settings,
+    model_fields_params,
+    model_identity,
+)
 from .messages import messages_to_dicts, prompt_to_dicts
 from .responses import (
     Response,
@@ -60,6 +68,9 @@ CARRIED_FIELDS = (
 _ENDPOINT = "llamaindex.endpoint"
 _FORMATTED = "llamaindex.formatted"
 R = TypeVar("R", ChatResponse, CompletionResponse)
+T = TypeVar("T")
+# What a hit reporter hands back (see CachedLLM._hit_chat).
+_SERVED: ContextVar[Any] = ContextVar("tiered_cache_served")
 
 
 class CachedLLM(LLM):
@@ -72,6 +83,7 @@ class CachedLLM(LLM):
     llm: SerializeAsAny[LLM] = Field(description="The wrapped LLM, called on cache misses.")
     _cache: TieredCache = PrivateAttr()
     _failures: FailureLog = PrivateAttr()
+    _settings: dict[str, Any] = PrivateAttr()
 
     def __init__(self, llm: LLM, cache: TieredCache | None = None, **settings: Any) -> None:
         own = type(self).model_fields
@@ -89,6 +101,8 @@ class CachedLLM(LLM):
         super().__init__(**fields)
         self._cache = core
         self._failures = FailureLog(type(self).__name__)
+        # The inner LLM's configuration, read once (see identity.SETTING_FIELDS).
+        self._settings = model_fields_params(llm, skip=SETTING_FIELDS)
 
     @classmethod
     def class_name(cls) -> str:
@@ -114,7 +128,8 @@ class CachedLLM(LLM):
     ) -> CacheRequest | None:
         try:
             params = {
-                **model_fields_params(self.llm),
+                **self._settings,
+                **live_settings(self.llm),
                 **call_params(kwargs, exclude=("tools",)),
                 **extra,
             }
@@ -233,8 +248,15 @@ class CachedLLM(LLM):
             await self._astore(request, final_from_stream(last, deltas))
 
     # -- the LLM interface --------------------------------------------------------------------
-    def _coalesced(self, request: CacheRequest | None, kind: type[R], call: Callable[[], R]) -> R:
-        """Served from the cache, or `call()` once for all concurrent identical misses."""
+    def _coalesced(
+        self,
+        request: CacheRequest | None,
+        kind: type[R],
+        call: Callable[[], R],
+        report: Callable[[R], R],
+    ) -> R:
+        """Served from the cache (and reported), or `call()` once for all concurrent identical
+        misses."""
         if request is None:
             return call()
         fresh: list[R] = []
@@ -249,10 +271,15 @@ class CachedLLM(LLM):
             return fresh[-1]
         if fresh:
             return fresh[-1]
-        return self._served(served.hit, kind) or call()
+        hit = self._served(served.hit, kind)
+        return call() if hit is None else report(hit)
 
     async def _acoalesced(
-        self, request: CacheRequest | None, kind: type[R], call: Callable[[], Awaitable[R]]
+        self,
+        request: CacheRequest | None,
+        kind: type[R],
+        call: Callable[[], Awaitable[R]],
+        report: Callable[[R], Awaitable[R]],
     ) -> R:
         if request is None:
             return await call()
@@ -268,50 +295,91 @@ class CachedLLM(LLM):
             return fresh[-1]
         if fresh:
             return fresh[-1]
-        return self._served(served.hit, kind) or await call()
+        hit = self._served(served.hit, kind)
+        return await call() if hit is None else await report(hit)
 
-    # -- the LLM interface --------------------------------------------------------------------
+    # -- reporting hits -----------------------------------------------------------------------
+    # A real call is reported to LlamaIndex callbacks and instrumentation by the wrapped LLM; a
+    # hit by one of these (decorated like any LLM endpoint), so that each is reported once.
     @llm_chat_callback()
-    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        request = self._chat_request(messages, kwargs)
-        return self._coalesced(request, ChatResponse, lambda: self.llm.chat(messages, **kwargs))
+    def _hit_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Any:
+        return _SERVED.get()
+
+    @llm_chat_callback()
+    async def _ahit_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Any:
+        return _SERVED.get()
 
     @llm_completion_callback()
+    def _hit_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        return _SERVED.get()
+
+    @llm_completion_callback()
+    async def _ahit_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        return _SERVED.get()
+
+    @staticmethod
+    def _report(reporter: Callable[..., T], served: Any, *args: Any, **kwargs: Any) -> T:
+        token = _SERVED.set(served)
+        try:
+            return reporter(*args, **kwargs)
+        finally:
+            _SERVED.reset(token)
+
+    @staticmethod
+    async def _areport(
+        reporter: Callable[..., Awaitable[T]], served: Any, *args: Any, **kwargs: Any
+    ) -> T:
+        token = _SERVED.set(served)
+        try:
+            return await reporter(*args, **kwargs)
+        finally:
+            _SERVED.reset(token)
+
+    # -- the LLM interface --------------------------------------------------------------------
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        request = self._chat_request(messages, kwargs)
+        return self._coalesced(
+            request,
+            ChatResponse,
+            lambda: self.llm.chat(messages, **kwargs),
+            lambda hit: self._report(self._hit_chat, hit, messages, **kwargs),
+        )
+
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         request = self._complete_request(prompt, formatted, kwargs)
         return self._coalesced(
             request,
             CompletionResponse,
             lambda: self.llm.complete(prompt, formatted=formatted, **kwargs),
+            lambda hit: self._report(self._hit_complete, hit, prompt, formatted, **kwargs),
         )
 
-    @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         request = self._chat_request(messages, kwargs)
         cached = self._hit(request, ChatResponse)
         if cached is not None:
-            return _replay(cached)
+            return self._report(self._hit_chat, _replay(cached), messages, **kwargs)
         return self._recorded(request, self.llm.stream_chat(messages, **kwargs))
 
-    @llm_completion_callback()
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
         request = self._complete_request(prompt, formatted, kwargs)
         cached = self._hit(request, CompletionResponse)
         if cached is not None:
-            return _replay(cached)
+            return self._report(self._hit_complete, _replay(cached), prompt, formatted, **kwargs)
         stream = self.llm.stream_complete(prompt, formatted=formatted, **kwargs)
         return self._recorded(request, stream)
 
-    @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._chat_request(messages, kwargs)
         return await self._acoalesced(
-            request, ChatResponse, lambda: self.llm.achat(messages, **kwargs)
+            request,
+            ChatResponse,
+            lambda: self.llm.achat(messages, **kwargs),
+            lambda hit: self._areport(self._ahit_chat, hit, messages, **kwargs),
         )
 
-    @llm_completion_callback()
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
@@ -320,27 +388,27 @@ class CachedLLM(LLM):
             request,
             CompletionResponse,
             lambda: self.llm.acomplete(prompt, formatted=formatted, **kwargs),
+            lambda hit: self._areport(self._ahit_complete, hit, prompt, formatted, **kwargs),
         )
 
-    @llm_chat_callback()
     async def astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
         request = self._chat_request(messages, kwargs)
         cached = await self._ahit(request, ChatResponse)
         if cached is not None:
-            return _areplay(cached)
+            return await self._areport(self._ahit_chat, _areplay(cached), messages, **kwargs)
         stream = await self.llm.astream_chat(messages, **kwargs)
         return self._arecorded(request, stream)
 
-    @llm_completion_callback()
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
         request = self._complete_request(prompt, formatted, kwargs)
         cached = await self._ahit(request, CompletionResponse)
         if cached is not None:
-            return _areplay(cached)
+            replay = _areplay(cached)
+            return await self._areport(self._ahit_complete, replay, prompt, formatted, **kwargs)
         stream = await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)
         return self._arecorded(request, stream)
 

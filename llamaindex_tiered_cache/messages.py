@@ -17,6 +17,9 @@ from llama_index.core.base.llms.types import ChatMessage, TextBlock, ToolCallBlo
 
 from .identity import describe
 
+# `additional_kwargs` entries read into their own fields above.
+_READ_FIELDS = frozenset({"tool_calls", "tool_call_id", "name"})
+
 
 def _tool_call(tool_id: Any, name: Any, args: Any) -> dict[str, Any]:
     if isinstance(args, str):
@@ -77,6 +80,11 @@ def message_to_dict(message: ChatMessage) -> dict[str, Any]:
         out["tool_call_id"] = str(extra["tool_call_id"])
     if isinstance(extra.get("name"), str):
         out["name"] = extra["name"]
+    if role != "assistant":  # what a caller sent can change the answer; a response's extras
+        # (usage, ids, our hit marker) cannot, and would split conversations that replay it
+        others = {k: v for k, v in extra.items() if k not in _READ_FIELDS}
+        if others:
+            out["additional_kwargs"] = describe(others)
     return out
 
 

@@ -20,8 +20,39 @@ CACHE_KEY = "tiered_cache"
 _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
+class NotCacheable(ValueError):
+    """A response that would not come back as it went in: it is returned, never stored."""
+
+
+def _objects(value: Any, path: str) -> str | None:
+    """The path of the first value that is not plain JSON data (None when all are)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return None
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            found = _objects(v, f"{path}[{k!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _objects(v, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return f"{path} ({type(value).__name__})"
+
+
 def encode(response: ChatResponse | CompletionResponse) -> str:
-    """The JSON payload of a final response (`raw` is provider-specific and left out)."""
+    """The JSON payload of a final response (`raw` is provider-specific and left out).
+
+    Raises NotCacheable when `additional_kwargs` hold provider objects: JSON would bring them
+    back as dicts, and code that reads them by attribute would fail on a hit only."""
+    found = _objects(response.additional_kwargs, "additional_kwargs")
+    if found is None and isinstance(response, ChatResponse):
+        found = _objects(response.message.additional_kwargs, "message.additional_kwargs")
+    if found:
+        raise NotCacheable(f"not cached: {found} is an object, not JSON data")
     clean = response.model_copy(update={"delta": None})
     return clean.model_dump_json(exclude={"raw"})
 

@@ -10,6 +10,7 @@ from typing import Any
 from .errors import InvalidRequestError
 from .keys import canonicalize, digest, digest_canonical
 from .normalize import Normalizer
+from .question import isolate_question
 
 # Parameters that never change what a model answers: they never enter a key.
 NEUTRAL_PARAMS = frozenset(
@@ -69,8 +70,9 @@ def output_params(params: Mapping[str, Any]) -> dict[str, Any]:
 class CacheRequest:
     """One LLM call as the cache sees it.
 
-    `partition` must match exactly for any hit; `query_text` (the final user turn) is what the
-    semantic tier embeds, or None when the call ends in something other than a user turn.
+    `partition` must match exactly for any hit: everything of the call but the question of its
+    final user turn. `query_text` (that question) is what the semantic tier embeds, or None when
+    no question can be isolated (the call ends in another role, or in a templated turn).
     """
 
     partition: Mapping[str, Any]
@@ -84,16 +86,39 @@ class CacheRequest:
         return self.deterministic and bool(self.query_text)
 
 
-def _text_of(content: Any) -> str:
+def _split_final_turn(last: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """(the question to compare by meaning, everything else of the final turn).
+
+    Only the question text of a user turn is compared by meaning; its other parts (images,
+    audio and files by digest, the speaker's name, any provider field, the template and context
+    around the question) must match exactly, so they go into the partition."""
+    content = last["content"]
+    rest: dict[str, Any] = {k: v for k, v in last.items() if k != "content"}
     if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
-            parts.append(block["text"])
-    return "\n".join(parts)
+        text = content
+    else:
+        texts: list[str] = []
+        shape: list[Any] = []
+        for block in content:
+            if isinstance(block, str):
+                texts.append(block)
+                shape.append("text")
+            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
+                texts.append(block["text"])
+                shape.append({k: v for k, v in block.items() if k != "text"})
+            else:  # an image, audio, a file...: its bytes or URL decide, by digest
+                shape.append({"digest": digest(block)})
+        text = "\n".join(texts)
+        rest["content"] = shape
+    if last["role"] != "user":
+        return None, rest
+    question = isolate_question(text)
+    if question is None:  # templated, no question stands apart: exact-only
+        rest["template"] = text
+        return None, rest
+    if question.template:
+        rest["template"] = question.template
+    return question.text or None, rest
 
 
 class _ToolCallIds:
@@ -176,6 +201,8 @@ def build_request(
     ids = _ToolCallIds()
     normalized = [_normalize_message(m, normalize, ids) for m in messages]
     kept = output_params(params or {})
+    last = normalized[-1]
+    query_text, final_turn = _split_final_turn(last)
     partition = canonicalize(
         {
             "namespace": namespace,
@@ -184,11 +211,10 @@ def build_request(
             "params": kept,
             "tools": tools,
             "history": normalized[:-1],
+            "final_turn": final_turn,
         }
     )
     partition_key = digest_canonical(partition)[:32]
-    last = normalized[-1]
-    query_text = _text_of(last["content"]) if last["role"] == "user" else None
     temperature = kept.get("temperature")
     if max_semantic_temperature is None or temperature is None:
         deterministic = True

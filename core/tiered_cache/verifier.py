@@ -109,6 +109,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "unmatched_min",
     "bigram_jaccard",
     "entity_missing",
+    "order_mismatch",
 )
 _STRONG_TYPES = frozenset({"why", "when", "where", "who", "whom", "whose"}) | {
     f"how {w}" for w in ("many", "much", "long", "old", "often")
@@ -172,6 +173,47 @@ def _comparison(text: str, low: str) -> frozenset[str] | None:
     return None
 
 
+_TARGET_WORDS = frozenset({"to", "into"})
+_REACH = 4  # how far from its connector an operand may stand, in tokens
+
+
+def _operand(stems: Sequence[str], start: int, step: int) -> str | None:
+    """The nearest content word from `start` walking by `step`, within reach."""
+    for i in range(start, start + step * _REACH, step):
+        if not 0 <= i < len(stems):
+            return None
+        if stems[i] not in _STOPWORDS and stems[i] not in _TARGET_WORDS:
+            return stems[i]
+    return None
+
+
+def _directions(tokens: Sequence[str]) -> frozenset[tuple[str, str, str]]:
+    """Ordered operands: ("to", source, target) of "X to Y" / "from X to Y", and ("than", A, B)
+    of "A is faster than B". Reversing them reverses the question."""
+    stems = [_stem(t) for t in tokens]
+    out: set[tuple[str, str, str]] = set()
+    source_after_from = _operand(stems, tokens.index("from") + 1, 1) if "from" in tokens else None
+    for i, token in enumerate(tokens):
+        if token in _TARGET_WORDS:
+            source = source_after_from or _operand(stems, i - 1, -1)
+            target = _operand(stems, i + 1, 1)
+            if source and target and source != target:
+                out.add(("to", source, target))
+        elif token == "than":
+            first = _operand(stems, i - 2, -1)  # skip the comparative itself
+            second = _operand(stems, i + 1, 1)
+            if first and second and first != second:
+                out.add(("than", first, second))
+    return frozenset(out)
+
+
+def _reversed(a: frozenset[tuple[str, str, str]], b: frozenset[tuple[str, str, str]]) -> bool:
+    """Whether one side has an operand pair that the other has only the other way round."""
+    return any(
+        (kind, y, x) in b and (kind, x, y) not in b and (kind, y, x) not in a for kind, x, y in a
+    )
+
+
 def _content(text: str) -> list[str]:
     return [s for t in _TOKEN.findall(text.lower()) if (s := _stem(t)) not in _STOPWORDS]
 
@@ -209,6 +251,7 @@ class _Parsed:
     qtype: str
     polarity: frozenset[str]
     bigrams: frozenset[tuple[str, str]]
+    directions: frozenset[tuple[str, str, str]]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -239,6 +282,7 @@ def _parse(text: str) -> _Parsed:
         qtype=_question_type(text, tokens, starts),
         polarity=frozenset(_POLAR[t] for t in tokens if t in _POLAR),
         bigrams=frozenset(itertools.pairwise(tokens)),
+        directions=_directions(tokens),
     )
 
 
@@ -304,6 +348,7 @@ def extract_features(query: str, candidate: str, similarity: float) -> dict[str,
         "unmatched_min": math.log1p(min(len(a.content - b.content), len(b.content - a.content))),
         "bigram_jaccard": _jaccard(a.bigrams, b.bigrams),
         "entity_missing": 1.0 if missing else 0.0,
+        "order_mismatch": 1.0 if _reversed(a.directions, b.directions) else 0.0,
     }
 
 

@@ -1,0 +1,99 @@
+"""Look-alike requests reach the LLM; paraphrases are served (chat and complete, both backends,
+sync and async)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from llama_index.core.base.llms.types import ChatMessage, ImageBlock, TextBlock
+
+from llamaindex_tiered_cache import CachedLLM
+
+from ..conftest import CacheFactory
+from ..lookalikes import LOOKALIKES, PARAPHRASES, Case, Turn
+from .conftest import CountingLLM
+
+
+def _prompt_only(case: Case) -> bool:
+    """One plain user text on both sides: the case as a completion prompt."""
+    turns = (*case.first, *case.second)
+    return len(turns) == 2 and not any(t.image or t.name or t.role != "user" for t in turns)
+
+
+TEXT_ONLY = [c for c in LOOKALIKES if _prompt_only(c)]
+TEXT_ONLY_PARAPHRASES = [c for c in PARAPHRASES if _prompt_only(c)]
+
+
+def message(turn: Turn) -> ChatMessage:
+    blocks: list[TextBlock | ImageBlock] = [TextBlock(text=turn.text)]
+    if turn.image and turn.image.startswith("data:"):
+        blocks.append(ImageBlock(image=base64.b64decode(turn.image.split(",", 1)[1])))
+    elif turn.image:
+        blocks.append(ImageBlock(url=turn.image))
+    extra = {"name": turn.name} if turn.name else {}
+    return ChatMessage(role=turn.role, blocks=blocks, additional_kwargs=extra)
+
+
+def messages(turns: tuple[Turn, ...]) -> list[ChatMessage]:
+    return [message(t) for t in turns]
+
+
+async def chat(llm: CachedLLM, turns: tuple[Turn, ...], mode: str) -> str:
+    if mode == "sync":
+        return str(llm.chat(messages(turns)).message.content)
+    return str((await llm.achat(messages(turns))).message.content)
+
+
+async def complete(llm: CachedLLM, prompt: str, mode: str) -> str:
+    if mode == "sync":
+        return llm.complete(prompt).text
+    return (await llm.acomplete(prompt)).text
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("case", LOOKALIKES, ids=lambda c: c.id)
+async def test_a_lookalike_chat_reaches_the_llm(
+    make_cache: CacheFactory, case: Case, mode: str
+) -> None:
+    inner = CountingLLM(chat_model=True)
+    llm = CachedLLM(llm=inner, cache=make_cache())
+    await chat(llm, case.first, mode)
+    second = await chat(llm, case.second, mode)
+    assert inner.calls == 2
+    assert second.startswith("answer 2 from fake-1:")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("case", TEXT_ONLY, ids=lambda c: c.id)
+async def test_a_lookalike_prompt_reaches_the_llm(
+    make_cache: CacheFactory, case: Case, mode: str
+) -> None:
+    inner = CountingLLM()
+    llm = CachedLLM(llm=inner, cache=make_cache())
+    await complete(llm, case.first[0].text, mode)
+    second = await complete(llm, case.second[0].text, mode)
+    assert inner.calls == 2
+    assert second.startswith("answer 2 from fake-1:")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("case", PARAPHRASES, ids=lambda c: c.id)
+async def test_a_paraphrase_chat_is_served(make_cache: CacheFactory, case: Case, mode: str) -> None:
+    inner = CountingLLM(chat_model=True)
+    llm = CachedLLM(llm=inner, cache=make_cache())
+    first = await chat(llm, case.first, mode)
+    second = await chat(llm, case.second, mode)
+    assert inner.calls == 1
+    assert second == first and first.startswith("answer 1 from fake-1:")
+
+
+@pytest.mark.parametrize("case", TEXT_ONLY_PARAPHRASES, ids=lambda c: c.id)
+async def test_a_paraphrase_prompt_is_served(make_cache: CacheFactory, case: Case) -> None:
+    inner = CountingLLM()
+    llm = CachedLLM(llm=inner, cache=make_cache())
+    first = await complete(llm, case.first[0].text, "sync")
+    hit = llm.complete(case.second[0].text)
+    assert inner.calls == 1
+    assert hit.text == first and first.startswith("answer 1 from fake-1:")
+    assert hit.additional_kwargs["tiered_cache"]["tier"] == "semantic"

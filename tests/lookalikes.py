@@ -1,0 +1,182 @@
+"""Look-alike requests that must never share an answer, and paraphrases that must.
+
+Framework-neutral: each request is a list of turns; a turn is (role, text) plus, optionally, an
+image (a data URL or an https URL) and a speaker's name. The LangChain and LlamaIndex suites turn
+them into their own message types and check, through a fake model that counts its calls, that the
+second request of every look-alike pair reaches the model and that of every paraphrase pair
+does not.
+"""
+# ruff: noqa: E501  (a table of pairs: one pair a line reads best)
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # "system", "user", "assistant"
+    text: str
+    image: str | None = None  # a data URL or an https URL
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    first: tuple[Turn, ...]
+    second: tuple[Turn, ...]
+    kind: str = field(default="")
+
+
+def png(label: str) -> str:
+    """A distinct data URL per label (the bytes differ; no decoder ever looks at them)."""
+    raw = b"\x89PNG\r\n\x1a\n" + label.encode() * 8
+    return "data:image/png;base64," + base64.b64encode(raw).decode()
+
+
+def ask(text: str, **extra: str | None) -> tuple[Turn, ...]:
+    return (Turn("user", text, **extra),)  # type: ignore[arg-type]
+
+
+def pair(kind: str, id: str, a: str, b: str) -> Case:
+    return Case(id, ask(a), ask(b), kind)
+
+
+RAG = (
+    "Use the following pieces of retrieved context to answer the question. If you don't know "
+    "the answer, just say that you don't know.\nContext: Madrid is the capital of Spain. Berlin "
+    "is the capital of Germany. Paris is the capital of France.\nQuestion: {q}\nAnswer:"
+)
+LLAMA_QA = (
+    "Context information is below.\n---------------------\n{context}\n---------------------\n"
+    "Given the context information and not prior knowledge, answer the query.\nQuery: {q}\n"
+    "Answer: "
+)
+CONDENSE = (
+    "Given a conversation (between Human and Assistant) and a follow up message from Human, "
+    "rewrite the message to be a standalone question that captures all relevant context from "
+    "the conversation.\n\n<Chat History>\nuser: Tell me about Spain.\nassistant: Spain is a "
+    "country in Europe.\n\n<Follow Up Message>\n{q}\n\n<Standalone question>\n"
+)
+FLATTENED = (
+    "system: Use the context information below to assist the user.\n--------------------\n"
+    "Madrid is the capital of Spain. Berlin is the capital of Germany.\n--------------------\n"
+    "user: {q}\nassistant: "
+)
+DOC_A = "The quarterly meeting is on Monday at 10am in room 4."
+DOC_B = "The quarterly meeting is on Friday at 3pm in room 9."
+
+LOOKALIKES: list[Case] = [
+    # Images and other non-text parts of the final turn
+    Case("image-cat-dog", ask("What is in this image?", image=png("cat")),
+         ask("What is in this image?", image=png("dog")), "image"),
+    Case("image-url", ask("Describe this photo.", image="https://example.com/a.jpg"),
+         ask("Describe this photo.", image="https://example.com/b.jpg"), "image"),
+    Case("image-vs-none", ask("What is in this image?", image=png("cat")),
+         ask("What is in this image?"), "image"),
+    Case("image-paraphrase-other-image", ask("What animal is in this picture?", image=png("1")),
+         ask("Which animal is shown in this picture?", image=png("2")), "image"),
+    # The speaker
+    Case("name-alice-bob", ask("What is my name?", name="alice"),
+         ask("What is my name?", name="bob"), "name"),
+    Case("name-vs-none", ask("What is my account balance?", name="alice"),
+         ask("What is my account balance?"), "name"),
+    Case("name-paraphrase", ask("What's my order status?", name="alice"),
+         ask("What is the status of my order?", name="bob"), "name"),
+    # Context pasted into the turn
+    pair("rag", "rag-spain-germany", RAG.format(q="What is the capital of Spain?"),
+         RAG.format(q="What is the capital of Germany?")),
+    pair("rag", "rag-spain-france", RAG.format(q="Which city is the capital of Spain?"),
+         RAG.format(q="Which city is the capital of France?")),
+    pair("rag", "llama-qa-other-context",
+         LLAMA_QA.format(context=DOC_A, q="When is the quarterly meeting?"),
+         LLAMA_QA.format(context=DOC_B, q="When is the quarterly meeting?")),
+    pair("rag", "llama-qa-other-question",
+         LLAMA_QA.format(context=DOC_A, q="When is the quarterly meeting?"),
+         LLAMA_QA.format(context=DOC_A, q="Where is the quarterly meeting?")),
+    pair("rag", "condense-follow-up", CONDENSE.format(q="What is its capital?"),
+         CONDENSE.format(q="What is its population?")),
+    pair("rag", "flattened-context-chat", FLATTENED.format(q="What is the capital of Spain?"),
+         FLATTENED.format(q="What is the capital of Germany?")),
+    pair("rag", "context-without-labels",
+         f"Based on the context below, answer briefly. {DOC_A} When is it?",
+         f"Based on the context below, answer briefly. {DOC_B} When is it?"),
+    # Earlier turns: tool results, facts the user gave, the system prompt
+    Case("history-tool-result",
+         (Turn("user", "What's the weather in Paris?"), Turn("assistant", "It is 31°C and sunny."),
+          Turn("user", "Should I wear a jacket?")),
+         (Turn("user", "What's the weather in Paris?"), Turn("assistant", "It is 4°C and raining."),
+          Turn("user", "Should I wear a jacket?")), "history"),
+    Case("history-user-fact",
+         (Turn("user", "I am vegan."), Turn("assistant", "Noted."),
+          Turn("user", "Suggest a dinner recipe.")),
+         (Turn("user", "I eat everything."), Turn("assistant", "Noted."),
+          Turn("user", "Suggest a dinner recipe.")), "history"),
+    Case("system-persona",
+         (Turn("system", "You are a pirate."), Turn("user", "How do I greet someone?")),
+         (Turn("system", "You are a lawyer."), Turn("user", "How do I greet someone?")), "system"),
+    # Negation
+    pair("negation", "neg-gluten", "Which foods contain gluten?", "Which foods don't contain gluten?"),
+    pair("negation", "neg-ibuprofen", "Should I take ibuprofen with food?",
+         "Should I not take ibuprofen with food?"),
+    pair("negation", "neg-cats", "Why do cats purr?", "Why don't cats purr?"),
+    pair("negation", "neg-safe", "Is it safe to eat raw eggs?", "Is it never safe to eat raw eggs?"),
+    # Numbers and units
+    pair("number", "num-kg", "How do I lose 5 kg in a month?", "How do I lose 10 kg in a month?"),
+    pair("number", "num-percent", "What is 15% of 200?", "What is 20% of 200?"),
+    pair("number", "num-grams", "How many calories are in 100 grams of rice?",
+         "How many calories are in 200 grams of rice?"),
+    pair("number", "num-words", "Give me three tips for better sleep.",
+         "Give me five tips for better sleep."),
+    # Versions and years
+    pair("version", "ver-python", "What's new in Python 3.12?", "What's new in Python 3.11?"),
+    pair("version", "ver-react", "How do I upgrade to React 18?", "How do I upgrade to React 17?"),
+    pair("version", "ver-windows", "Is Windows 10 still supported?", "Is Windows 11 still supported?"),
+    pair("year", "year-world-cup", "Who won the World Cup in 2018?", "Who won the World Cup in 2022?"),
+    # Entities
+    pair("entity", "ent-australia-austria", "What is the capital of Australia?",
+         "What is the capital of Austria?"),
+    pair("entity", "ent-ceo", "Who is the CEO of Apple?", "Who is the CEO of Microsoft?"),
+    pair("entity", "ent-tower", "How tall is the Eiffel Tower?", "How tall is the Empire State Building?"),
+    pair("entity", "ent-population", "What is the population of Canada?",
+         "What is the population of Mexico?"),
+    pair("entity", "ent-author", "Who wrote Pride and Prejudice?", "Who wrote War and Peace?"),
+    # Operand order
+    pair("order", "order-miles-km", "Convert 5 miles to kilometers", "Convert 5 kilometers to miles"),
+    pair("order", "order-temperature", "Convert 100 Fahrenheit to Celsius",
+         "Convert 100 Celsius to Fahrenheit"),
+    pair("order", "order-translate", "Translate 'good morning' from English to French",
+         "Translate 'good morning' from French to English"),
+    pair("order", "order-list-tuple", "How do I convert a list to a tuple in Python?",
+         "How do I convert a tuple to a list in Python?"),
+    pair("order", "order-migrate", "How do I migrate from MySQL to PostgreSQL?",
+         "How do I migrate from PostgreSQL to MySQL?"),
+    pair("order", "order-json-yaml", "Convert JSON to YAML", "Convert YAML to JSON"),
+    pair("order", "order-faster", "Is Python faster than Java?", "Is Java faster than Python?"),
+    # What is asked
+    pair("question", "qtype-why-when", "Why is the sky blue?", "When is the sky blue?"),
+    pair("question", "qtype-many-do", "How many people live in Tokyo?", "How do people live in Tokyo?"),
+    pair("polarity", "polarity-remote", "What are the advantages of remote work?",
+         "What are the disadvantages of remote work?"),
+]  # fmt: skip
+
+PARAPHRASES: list[Case] = [
+    pair("plain", "para-capital", "What is the capital of France?",
+         "What's the capital city of France?"),
+    pair("plain", "para-photosynthesis", "Explain the basics of photosynthesis to a beginner.",
+         "Explain the basics of photosynthesis to a total beginner."),
+    pair("plain", "para-weight", "How do I lose 5 kg in a month?",
+         "How can I lose 5 kg in a month?"),
+    pair("order", "para-convert", "How do I convert 5 miles to kilometers?",
+         "How can I convert 5 miles to kilometers?"),
+    pair("rag", "para-rag", RAG.format(q="What is the capital of France?"),
+         RAG.format(q="What's the capital city of France?")),
+    pair("rag", "para-llama-qa", LLAMA_QA.format(context=DOC_A, q="When is the quarterly meeting?"),
+         LLAMA_QA.format(context=DOC_A, q="When is the quarterly meeting taking place?")),
+    Case("para-name", ask("What is the capital of France?", name="alice"),
+         ask("What's the capital city of France?", name="alice"), "name"),
+    Case("para-image", ask("What is the capital of France?", image=png("map")),
+         ask("What's the capital city of France?", image=png("map")), "image"),
+]  # fmt: skip
