@@ -97,3 +97,33 @@ async def test_a_paraphrase_prompt_is_served(make_cache: CacheFactory, case: Cas
     assert inner.calls == 1
     assert hit.text == first and first.startswith("answer 1 from fake-1:")
     assert hit.additional_kwargs["tiered_cache"]["tier"] == "semantic"
+
+
+@pytest.mark.parametrize("chat_model", [False, True])
+async def test_engines_over_one_context_answer_each_question(
+    make_cache: CacheFactory, chat_model: bool
+) -> None:
+    """The flows of a real app: a context chat engine (context + question flattened into one
+    prompt for a completion LLM) and a query engine (the QA template), both over one shared
+    context. Another question reaches the LLM; a paraphrase of the same question is served."""
+    from llama_index.core import Document, Settings, VectorStoreIndex
+    from llama_index.core.embeddings import MockEmbedding
+
+    inner = CountingLLM(chat_model=chat_model)
+    Settings.llm = CachedLLM(llm=inner, cache=make_cache())
+    Settings.embed_model = MockEmbedding(embed_dim=8)  # every node retrieved: one context
+    index = VectorStoreIndex.from_documents(
+        [Document(text="Madrid is the capital of Spain. Berlin is the capital of Germany.")]
+    )
+    chat_engine = index.as_chat_engine(chat_mode="context")
+    spain = chat_engine.chat("What is the capital of Spain?")
+    chat_engine.reset()
+    germany = chat_engine.chat("What is the capital of Germany?")
+    assert inner.calls == 2 and str(germany) != str(spain)
+
+    query_engine = index.as_query_engine()
+    first = query_engine.query("What is the capital of France?")
+    other = query_engine.query("Which river flows through Berlin?")
+    para = query_engine.query("What's the capital city of France?")
+    assert inner.calls == 4 and str(other) != str(first)
+    assert str(para) == str(first)
