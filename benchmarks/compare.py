@@ -57,7 +57,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.load import dumps, loads
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, Generation
-from tiered_cache.embedder import SentenceTransformerEmbedder
+from tiered_cache.embeddings.embedder import SentenceTransformerEmbedder
 
 from langchain_tiered_cache import TieredCache as LangChainTieredCache
 

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 from tiered_cache import CacheConfig, TieredCache
-from tiered_cache.calibrate import THRESHOLDS, ScoredPairs, choose
-from tiered_cache.embedder import SentenceTransformerEmbedder
+from tiered_cache.backends.memory_vectors import Vector
+from tiered_cache.embeddings.embedder import SentenceTransformerEmbedder
 from tiered_cache.normalize import Normalizer
-from tiered_cache.vectors import Vector
-from tiered_cache.verifier import (
+from tiered_cache.quality.calibrate import THRESHOLDS, ScoredPairs, choose
+from tiered_cache.quality.verifier import (
     FEATURE_NAMES,
     WEIGHTS_FILE,
     Verifier,
@@ -43,7 +43,9 @@ from tiered_cache.verifier import (
 
 from ._common import load_paraphrases, load_qqp, percentiles, print_table, write_json
 
-WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "core" / "tiered_cache" / WEIGHTS_FILE
+WEIGHTS_PATH = (
+    Path(__file__).resolve().parent.parent / "core" / "tiered_cache" / "quality" / WEIGHTS_FILE
+)
 TRANSFER_TARGETS = (0.85, 0.90, 0.95)
 SWEEP = [round(t, 2) for t in np.arange(0.80, 0.985, 0.01)]
 TARGET = 0.90  # the bar: the oracle rows show the most any setting gets there

@@ -1,8 +1,10 @@
 """tiered-cache: an exact + semantic LLM response cache, embedded or on Redis."""
 
+from .backends.memory_kv import KVStore, MemoryKV
+from .backends.memory_vectors import Match, MemoryVectorIndex, VectorIndex
 from .cache import CacheHit, Served, TieredCache
 from .config import CacheConfig
-from .embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
+from .embeddings.embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
 from .entry import CacheEntry
 from .errors import (
     BackendError,
@@ -12,11 +14,9 @@ from .errors import (
     SchemaMismatchError,
     TieredCacheError,
 )
-from .kv import KVStore, MemoryKV
 from .normalize import Normalizer
+from .quality.verifier import Verifier, VerifierWeights
 from .request import CacheRequest, build_request
-from .vectors import Match, MemoryVectorIndex, VectorIndex
-from .verifier import Verifier, VerifierWeights
 
 __all__ = [
     "BackendError",

@@ -20,23 +20,23 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import orjson
 
-from .breaker import CircuitBreaker
+from .backends.memory_kv import KVStore, MemoryKV
+from .backends.memory_vectors import Match, MemoryVectorIndex, Vector, VectorIndex
 from .config import CacheConfig
-from .embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
+from .embeddings.embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
+from .engine.breaker import CircuitBreaker
+from .engine.flight import Flights
 from .entry import CacheEntry, CorruptEntryError
 from .errors import ConfigurationError, InvalidRequestError
-from .flight import Flights
-from .kv import KVStore, MemoryKV
-from .metrics import metric_sinks
-from .pricing import PriceTable, usage_tokens
+from .observability.metrics import metric_sinks
+from .observability.pricing import PriceTable, usage_tokens
+from .observability.stats import Stats
+from .quality.threshold import ThresholdController
+from .quality.verifier import Verifier
 from .request import CacheRequest, build_request
-from .stats import Stats
-from .threshold import ThresholdController
-from .vectors import Match, MemoryVectorIndex, Vector, VectorIndex
-from .verifier import Verifier
 
 if TYPE_CHECKING:
-    from .calibrate import CalibrationResult
+    from .quality.calibrate import CalibrationResult
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -223,7 +223,7 @@ class TieredCache:
         )
         if cfg.redis_url is not None and kv is None:
             try:
-                from .redis_backend import RedisStore
+                from .backends.redis.store import RedisStore
             except ImportError as exc:
                 raise ConfigurationError(
                     "the Redis backend needs redis and redisvl: pip install 'tiered-cache[redis]'"
@@ -247,7 +247,7 @@ class TieredCache:
             kv = store
             index = index or (store if cfg.semantic else None)
             if cfg.shared_stats:
-                from .shared_stats import RedisStatsSink, stats_key
+                from .backends.redis.shared_stats import RedisStatsSink, stats_key
 
                 self._stats.add_sink(RedisStatsSink(store.client, stats_key(store.base)))
         if index is None and cfg.semantic:
@@ -779,7 +779,9 @@ class TieredCache:
         """Choose the threshold (and verifier cut-off) from labelled (asked, stored, duplicate)
         pairs: the highest hit rate whose precision reaches the target with `confidence` (a
         lower confidence bound, so the choice holds beyond these pairs). `apply` sets them."""
-        from .calibrate import calibrate_cache  # `python -m tiered_cache.calibrate` runs it
+        from .quality.calibrate import (
+            calibrate_cache,
+        )
 
         result = calibrate_cache(self, pairs, target_precision, confidence)
         if apply:
@@ -793,7 +795,7 @@ class TieredCache:
     def explain(self, request: CacheRequest, k: int = 5) -> dict[str, Any]:
         """Read-only: what a lookup of `request` would serve and why (exact entry, the `k`
         nearest semantic candidates with similarity, threshold, verdict). Counts no hit."""
-        from .explain import explain
+        from .quality.explain import explain
 
         return explain(self, request, k)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-CLI = [sys.executable, "-m", "tiered_cache.cli"]
+CLI = [sys.executable, "-m", "tiered_cache.tools.cli"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

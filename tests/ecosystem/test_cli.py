@@ -285,7 +285,7 @@ def test_demo_runs_with_no_server(tmp_path: Path) -> None:
 
 def test_demo_text_report() -> None:
     pytest.importorskip("langchain_core")
-    from langchain_tiered_cache.demo import format_report
+    from langchain_tiered_cache._demo import format_report
 
     report = {
         "requests": 10,
@@ -383,21 +383,10 @@ def test_installed_console_script() -> None:
 
 
 # -- missing optional parts ----------------------------------------------------------------------
-def test_calibrate_absent_is_a_clear_message(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import importlib.util
-
-    from tiered_cache import cli
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "tiered_cache.calibrate" else real(name, *a),
-    )
-    assert cli.main(["calibrate", "pairs.jsonl"]) == 2
-    assert "calibration is not available in this installation" in capsys.readouterr().err
+def test_calibrate_with_a_missing_file_is_a_clear_message(tmp_path: Path) -> None:
+    result = run_cli("calibrate", "nowhere.jsonl", cwd=tmp_path)
+    assert result.returncode == 2 and "nowhere.jsonl" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_demo_without_langchain_is_a_clear_message(
@@ -405,9 +394,9 @@ def test_demo_without_langchain_is_a_clear_message(
 ) -> None:
     import sys
 
-    from tiered_cache import cli
+    from tiered_cache.tools import cli
 
-    monkeypatch.setitem(sys.modules, "langchain_tiered_cache.demo", None)
+    monkeypatch.setitem(sys.modules, "langchain_tiered_cache._demo", None)
     assert cli.main(["demo"]) == 2
     err = capsys.readouterr().err
     assert "the demo needs LangChain" in err and "tiered-cache[langchain,embeddings]" in err

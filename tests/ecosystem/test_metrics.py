@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 import pytest
-from tiered_cache import TieredCache, metrics
-from tiered_cache.stats import Stats
+from tiered_cache import TieredCache
+from tiered_cache.observability import metrics
+from tiered_cache.observability.stats import Stats
 
 from .conftest import WordEmbedder
 

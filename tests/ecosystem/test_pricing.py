@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from tiered_cache import ConfigurationError, TieredCache
-from tiered_cache.pricing import PriceTable, usage_tokens
+from tiered_cache.observability.pricing import PriceTable, usage_tokens
 
 
 @pytest.mark.parametrize(

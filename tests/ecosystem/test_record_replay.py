@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from tiered_cache import ConfigurationError
-from tiered_cache.recording import LLMCacheMiss, RecordingCache
+from tiered_cache.tools.recording import LLMCacheMiss, RecordingCache
 
 pytest_plugins = ["pytester"]
 

@@ -9,8 +9,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from tiered_cache import TieredCache, metrics
-from tiered_cache.server import StatsServer, start_server
+from tiered_cache import TieredCache
+from tiered_cache.observability import metrics
+from tiered_cache.tools.server import StatsServer, start_server
 
 
 def get(url: str) -> tuple[int, str, str]:

@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 from tiered_cache import TieredCache
-from tiered_cache.shared_stats import RedisStatsSink, read_shared_stats, stats_key
+from tiered_cache.backends.redis.shared_stats import RedisStatsSink, read_shared_stats, stats_key
 
 pytestmark = pytest.mark.redis
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tiered_cache.embedder import _FAST_MAX, SentenceTransformerEmbedder, _fast_path
+from tiered_cache.embeddings.embedder import _FAST_MAX, SentenceTransformerEmbedder, _fast_path
 from tiered_cache.errors import ModelNotFoundError
 
 TEXTS = [

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import redis
 from tiered_cache import CacheRequest, TieredCache
-from tiered_cache.near import NearCache
-from tiered_cache.redis_backend import RedisStore
+from tiered_cache.backends.redis.near import NearCache
+from tiered_cache.backends.redis.store import RedisStore
 
 pytestmark = pytest.mark.redis
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from tiered_cache import TieredCache
-from tiered_cache.calibrate import main as calibrate_main
+from tiered_cache.quality.calibrate import main as calibrate_main
 
 from ..conftest import CacheFactory
 

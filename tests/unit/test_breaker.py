@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tiered_cache.breaker import CircuitBreaker
+from tiered_cache.engine.breaker import CircuitBreaker
 
 
 def test_opens_after_consecutive_failures_and_probes_after_cooldown() -> None:

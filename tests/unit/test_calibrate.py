@@ -7,8 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiered_cache import TieredCache, calibrate
-from tiered_cache.calibrate import ScoredPairs, choose, plot, precision_lower_bound, read_pairs
+from tiered_cache import TieredCache
+from tiered_cache.quality import calibrate
+from tiered_cache.quality.calibrate import (
+    ScoredPairs,
+    choose,
+    plot,
+    precision_lower_bound,
+    read_pairs,
+)
 
 from .fake_embedder import MapEmbedder
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import numpy as np
-from tiered_cache.embedder import EmbeddingService
+from tiered_cache.embeddings.embedder import EmbeddingService
 
 
 class SlowEmbedder:

@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import CacheConfig
-from .kv import KVStore
-from .stats import Stats
+from ..backends.memory_kv import KVStore
+from ..config import CacheConfig
+from ..observability.stats import Stats
 
 logger = logging.getLogger(__name__)
 

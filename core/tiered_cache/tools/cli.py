@@ -16,12 +16,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .cache import TieredCache
-from .config import CacheConfig
-from .errors import BackendError, TieredCacheError
-from .explain import peek
-from .request import CacheRequest
-from .shared_stats import read_shared_stats, reset_shared_stats
+from ..backends.redis.shared_stats import read_shared_stats, reset_shared_stats
+from ..cache import TieredCache
+from ..config import CacheConfig
+from ..errors import BackendError, TieredCacheError
+from ..quality.explain import peek
+from ..request import CacheRequest
 
 EMBEDDED_NOTE = (
     "note: an embedded cache lives inside the process that uses it, so this command sees an\n"
@@ -352,22 +352,38 @@ def _load(cache: TieredCache, path: Path, model: str) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("tiered_cache.calibrate") is None:
-        raise CommandError(
-            "calibration is not available in this installation (tiered_cache.calibrate is "
-            "missing); upgrade tiered-cache"
-        )
-    from . import calibrate
+    from ..cache import TieredCache
+    from ..quality.calibrate import plot, read_pairs
 
-    main: Any = getattr(calibrate, "main", None)
-    if main is None:
-        raise CommandError("tiered_cache.calibrate has no main(argv)")
-    return int(main(list(args.calibrate_args) or ["--help"]) or 0)
+    if args.pairs is None:
+        args.parser.print_help()
+        return 0
+    try:
+        pairs = read_pairs(args.pairs)
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    cache = TieredCache(
+        verifier=not args.no_verifier,
+        embedding_model=args.embedding_model,
+        embedding_cache_size=1_000_000,
+    )
+    try:
+        result = cache.calibrate(pairs, args.target, confidence=args.confidence, apply=False)
+    finally:
+        cache.close()
+    cutoff = result.verifier_cutoff
+    verifier = f"verifier_cutoff={cutoff}" if cutoff is not None else "verifier=False"
+    text = f"{result.summary()}\nuse: TieredCache(threshold={result.threshold}, {verifier})"
+    if args.plot:
+        drawn = plot(result, args.plot)
+        text += f"\nplot: {args.plot}" if drawn else "\nplot skipped: pip install matplotlib"
+    _emit(args, result.as_dict(), text)
+    return 0 if result.reached else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
-        from langchain_tiered_cache.demo import format_report, run_demo
+        from langchain_tiered_cache._demo import format_report, run_demo
     except ImportError as exc:
         raise CommandError(
             f"the demo needs LangChain and the embedding model ({exc}): "
@@ -463,9 +479,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load", default=None, help="warm this JSONL first (embedded cache)")
     p.set_defaults(func=cmd_inspect)
 
-    p = command("calibrate", "choose the threshold from labelled pairs (tiered_cache.calibrate)")
-    p.add_argument("calibrate_args", nargs=argparse.REMAINDER, help="PAIRS.jsonl [options]")
-    p.set_defaults(func=cmd_calibrate)
+    p = command("calibrate", "choose the threshold (and verifier cut-off) from labelled pairs")
+    p.add_argument("pairs", nargs="?", help='JSONL file of {"a", "b", "duplicate"}')
+    p.add_argument("--target", type=float, default=0.95, help="target precision")
+    p.add_argument(
+        "--confidence",
+        type=float,
+        default=0.95,
+        help="how sure the precision must be (one-sided Wilson bound; 0.5: point estimate)",
+    )
+    p.add_argument("--no-verifier", action="store_true", help="calibrate cosine alone")
+    p.add_argument("--embedding-model", default=None, help="local model path or name")
+    p.add_argument("--plot", default="", help="write the precision/hit-rate curve to this PNG")
+    p.set_defaults(func=cmd_calibrate, parser=p)
 
     p = command("demo", "a LangChain app on the embedded cache: hit rates, latency, savings")
     p.add_argument("--requests", type=int, default=200, help="requests to send")

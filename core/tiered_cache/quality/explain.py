@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .cache import _Delete, _Get, _Search
+from ..cache import _Delete, _Get, _Search
 
 if TYPE_CHECKING:
-    from .cache import CacheHit, TieredCache
-    from .request import CacheRequest
+    from ..cache import CacheHit, TieredCache
+    from ..request import CacheRequest
 
 PREVIEW_CHARS = 200
 

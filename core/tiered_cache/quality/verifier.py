@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 WEIGHTS_FILE = "verifier_weights.json"
 WEIGHTS_FORMAT = 1
@@ -433,7 +433,7 @@ class VerifierWeights:
 
 @functools.lru_cache(maxsize=1)
 def _shipped_weights() -> VerifierWeights:
-    raw = resources.files("tiered_cache").joinpath(WEIGHTS_FILE).read_text()
+    raw = resources.files("tiered_cache.quality").joinpath(WEIGHTS_FILE).read_text()
     return VerifierWeights.from_json(raw)
 
 

@@ -22,9 +22,9 @@ import orjson
 import redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from .errors import BackendError, SchemaMismatchError
+from ...errors import BackendError, SchemaMismatchError
+from ..memory_vectors import Match, Vector
 from .near import InvalidationListener, NearCache
-from .vectors import Match, Vector
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1

@@ -1,6 +1,6 @@
 """Calibration: choose the similarity threshold (and verifier cut-off) from labelled pairs.
 
-    python -m tiered_cache.calibrate pairs.jsonl [--target 0.95] [--plot curve.png]
+    tiered-cache calibrate pairs.jsonl [--target 0.95] [--plot curve.png] [--json]
 
 Each pair is a question a user asked, a stored question, and whether one answer serves both.
 Scoring is done as the cache does it: the cache's normalizer, its embedder (each text embedded
@@ -13,10 +13,8 @@ the target is unreachable on these pairs, and the most precise setting is chosen
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from .cache import TieredCache
+    from ..cache import TieredCache
     from .verifier import Verifier
 
 FloatArray = npt.NDArray[np.float64]
@@ -298,54 +296,3 @@ def read_pairs(path: str | Path) -> list[tuple[str, str, bool]]:
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: expected {{a, b, duplicate}}: {exc}") from exc
     return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: calibrate on a JSONL of labelled pairs, print the choice, plot the curve."""
-    from .cache import TieredCache
-
-    parser = argparse.ArgumentParser(
-        prog="python -m tiered_cache.calibrate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("pairs", help='JSONL file of {"a", "b", "duplicate"}')
-    parser.add_argument("--target", type=float, default=0.95, help="target precision")
-    parser.add_argument(
-        "--confidence",
-        type=float,
-        default=0.95,
-        help="how sure the precision must be (one-sided Wilson bound; 0.5: point estimate)",
-    )
-    parser.add_argument("--no-verifier", action="store_true", help="calibrate cosine alone")
-    parser.add_argument("--embedding-model", default=None, help="local model path or name")
-    parser.add_argument("--plot", default="calibration.png", help="PNG path ('' to skip)")
-    parser.add_argument("--json", default=None, help="write the result as JSON here")
-    args = parser.parse_args(argv)
-
-    cache = TieredCache(
-        verifier=not args.no_verifier,
-        embedding_model=args.embedding_model,
-        embedding_cache_size=1_000_000,
-    )
-    result = cache.calibrate(
-        read_pairs(args.pairs), args.target, confidence=args.confidence, apply=False
-    )
-    print(result.summary())
-    cutoff = result.verifier_cutoff
-    verifier = f"verifier_cutoff={cutoff}" if cutoff is not None else "verifier=False"
-    print(f"use: TieredCache(threshold={result.threshold}, {verifier})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result.as_dict(), indent=2))
-        print(f"JSON: {args.json}")
-    if args.plot:
-        if plot(result, args.plot):
-            print(f"plot: {args.plot}")
-        else:
-            print("plot skipped: matplotlib is not installed (pip install matplotlib)")
-    cache.close()
-    return 0 if result.reached else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,8 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import ModelNotFoundError
-from .vectors import Vector
+from ..backends.memory_vectors import Vector
+from ..errors import ModelNotFoundError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 

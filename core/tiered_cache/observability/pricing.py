@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 # List prices (USD per 1M tokens: input, output) of common models; override them with `prices`.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {

@@ -20,11 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .metrics import render_process_metrics, render_snapshot
-from .shared_stats import read_shared_stats
+from ..backends.redis.shared_stats import read_shared_stats
+from ..observability.metrics import render_process_metrics, render_snapshot
 
 if TYPE_CHECKING:
-    from .cache import TieredCache
+    from ..cache import TieredCache
 
 logger = logging.getLogger(__name__)
 SCAN_EVERY = 15.0

@@ -4,7 +4,7 @@
 threshold) whose entries live in a diff-friendly file: one JSON object per line with sorted keys,
 lines ordered by key. In `record` mode recorded requests are served and new responses are added;
 in `replay` mode nothing is written and a request that is not in the file raises `LLMCacheMiss`
-before the model could be called. The pytest plugin (`tiered_cache.pytest_plugin`) drives it.
+before the model could be called. The pytest plugin (`tiered_cache.tools.pytest_plugin`) drives it.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from .cache import CacheHit, TieredCache
-from .entry import CacheEntry
-from .errors import ConfigurationError
-from .request import CacheRequest
+from ..cache import CacheHit, TieredCache
+from ..entry import CacheEntry
+from ..errors import ConfigurationError
+from ..request import CacheRequest
 
 Mode = Literal["record", "replay"]
 PROMPT_CHARS = 200
