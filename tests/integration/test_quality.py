@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from tiered_cache import TieredCache
-from tiered_cache.quality.calibrate import main as calibrate_main
+from tiered_cache.tools.cli import main as cli_main
 
 from ..conftest import CacheFactory
 
@@ -67,13 +67,14 @@ def test_calibrate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     path.write_text(
         "".join(json.dumps({"a": a, "b": b, "duplicate": d}) + "\n" for a, b, d in rows)
     )
-    png, out = tmp_path / "curve.png", tmp_path / "result.json"
+    png = tmp_path / "curve.png"
     # 9 pairs cannot vouch for 0.95 at 95% confidence (test_calibrate.py): judge the estimate.
-    args = [str(path), "--confidence", "0.5", "--plot", str(png), "--json", str(out)]
-    code = calibrate_main(args)
+    args = ["calibrate", str(path), "--confidence", "0.5", "--plot", str(png)]
+    code = cli_main(args)
     printed = capsys.readouterr().out
     assert code == 0 and "target 0.95 reached" in printed
-    result = json.loads(out.read_text())
+    assert cli_main(["--json", *args]) == 0
+    result = json.loads(capsys.readouterr().out)
     assert result["precision"] == 1.0 and result["hit_rate"] == 1.0
     try:
         import matplotlib  # noqa: F401
