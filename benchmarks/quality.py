@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from tiered_cache import CacheConfig, TieredCache
-from tiered_cache.backends.memory_vectors import Vector
+from tiered_cache.backends.protocols import Vector
 from tiered_cache.embeddings.embedder import SentenceTransformerEmbedder
 from tiered_cache.normalize import Normalizer
 from tiered_cache.quality.calibrate import THRESHOLDS, ScoredPairs, choose

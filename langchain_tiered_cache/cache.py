@@ -12,7 +12,7 @@ from typing import Any
 import tiered_cache
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
-from tiered_cache import CacheHit, CacheRequest, ConfigurationError, InvalidRequestError
+from tiered_cache import CacheHit, CacheRequest, InvalidRequestError
 
 from .parse import parse_call
 from .serialize import dump_generations, load_generations, mark_hit, usage_of
@@ -33,9 +33,7 @@ class TieredCache(BaseCache):
     """
 
     def __init__(self, cache: tiered_cache.TieredCache | None = None, **settings: Any) -> None:
-        if cache is not None and settings:
-            raise ConfigurationError("pass either cache=<core TieredCache> or settings, not both")
-        self.core = cache if cache is not None else tiered_cache.TieredCache(**settings)
+        self.core = tiered_cache.TieredCache.ensure(cache, settings)
         self._requests: OrderedDict[tuple[str, str], CacheRequest] = OrderedDict()
         self._requests_config: tiered_cache.CacheConfig | None = None
         self._lock = threading.Lock()

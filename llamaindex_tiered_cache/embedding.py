@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
-from tiered_cache import ConfigurationError, TieredCache
+from tiered_cache import TieredCache
 from tiered_cache.keys import digest
 
 from .guard import FailureLog
@@ -54,11 +54,7 @@ class CachedEmbedding(BaseEmbedding):
         fields.setdefault("model_name", embed_model.model_name)
         fields.setdefault("embed_batch_size", _MAX_BATCH)
         fields.setdefault("num_workers", embed_model.num_workers)
-        if cache is not None and settings:
-            raise ConfigurationError(
-                f"pass either cache= or cache settings, not both (got {sorted(settings)})"
-            )
-        core = cache if cache is not None else TieredCache(**{"semantic": False, **settings})
+        core = TieredCache.ensure(cache, settings, semantic=False)
         fields["embed_model"] = embed_model
         super().__init__(**fields)
         self._cache = core
@@ -85,11 +81,11 @@ class CachedEmbedding(BaseEmbedding):
             self._failures.failed(exc, "building cache keys")
             return None
 
-    def _decode(self, raw: tuple[bytes, int] | None) -> list[float] | None:
+    def _decode(self, raw: bytes | None) -> list[float] | None:
         if raw is None:
             return None
         try:
-            return _vector(raw[0])
+            return _vector(raw)
         except Exception as exc:  # corrupt or foreign: embed again (and overwrite)
             self._failures.failed(exc, "reading a cached embedding")
             return None
@@ -114,20 +110,11 @@ class CachedEmbedding(BaseEmbedding):
 
     # -- sync I/O -------------------------------------------------------------------------------
     def _lookup(self, keys: Sequence[str]) -> list[list[float] | None]:
-        try:
-            raws = [self._cache.kv.get(k) for k in keys]
-        except Exception as exc:
-            self._failures.failed(exc, "lookup")
-            return [None] * len(keys)
-        self._failures.ok()
-        return [self._decode(r) for r in raws]
+        return [self._decode(self._cache.aux.get(k)) for k in keys]
 
     def _save(self, entries: dict[str, bytes]) -> None:
-        try:
-            for key, value in entries.items():
-                self._cache.kv.set(key, value, self._cache.config.ttl)
-        except Exception as exc:
-            self._failures.failed(exc, "store")
+        for key, value in entries.items():
+            self._cache.aux.set(key, value, self._cache.config.ttl)
 
     def _compute(self, kind: str, texts: list[str]) -> dict[str, list[float]]:
         if kind == "query":
@@ -150,20 +137,12 @@ class CachedEmbedding(BaseEmbedding):
 
     # -- async I/O ------------------------------------------------------------------------------
     async def _alookup(self, keys: Sequence[str]) -> list[list[float] | None]:
-        try:
-            raws = await asyncio.gather(*(self._cache.kv.aget(k) for k in keys))
-        except Exception as exc:
-            self._failures.failed(exc, "lookup")
-            return [None] * len(keys)
-        self._failures.ok()
+        raws = await asyncio.gather(*(self._cache.aux.aget(k) for k in keys))
         return [self._decode(r) for r in raws]
 
     async def _asave(self, entries: dict[str, bytes]) -> None:
         ttl = self._cache.config.ttl
-        try:
-            await asyncio.gather(*(self._cache.kv.aset(k, v, ttl) for k, v in entries.items()))
-        except Exception as exc:
-            self._failures.failed(exc, "store")
+        await asyncio.gather(*(self._cache.aux.aset(k, v, ttl) for k, v in entries.items()))
 
     async def _acompute(self, kind: str, texts: list[str]) -> dict[str, list[float]]:
         if kind == "query":

@@ -29,7 +29,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
-from tiered_cache import CacheHit, CacheRequest, ConfigurationError, TieredCache
+from tiered_cache import CacheHit, CacheRequest, TieredCache
 
 from .guard import FailureLog
 from .identity import (
@@ -92,11 +92,7 @@ class CachedLLM(LLM):
             fields.setdefault(name, getattr(llm, name, None))
         if fields.get("pydantic_program_mode") is None:
             fields.pop("pydantic_program_mode", None)
-        if cache is not None and settings:
-            raise ConfigurationError(
-                f"pass either cache= or cache settings, not both (got {sorted(settings)})"
-            )
-        core = cache if cache is not None else TieredCache(**settings)
+        core = TieredCache.ensure(cache, settings)
         fields["llm"] = llm
         super().__init__(**fields)
         self._cache = core

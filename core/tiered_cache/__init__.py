@@ -1,7 +1,17 @@
 """tiered-cache: an exact + semantic LLM response cache, embedded or on Redis."""
 
-from .backends.memory_kv import KVStore, MemoryKV
-from .backends.memory_vectors import Match, MemoryVectorIndex, VectorIndex
+from .backends.memory_kv import MemoryAux, MemoryKV
+from .backends.memory_vectors import MemoryVectorIndex
+from .backends.protocols import (
+    AuxStore,
+    Backends,
+    BulkWrites,
+    EntryStore,
+    Leases,
+    Match,
+    Peek,
+    VectorIndex,
+)
 from .cache import CacheHit, Served, TieredCache
 from .config import CacheConfig
 from .embeddings.embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
@@ -17,9 +27,14 @@ from .errors import (
 from .normalize import Normalizer
 from .quality.verifier import Verifier, VerifierWeights
 from .request import CacheRequest, build_request
+from .store import AuxiliaryStore
 
 __all__ = [
+    "AuxStore",
+    "AuxiliaryStore",
     "BackendError",
+    "Backends",
+    "BulkWrites",
     "CacheConfig",
     "CacheEntry",
     "CacheHit",
@@ -27,13 +42,16 @@ __all__ = [
     "ConfigurationError",
     "Embedder",
     "EmbeddingService",
+    "EntryStore",
     "InvalidRequestError",
-    "KVStore",
+    "Leases",
     "Match",
+    "MemoryAux",
     "MemoryKV",
     "MemoryVectorIndex",
     "ModelNotFoundError",
     "Normalizer",
+    "Peek",
     "SchemaMismatchError",
     "SentenceTransformerEmbedder",
     "Served",

@@ -34,7 +34,7 @@ def test_warm_serves_exact_and_semantic_hits(make_cache: CacheFactory) -> None:
 def test_warm_keeps_the_embedded_lru_and_its_vectors_in_step() -> None:
     cache = TieredCache(embedder=MapEmbedder(), max_entries=10)
     assert cache.warm([(ask(cache, f"q{i}"), f"a{i}") for i in range(30)]) == 30
-    assert len(cache.kv) == 10  # type: ignore[arg-type]
+    assert len(cache.backends.entries) == 10  # type: ignore[arg-type]
     assert len(cache.index) == 10  # type: ignore[arg-type]  # evicted entries left no vector
 
 
@@ -91,7 +91,7 @@ def test_warm_writes_entry_and_vector_in_one_hash(
     try:
         items = [(ask(cache, f"question {i}"), f"answer {i}") for i in range(40)]
         assert cache.warm(items) == 40
-        key = f"{cache.kv.base}e:{items[3][0].exact_key}"  # type: ignore[attr-defined]
+        key = cache.redis.keys.entry(items[3][0].exact_key)
         fields = client.hgetall(key)
         assert set(fields) == {b"d", b"vec", b"part", b"ns", b"q"}
         assert len(fields[b"vec"]) == width * emb.dimension
@@ -116,8 +116,8 @@ def test_hits_count_beside_the_indexed_hash_never_in_it(
     try:
         req = ask(cache, "What is 2+2?")
         io.store(cache, req, "4")
-        entry = f"{cache.kv.base}e:{req.exact_key}"  # type: ignore[attr-defined]
-        counter = f"{cache.kv.base}h:{req.exact_key}"  # type: ignore[attr-defined]
+        entry = cache.redis.keys.entry(req.exact_key)
+        counter = cache.redis.keys.hits(req.exact_key)
         fields = client.hgetall(entry)
         writes = client.info("commandstats")
         assert [io.lookup(cache, req).entry.hit_count for _ in range(3)] == [1, 2, 3]  # type: ignore[union-attr]
@@ -129,7 +129,7 @@ def test_hits_count_beside_the_indexed_hash_never_in_it(
         assert 0 < client.pttl(counter) <= client.pttl(entry) + 50
         io.store(cache, req, "four")  # a new entry starts with no hits
         assert io.lookup(cache, req).entry.hit_count == 1  # type: ignore[union-attr]
-        cache.kv.delete(req.exact_key)
+        cache.backends.entries.delete(req.exact_key)
         assert client.exists(entry, counter) == 0
     finally:
         cache.clear()
@@ -165,7 +165,7 @@ def test_clear_removes_entries_and_counters_over_many_batches(
         for req, _ in items[:80]:
             assert cache.lookup(req) is not None
         io.clear(cache)
-        base = cache.kv.base  # type: ignore[attr-defined]
+        base = cache.redis.keys.base
         assert list(client.scan_iter(match=f"{base}e:*")) == []
         assert list(client.scan_iter(match=f"{base}h:*")) == []
         assert cache.lookup(items[0][0]) is None

@@ -102,7 +102,7 @@ def test_redis_clear_touches_only_its_own_keys(redis_url: str, namespace: str) -
         client.set(k, v)
     cache = TieredCache.from_url(redis_url, namespace=namespace, semantic=False)
     for i in range(1200):  # more than one SCAN/UNLINK batch
-        cache.kv.set(f"k{i}", b"{}", None)
+        cache.backends.entries.set(f"k{i}", b"{}", None)
     cache.store(cache.request("q", model="m"), "v")
     cache.clear()
     assert client.keys(f"tc:{namespace}:v1:e:*") == []
@@ -131,9 +131,9 @@ def test_redis_layout_and_json_only(redis_url: str, namespace: str) -> None:
 def test_corrupt_entry_is_a_miss_and_is_deleted(make_cache: CacheFactory, io: Driver) -> None:
     cache = make_cache(semantic=False)
     req = cache.request("q", model="m")
-    cache.kv.set(req.exact_key, b"\x80\x04\x95not ours", None)
+    cache.backends.entries.set(req.exact_key, b"\x80\x04\x95not ours", None)
     assert io.lookup(cache, req) is None
-    assert cache.kv.get(req.exact_key) is None
+    assert cache.backends.entries.get(req.exact_key) is None
     assert cache.stats()["corrupt_entries"] == 1
 
 

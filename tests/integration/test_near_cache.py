@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import redis
 from tiered_cache import CacheRequest, TieredCache
+from tiered_cache.backends.redis.entries import RedisEntries
 from tiered_cache.backends.redis.near import NearCache
-from tiered_cache.backends.redis.store import RedisStore
 
 pytestmark = pytest.mark.redis
 
@@ -31,9 +31,9 @@ def pair(redis_url: str, namespace: str) -> Iterator[tuple[TieredCache, TieredCa
     other.close()
 
 
-def store(cache: TieredCache) -> RedisStore:
-    assert isinstance(cache.kv, RedisStore)
-    return cache.kv
+def store(cache: TieredCache) -> RedisEntries:
+    assert isinstance(cache.backends.entries, RedisEntries)
+    return cache.backends.entries
 
 
 def served(cache: TieredCache) -> int:
@@ -66,7 +66,7 @@ def test_repeats_are_served_in_process(pair: tuple[TieredCache, TieredCache]) ->
     near.store(request, "Paris.")
     assert settled(near, request)
     redis_reads = []
-    client = store(near).client
+    client = store(near).conn.client
     real = client.execute_command
     client.execute_command = lambda *a, **k: redis_reads.append(a[0]) or real(*a, **k)  # type: ignore[method-assign]
     before = served(near)
@@ -75,7 +75,7 @@ def test_repeats_are_served_in_process(pair: tuple[TieredCache, TieredCache]) ->
     assert all(h is not None and (h.payload, h.tier) == ("Paris.", "exact") for h in hits)
     assert redis_reads == [] and served(near) - before == 50
     # Hits served in process reach the shared counter about once a second.
-    hkey = store(near)._hkey(request.exact_key)
+    hkey = store(near).keys.hits(request.exact_key)
     total = near.stats()["exact_hits"]  # every hit of this entry, in process or not
     assert eventually(lambda: int(client.get(hkey) or 0) == total)
 
@@ -108,7 +108,7 @@ def test_changes_through_another_client_are_seen(pair: tuple[TieredCache, Tiered
     assert eventually(lambda: payload(near, request) is None)
     other.store(request, "again")
     assert eventually(lambda: payload(near, request) == "again")
-    store(other).client.flushall()  # the whole server flushed
+    store(other).conn.client.flushall()  # the whole server flushed
     assert eventually(lambda: payload(near, request) is None)
 
 
@@ -127,7 +127,7 @@ def test_expiry_is_kept(pair: tuple[TieredCache, TieredCache]) -> None:
     near, other = pair
     request = near.request("What time is it?", model="m")
     short = TieredCache.from_url(
-        store(other).url, namespace=other.config.namespace, semantic=False, ttl=1.5
+        store(other).conn.url, namespace=other.config.namespace, semantic=False, ttl=1.5
     )
     try:
         short.store(request, "noon")
@@ -145,7 +145,7 @@ def test_lost_listener_sends_lookups_to_redis(pair: tuple[TieredCache, TieredCac
     assert payload(near, request) == payload(near, request) == "The Pacific."
     listener = store(near)._listener
     assert listener is not None
-    admin = redis.Redis.from_url(store(near).url)
+    admin = redis.Redis.from_url(store(near).conn.url)
     try:
         admin.client_kill_filter(_type="pubsub")  # the listener's connection is cut
         assert eventually(lambda: not listener.connected.is_set(), 2.0)

@@ -276,7 +276,7 @@ def test_redis_killed_mid_run_never_reaches_callers() -> None:
         phase.wait()
         errors_before = cache.stats()["errors"]
         server.stop()
-        listener = cache.kv._listener  # type: ignore[attr-defined]
+        listener = cache.backends.entries._listener  # type: ignore[attr-defined]
         # The near cache must have noticed, or phase 2 could be served from it alone.
         _wait_for(lambda: not listener.connected.is_set(), "the near cache to go offline")
         phase.wait()  # phase 2: Redis down
@@ -342,7 +342,7 @@ def test_vanished_index_is_rebuilt(redis_url: str, namespace: str) -> None:
 
     cache = TieredCache.from_url(redis_url, namespace=namespace)
     cache.store(cache.request("What is the capital of France?", model="m"), "Paris")
-    redis.Redis.from_url(redis_url).execute_command("FT.DROPINDEX", cache.kv.index_name)  # type: ignore[attr-defined]
+    redis.Redis.from_url(redis_url).execute_command("FT.DROPINDEX", cache.redis.keys.index_name)
     para = cache.request("What's the capital city of France?", model="m")
     assert cache.lookup(para) is None  # the search failed: a miss, not an error
     deadline = time.monotonic() + 5

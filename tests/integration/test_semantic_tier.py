@@ -228,7 +228,7 @@ def test_redis_index_is_hnsw_and_schema_mismatch_is_refused(redis_url: str, name
 
     cache = TieredCache.from_url(redis_url, namespace=namespace, hnsw_m=24)
     client = redis.Redis.from_url(redis_url, protocol=2)
-    info = client.execute_command("FT.INFO", cache.kv.index_name)  # type: ignore[attr-defined]
+    info = client.execute_command("FT.INFO", cache.redis.keys.index_name)
     text = repr(info)
     assert "HNSW" in text and "384" in text and "24" in text
     with pytest.raises(SchemaMismatchError, match="migrate_index=True"):

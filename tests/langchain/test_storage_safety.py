@@ -12,6 +12,7 @@ import redis
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration
 from pydantic import SecretStr
+from tiered_cache import MemoryKV
 
 from langchain_tiered_cache import TieredCache
 
@@ -28,7 +29,9 @@ def stored(cache: TieredCache) -> list[tuple[bytes, bytes]]:
     """Every (key, value) this cache wrote, straight from its storage."""
     core = cache.core
     if core.config.redis_url is None:
-        return [(k.encode(), v) for k, v in core.kv.scan("")]
+        entries = core.backends.entries
+        assert isinstance(entries, MemoryKV)
+        return [(k.encode(), v) for k, v in entries.scan("")]
     client: Any = redis.Redis.from_url(core.config.redis_url)
     out: list[tuple[bytes, bytes]] = []
     for key in client.scan_iter(match=f"*{core.config.namespace}*", count=1000):

@@ -15,7 +15,7 @@ from llamaindex_tiered_cache import CachedEmbedding
 
 from ..conftest import CacheFactory
 from .conftest import CountingEmbedding, fake_vector
-from .test_llm import APIS, BrokenKV
+from .test_llm import APIS, broken_cache
 
 
 async def embed_texts(model: CachedEmbedding, api: str, texts: list[str]) -> list[list[float]]:
@@ -117,7 +117,7 @@ async def test_vectors_are_stored_as_json_under_emb_keys(make_cache: CacheFactor
 
     model.get_text_embedding("stored")
 
-    rows = cache.kv.scan("emb:")
+    rows = cache.aux.scan("emb:")
     assert len(rows) == 1
     key, raw = rows[0]
     assert len(key) == len("emb:") + 64
@@ -144,7 +144,7 @@ def test_as_settings_embed_model_an_index_is_built_once(make_cache: CacheFactory
 @pytest.mark.parametrize("api", APIS)
 async def test_a_failing_backend_still_embeds(api: str) -> None:
     inner = CountingEmbedding(model_name="m1")
-    model = CachedEmbedding(inner, cache=TieredCache(kv=BrokenKV(), semantic=False))
+    model = CachedEmbedding(inner, cache=broken_cache())
 
     vectors = await embed_texts(model, api, ["a", "b"])
     again = await embed_texts(model, api, ["a", "b"])
@@ -160,8 +160,8 @@ def test_a_corrupt_entry_is_embedded_again(monkeypatch: pytest.MonkeyPatch) -> N
     inner = CountingEmbedding(model_name="m1")
     model = CachedEmbedding(inner, cache=cache)
     model.get_text_embedding("t")
-    ((key, _),) = cache.kv.scan("emb:")
-    cache.kv.set(key, b'{"not": "a vector"}', None)
+    ((key, _),) = cache.aux.scan("emb:")
+    cache.aux.set(key, b'{"not": "a vector"}')
 
     assert model.get_text_embedding("t") == fake_vector("m1", "text", "t")
     assert inner.batches == [["t"], ["t"]]

@@ -16,7 +16,7 @@ from tiered_cache import BackendError, ConfigurationError, TieredCache
 
 from llamaindex_tiered_cache import TieredKVStore
 
-from .test_llm import APIS, BrokenKV
+from .test_llm import APIS, broken_cache
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -98,7 +98,7 @@ async def test_values_must_be_dicts(store: TieredKVStore) -> None:
 
 @pytest.mark.parametrize("api", APIS)
 async def test_a_failing_backend_reads_as_empty(api: str) -> None:
-    store = TieredKVStore(TieredCache(kv=BrokenKV(), semantic=False))
+    store = TieredKVStore(broken_cache())
 
     await call(store, api, "put", "k", {"v": 1})  # dropped, logged
     assert await call(store, api, "get", "k") is None
@@ -108,7 +108,7 @@ async def test_a_failing_backend_reads_as_empty(api: str) -> None:
 
 @pytest.mark.parametrize("api", APIS)
 async def test_strict_mode_raises_backend_errors(api: str) -> None:
-    store = TieredKVStore(TieredCache(kv=BrokenKV(), semantic=False), strict=True)
+    store = TieredKVStore(broken_cache(), strict=True)
     with pytest.raises(BackendError):
         await call(store, api, "get", "k")
     with pytest.raises(BackendError):
@@ -125,7 +125,8 @@ def test_shares_a_core_cache_with_other_adapters() -> None:
     store = TieredKVStore(cache)
     store.put("k", {"v": 1})
     assert store.ttl == 60
-    assert [key for key, _ in cache.kv.scan("")] == ["kv:data:k"]
+    assert [key for key, _ in cache.aux.scan("")] == ["kv:data:k"]
+    assert cache.lookup(cache.request("k", model="m")) is None  # not a cached response
 
 
 # -- IngestionPipeline ----------------------------------------------------------------------------

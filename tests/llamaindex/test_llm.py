@@ -13,7 +13,7 @@ from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.llms import ChatMessage, ChatResponse, CompletionResponse
 from llama_index.core.prompts import PromptTemplate
-from tiered_cache import CacheEntry, CacheHit, ConfigurationError, TieredCache
+from tiered_cache import Backends, CacheEntry, CacheHit, ConfigurationError, TieredCache
 
 from llamaindex_tiered_cache import CACHE_KEY, CachedLLM
 
@@ -57,7 +57,9 @@ def without_cache_info(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 class BrokenKV:
-    """A key-value store whose every call fails, as a Redis that went away does."""
+    """A store whose every call fails, as a Redis that went away does."""
+
+    errors = ()
 
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("backend down")
@@ -68,6 +70,11 @@ class BrokenKV:
         raise ConnectionError("backend down")
 
     aget = aset = adelete = ascan = aclear = _afail
+
+
+def broken_cache() -> TieredCache:
+    """An exact-only core cache whose entry and auxiliary stores both fail."""
+    return TieredCache(backends=Backends(entries=BrokenKV(), aux=BrokenKV()), semantic=False)
 
 
 # -- exact hits -----------------------------------------------------------------------------------
@@ -349,7 +356,7 @@ async def test_query_engine_repeats_are_served_from_cache(
 @pytest.mark.parametrize("api", APIS)
 async def test_a_failing_backend_falls_back_to_the_inner_llm(api: str) -> None:
     inner = CountingLLM()
-    cache = TieredCache(kv=BrokenKV(), semantic=False)
+    cache = broken_cache()
     llm = CachedLLM(llm=inner, cache=cache)
 
     first = await complete(llm, api, "still there?")

@@ -134,12 +134,12 @@ def test_state_is_json_in_the_kv_and_shared_by_caches_on_it() -> None:
     hit = semantic_hit(first)
     for _ in range(20):
         first.record_feedback(hit, False)
-    raw = first.kv.get(state_key(hit.partition))
+    raw = first.aux.get(state_key(hit.partition))
     assert raw is not None
     state = ThresholdState.from_raw(raw)
     assert state.seen == 20 and state.changes == 7
     assert state.offset == pytest.approx(0.07)
-    second = TieredCache(embedder=emb, kv=first.kv, index=first.index, **SETTINGS)
+    second = TieredCache(embedder=emb, backends=first.backends, **SETTINGS)
     assert second.current_threshold(hit.partition) == pytest.approx(0.97)
     assert second.lookup(second.request(ASKED, model="m")) is None
 
@@ -151,18 +151,18 @@ def test_offset_survives_a_new_base_threshold() -> None:
     for _ in range(11):
         first.record_feedback(hit, False)
     assert first.current_threshold(hit.partition) == pytest.approx(0.92)
-    moved = TieredCache(embedder=emb, kv=first.kv, **{**SETTINGS, "threshold": 0.85})
+    moved = TieredCache(embedder=emb, backends=first.backends, **{**SETTINGS, "threshold": 0.85})
     assert moved.current_threshold(hit.partition) == pytest.approx(0.87)
 
 
 def test_unreadable_state_is_replaced_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     cache = cache_with(MapEmbedder())
     hit = semantic_hit(cache)
-    cache.kv.set(state_key(""), b"not json", None)
+    cache.aux.set(state_key(""), b"not json")
     assert cache.current_threshold() == 0.90
     assert cache.record_feedback(hit, True) == 0.90
     assert "unreadable threshold state" in caplog.text
-    assert ThresholdState.from_raw(cache.kv.get(state_key(""))).seen == 1
+    assert ThresholdState.from_raw(cache.aux.get(state_key(""))).seen == 1
 
 
 def test_observe_is_pure_and_bounded() -> None:
@@ -190,7 +190,7 @@ def test_shared_between_two_caches_on_the_same_redis(redis_url: str) -> None:
         assert second.lookup(second.request(ASKED, model="m")) is None
         for _ in range(5):  # feedback from the second process adds to the same window
             second.record_feedback(hit, False)
-        raw = first.kv.get(state_key(hit.partition))
+        raw = first.aux.get(state_key(hit.partition))
         assert raw is not None and ThresholdState.from_raw(raw).seen == 25
     finally:
         first.clear()

@@ -1,4 +1,4 @@
-"""The key-value protocol under the exact tier, and its embedded LRU + TTL backend."""
+"""The embedded entry store (LRU + TTL, leases) and the auxiliary store built on it."""
 
 from __future__ import annotations
 
@@ -6,28 +6,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
-
-
-@runtime_checkable
-class KVStore(Protocol):
-    """Bytes by string key, with per-key TTL. `get` counts a hit and returns the new count."""
-
-    def get(self, key: str) -> tuple[bytes, int] | None: ...
-    def set(self, key: str, value: bytes, ttl: float | None) -> None: ...
-    def delete(self, key: str) -> bool: ...
-    def scan(self, prefix: str) -> list[tuple[str, bytes]]: ...
-    def clear(self) -> None: ...
-    async def aget(self, key: str) -> tuple[bytes, int] | None: ...
-    async def aset(self, key: str, value: bytes, ttl: float | None) -> None: ...
-    async def adelete(self, key: str) -> bool: ...
-    async def ascan(self, prefix: str) -> list[tuple[str, bytes]]: ...
-    async def aclear(self) -> None: ...
-    def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
-    async def aacquire_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
-    def release_lease(self, name: str, token: str) -> None: ...
-    async def arelease_lease(self, name: str, token: str) -> None: ...
-    def close(self) -> None: ...
 
 
 class MemoryKV:
@@ -35,6 +13,8 @@ class MemoryKV:
 
     Its async methods run inline: there is no I/O to wait for.
     """
+
+    errors: tuple[type[BaseException], ...] = ()  # no I/O: anything raised is a bug
 
     def __init__(
         self,
@@ -162,3 +142,46 @@ class MemoryKV:
 
     def close(self) -> None:
         pass
+
+
+class MemoryAux:
+    """The auxiliary store on a MemoryKV of its own: plain bytes by key, no hit counts."""
+
+    errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, max_entries: int = 10_000, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._store = MemoryKV(max_entries, max_bytes)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def get(self, key: str) -> bytes | None:
+        raw = self._store.get(key)
+        return None if raw is None else raw[0]
+
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        self._store.set(key, value, ttl)
+
+    def delete(self, key: str) -> bool:
+        return self._store.delete(key)
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        return self._store.scan(prefix)
+
+    def clear(self) -> None:
+        self._store.clear()
+
+    async def aget(self, key: str) -> bytes | None:
+        return self.get(key)
+
+    async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
+        self.set(key, value, ttl)
+
+    async def adelete(self, key: str) -> bool:
+        return self.delete(key)
+
+    async def ascan(self, prefix: str) -> list[tuple[str, bytes]]:
+        return self.scan(prefix)
+
+    async def aclear(self) -> None:
+        self.clear()

@@ -1,45 +1,15 @@
-"""The vector-index protocol under the semantic tier, and its embedded backend."""
+"""The embedded vector index: exact NumPy search per partition, hnswlib beyond."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-Vector = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class Match:
-    """A neighbour inside the request's partition."""
-
-    key: str
-    similarity: float
-    query_text: str | None
-
-
-@runtime_checkable
-class VectorIndex(Protocol):
-    """k-NN over unit vectors, always pre-filtered by partition; documents expire with a TTL."""
-
-    def add(
-        self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
-    ) -> None: ...
-    def search(self, partition: str, vector: Vector, k: int) -> list[Match]: ...
-    def delete(self, key: str) -> bool: ...
-    def clear(self) -> None: ...
-    async def aadd(
-        self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
-    ) -> None: ...
-    async def asearch(self, partition: str, vector: Vector, k: int) -> list[Match]: ...
-    async def adelete(self, key: str) -> bool: ...
-    async def aclear(self) -> None: ...
-    def close(self) -> None: ...
+from .protocols import Match, Vector
 
 
 class _Partition:
@@ -83,6 +53,8 @@ class _Partition:
 class MemoryVectorIndex:
     """In-process index: exact NumPy search per partition up to `exact_search_max` rows,
     hnswlib beyond."""
+
+    errors: tuple[type[BaseException], ...] = ()  # no I/O: anything raised is a bug
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..backends.memory_vectors import Vector
+from ..backends.protocols import Vector
 from ..errors import ModelNotFoundError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"

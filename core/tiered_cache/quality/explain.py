@@ -10,24 +10,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..cache import _Delete, _Get, _Search
+from ..engine.ops import Delete, Get, Search
 
 if TYPE_CHECKING:
-    from ..cache import CacheHit, TieredCache
+    from ..cache import TieredCache
+    from ..engine.plans import CacheHit
     from ..request import CacheRequest
 
 PREVIEW_CHARS = 200
 
 
-def peek(cache: TieredCache, key: str) -> tuple[bytes, int] | None:
-    """An entry's stored bytes and hit count, without counting a hit when the backend allows."""
-    read = getattr(cache.kv, "peek", None)
-    return read(key) if read is not None else cache.kv.get(key)
-
-
 def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, Any]:
     """What a lookup of `request` would return, and why. Backend errors are raised."""
-    plan = cache._lookup_plan(request, counted=False)
+    plan = cache.plans.lookup(request, counted=False)
     fetched: dict[str, bool] = {}
     exact_found = False
     searched = False
@@ -39,22 +34,22 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
         op = next(plan)
         while True:
             result: Any
-            if isinstance(op, _Get):
-                result = peek(cache, op.key)
+            if isinstance(op, Get):
+                result = cache.peek(op.key)
                 if op.key == request.exact_key:
                     exact_found = result is not None
                 fetched[op.key] = result is not None
                 last_key = op.key
-            elif isinstance(op, _Delete):
+            elif isinstance(op, Delete):
                 result = None  # read-only: a stale entry stays for the next real lookup
-            elif isinstance(op, _Search):
+            elif isinstance(op, Search):
                 assert cache.index is not None
                 searched = True
                 neighbours = cache.index.search(op.partition, op.vector, max(k, op.k))
                 seen_by_plan = op.k
                 result = neighbours[: op.k]
             else:
-                result = cache._do(op)
+                result = cache.driver.do(op)
             op = plan.send(result)
     except StopIteration as stop:
         hit = stop.value
@@ -137,4 +132,4 @@ def _reason(
     return "miss: the neighbours above the threshold were rejected by the verifier"
 
 
-__all__ = ["explain", "peek"]
+__all__ = ["explain"]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.memory_kv import KVStore
+from ..backends.protocols import AuxStore
 from ..config import CacheConfig
 from ..observability.stats import Stats
 
@@ -176,7 +176,7 @@ class ThresholdController:
         if cached is None or self._clock() - cached[1] >= self._config().threshold_refresh_seconds:
             yield key
 
-    def loaded(self, key: str, raw: tuple[bytes, int] | None) -> None:
+    def loaded(self, key: str, raw: bytes | None) -> None:
         self._remember(key, None if raw is None else ThresholdState.from_raw(raw))
 
     def _remember(self, key: str, state: ThresholdState | None) -> None:
@@ -234,7 +234,7 @@ class ThresholdController:
             change.samples,
         )
 
-    def record(self, kv: KVStore, partition: str, similarity: float, correct: bool) -> float:
+    def record(self, kv: AuxStore, partition: str, similarity: float, correct: bool) -> float:
         """Add one outcome, persist it, and return the partition's threshold now.
 
         Read-modify-write without a lock: two processes recording at the same instant can lose
@@ -246,7 +246,9 @@ class ThresholdController:
             kv.set(key, state.to_json(), None)
         return result
 
-    async def arecord(self, kv: KVStore, partition: str, similarity: float, correct: bool) -> float:
+    async def arecord(
+        self, kv: AuxStore, partition: str, similarity: float, correct: bool
+    ) -> float:
         keys = self._keys(partition)
         states = [ThresholdState.from_raw(await kv.aget(k)) for k in keys]
         result = self._update(partition, states, similarity, correct)

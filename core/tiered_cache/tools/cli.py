@@ -20,7 +20,6 @@ from ..backends.redis.shared_stats import read_shared_stats, reset_shared_stats
 from ..cache import TieredCache
 from ..config import CacheConfig
 from ..errors import BackendError, TieredCacheError
-from ..quality.explain import peek
 from ..request import CacheRequest
 
 EMBEDDED_NOTE = (
@@ -59,8 +58,8 @@ def _where(cache: TieredCache) -> str:
 
 def _backend(cache: TieredCache) -> tuple[Any, str] | None:
     """The Redis client and key base of a Redis-backed cache; None when embedded."""
-    client, base = getattr(cache.kv, "client", None), getattr(cache.kv, "base", None)
-    return (client, base) if client is not None and isinstance(base, str) else None
+    conn = cache.redis
+    return None if conn is None else (conn.client, conn.keys.base)
 
 
 def _shared(cache: TieredCache, scan: bool = True) -> dict[str, Any] | None:
@@ -168,7 +167,7 @@ def _warm_request(cache: TieredCache, record: Any, default_model: str) -> tuple[
 
 def _present(cache: TieredCache, key: str) -> bool:
     try:
-        return peek(cache, key) is not None
+        return cache.peek(key) is not None
     except Exception as exc:
         raise BackendError(f"cannot read {_where(cache)}: {exc}") from exc
 

@@ -13,11 +13,12 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from ..cache import CacheHit, TieredCache
+from ..cache import CacheHit, Served, TieredCache
+from ..engine.plans import Computed, served
 from ..entry import CacheEntry
 from ..errors import ConfigurationError
 from ..request import CacheRequest
@@ -83,7 +84,7 @@ class RecordingCache(TieredCache):
                     usage if isinstance(usage, Mapping) else None,
                     created_at=0.0,
                 )
-                self.kv.set(key, entry.to_json(), None)
+                self.backends.entries.set(key, entry.to_json(), None)
                 self.records[key] = record
 
     # -- the cache API, with record/replay semantics ---------------------------------------------
@@ -150,6 +151,31 @@ class RecordingCache(TieredCache):
             return False
         self._remember(request, payload, usage)
         return True
+
+    def get_or_compute(
+        self, request: CacheRequest, compute: Callable[[], Computed], *, ttl: float | None = None
+    ) -> Served:
+        """The recorded answer, or (record mode) `compute()` recorded; tests need no leases."""
+        hit = self.lookup(request)
+        if hit is not None:
+            return Served(hit.payload, hit)
+        answer = served(compute())
+        self.store(request, answer.payload, usage=answer.usage)
+        return answer
+
+    async def aget_or_compute(
+        self,
+        request: CacheRequest,
+        compute: Callable[[], Awaitable[Computed]],
+        *,
+        ttl: float | None = None,
+    ) -> Served:
+        hit = await self.alookup(request)
+        if hit is not None:
+            return Served(hit.payload, hit)
+        answer = served(await compute())
+        await self.astore(request, answer.payload, usage=answer.usage)
+        return answer
 
     def save(self) -> bool:
         """Write the file (sorted keys, ordered by key), atomically; False if nothing changed."""

@@ -49,8 +49,8 @@ class StatsServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}"
 
     def _redis(self) -> tuple[Any, str] | None:
-        client, base = getattr(self.cache.kv, "client", None), getattr(self.cache.kv, "base", None)
-        return (client, base) if client is not None and isinstance(base, str) else None
+        conn = self.cache.redis
+        return None if conn is None else (conn.client, conn.keys.base)
 
     def shared(self) -> dict[str, Any] | None:
         """The counters of every process (Redis only); entry counts refreshed every SCAN_EVERY s."""

@@ -1,0 +1,77 @@
+"""The backends a configuration asks for: embedded by default, Redis with `redis_url`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..config import CacheConfig
+from ..errors import ConfigurationError
+from .memory_kv import MemoryAux, MemoryKV
+from .memory_vectors import MemoryVectorIndex
+from .protocols import Backends
+
+
+def build_backends(
+    cfg: CacheConfig, dim: int | None, on_evict: Callable[[str], None] | None = None
+) -> Backends:
+    """`dim`: the embedding dimension when the semantic tier is on (else None)."""
+    if cfg.redis_url is not None:
+        return _redis(cfg, dim)
+    entries = MemoryKV(cfg.max_entries, cfg.max_bytes, on_evict=on_evict)
+    return Backends(
+        entries=entries,
+        aux=MemoryAux(),
+        index=MemoryVectorIndex(
+            exact_search_max=cfg.exact_search_max,
+            hnsw_m=cfg.hnsw_m,
+            hnsw_ef_construction=cfg.hnsw_ef_construction,
+            hnsw_ef_runtime=cfg.hnsw_ef_runtime,
+        )
+        if dim is not None
+        else None,
+        leases=entries,
+    )
+
+
+def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
+    try:
+        from .redis.aux import RedisAux
+        from .redis.connection import RedisConnection
+        from .redis.entries import RedisEntries
+        from .redis.index import RedisIndex
+        from .redis.keyspace import Keyspace
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the Redis backend needs redis and redisvl: pip install 'tiered-cache[redis]'"
+        ) from exc
+    assert cfg.redis_url is not None
+    keys = Keyspace(cfg.prefix, cfg.namespace, cfg.cache_version)
+    conn = RedisConnection(
+        cfg.redis_url, keys, cfg.namespace, cfg.redis_timeout, cfg.redis_connect_timeout
+    )
+    index = None
+    if dim is not None:
+        index = RedisIndex(
+            conn,
+            dim,
+            vector_dtype=cfg.vector_dtype,
+            hnsw_m=cfg.hnsw_m,
+            hnsw_ef_construction=cfg.hnsw_ef_construction,
+            hnsw_ef_runtime=cfg.hnsw_ef_runtime,
+            migrate=cfg.migrate_index,
+        )
+    entries = RedisEntries(conn, index, near_cache_size=cfg.near_cache_size)
+    sink = None
+    if cfg.shared_stats:
+        from .redis.shared_stats import RedisStatsSink
+
+        sink = RedisStatsSink(conn.client, keys.stats)
+    return Backends(
+        entries=entries,
+        aux=RedisAux(conn),
+        index=index,
+        shared_index=True,
+        leases=entries,
+        bulk=entries,
+        stats_sink=sink,
+    )

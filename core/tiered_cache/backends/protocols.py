@@ -1,0 +1,139 @@
+"""The narrow protocols backends implement, and the optional abilities some of them add.
+
+A cache needs an `EntryStore` (response entries, hit counted on read) and, for the semantic
+tier, a `VectorIndex`; an `AuxStore` keeps non-response data (threshold state, adapters'
+embeddings and ingestion outputs) outside the entries. `Leases`, `BulkWrites`, `Peek` and
+`AsyncClose` are abilities a backend may add; the engine checks for them with `isinstance`.
+Every backend names the exceptions that mean "the backend failed" in `errors`: the engine maps
+those (and only those) to `BackendError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = npt.NDArray[np.float32]
+WriteItem = tuple[str, bytes, float | None, tuple[str, Vector, str] | None]
+"""An entry to write: key, entry JSON, TTL, and (partition, vector, question) or None."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """A neighbour inside the request's partition."""
+
+    key: str
+    similarity: float
+    query_text: str | None
+
+
+@runtime_checkable
+class EntryStore(Protocol):
+    """Response entries by key with a per-key TTL; `get` counts a hit and returns the count."""
+
+    errors: tuple[type[BaseException], ...]
+
+    def get(self, key: str) -> tuple[bytes, int] | None: ...
+    def set(self, key: str, value: bytes, ttl: float | None) -> None: ...
+    def delete(self, key: str) -> bool: ...
+    def clear(self) -> None: ...
+    def close(self) -> None: ...
+    async def aget(self, key: str) -> tuple[bytes, int] | None: ...
+    async def aset(self, key: str, value: bytes, ttl: float | None) -> None: ...
+    async def adelete(self, key: str) -> bool: ...
+    async def aclear(self) -> None: ...
+
+
+@runtime_checkable
+class AuxStore(Protocol):
+    """Plain bytes by key with a per-key TTL, kept apart from the entries: no hit counting,
+    never indexed, not counted as entries, not cleared with them."""
+
+    errors: tuple[type[BaseException], ...]
+
+    def get(self, key: str) -> bytes | None: ...
+    def set(self, key: str, value: bytes, ttl: float | None) -> None: ...
+    def delete(self, key: str) -> bool: ...
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]: ...
+    def clear(self) -> None: ...
+    async def aget(self, key: str) -> bytes | None: ...
+    async def aset(self, key: str, value: bytes, ttl: float | None) -> None: ...
+    async def adelete(self, key: str) -> bool: ...
+    async def ascan(self, prefix: str) -> list[tuple[str, bytes]]: ...
+    async def aclear(self) -> None: ...
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """k-NN over unit vectors, always pre-filtered by partition; documents expire with a TTL."""
+
+    errors: tuple[type[BaseException], ...]
+
+    def add(
+        self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
+    ) -> None: ...
+    def search(self, partition: str, vector: Vector, k: int) -> list[Match]: ...
+    def delete(self, key: str) -> bool: ...
+    def clear(self) -> None: ...
+    def close(self) -> None: ...
+    async def aadd(
+        self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
+    ) -> None: ...
+    async def asearch(self, partition: str, vector: Vector, k: int) -> list[Match]: ...
+    async def adelete(self, key: str) -> bool: ...
+    async def aclear(self) -> None: ...
+
+
+@runtime_checkable
+class Leases(Protocol):
+    """Short exclusive leases by name (get_or_compute across processes)."""
+
+    def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
+    def release_lease(self, name: str, token: str) -> None: ...
+    async def aacquire_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
+    async def arelease_lease(self, name: str, token: str) -> None: ...
+
+
+@runtime_checkable
+class BulkWrites(Protocol):
+    """Entries and their vectors written together, in bulk (one store holds both tiers)."""
+
+    def write_many(self, items: list[WriteItem]) -> None: ...
+    async def awrite_many(self, items: list[WriteItem]) -> None: ...
+
+
+@runtime_checkable
+class Peek(Protocol):
+    """An entry read without counting a hit (diagnostics)."""
+
+    def peek(self, key: str) -> tuple[bytes, int] | None: ...
+
+
+@runtime_checkable
+class AsyncClose(Protocol):
+    """Closes the asyncio connections of the running loop too."""
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Backends:
+    """What a cache runs on. `shared_index`: the index lives in the entries' own records (Redis:
+    one hash), so deleting or clearing entries takes their vectors and `bulk` writes both."""
+
+    entries: EntryStore
+    aux: AuxStore
+    index: VectorIndex | None = None
+    shared_index: bool = False
+    leases: Leases | None = None
+    bulk: BulkWrites | None = None
+    stats_sink: Any = None
+    """Where this process adds its counters for every process to read (Redis), or None."""
+
+    @property
+    def own_index(self) -> VectorIndex | None:
+        """The index when it must be deleted from, cleared and closed on its own."""
+        return None if self.shared_index else self.index

@@ -1,0 +1,225 @@
+"""Response entries on Redis: one hash per entry, its hit counter beside it, leases, bulk writes,
+and the near cache that serves repeats in process.
+
+An entry is a hash with the entry JSON (`d`); deterministic entries also carry their vector
+(`vec`), partition (`part`), namespace (`ns`) and question (`q`), so that the vector expires with
+its entry (the index, `index.py`, reads those fields). Its hit count is a plain counter made on
+the first hit with the entry's remaining TTL: any write to the indexed hash makes RediSearch
+re-index the whole document, vector included (measured 0.6 ms of server time per HINCRBY), so a
+hit never writes to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..protocols import WriteItem
+from .connection import ERRORS, RedisConnection
+from .index import RedisIndex
+from .near import InvalidationListener, NearCache
+
+# Keys per UNLINK and entries per bulk write: deleting or inserting an indexed vector costs the
+# server 0.1-0.3 ms (HNSW repair/insert), and no round trip may outlast `redis_timeout` (0.1 s).
+_BATCH = 64
+_WRITE_CHUNK = 32
+
+
+class RedisEntries:
+    """The entry store (with leases and bulk writes) of one namespace on Redis."""
+
+    errors = ERRORS
+
+    def __init__(
+        self, conn: RedisConnection, index: RedisIndex | None = None, near_cache_size: int = 0
+    ) -> None:
+        self.conn = conn
+        self.keys = conn.keys
+        self.index = index
+        self.near: NearCache | None = None
+        self._listener: InvalidationListener | None = None
+        if near_cache_size > 0:
+            self.near = NearCache(near_cache_size)
+            self._listener = InvalidationListener(
+                conn.url, conn.client_kwargs, self.keys.entry_prefix, self.near, self._add_hits
+            )
+
+    # -- reads ----------------------------------------------------------------------------------
+    def _got(self, ekey: str, raw: Any, ticket: int | None) -> tuple[bytes, int] | None:
+        if raw is None:
+            return None
+        value, hits = bytes(raw[0]), int(raw[1])
+        if self.near is not None:
+            self.near.put(ekey, value, hits, int(raw[2]), ticket)
+        return value, hits
+
+    def _near_get(self, ekey: str) -> tuple[tuple[bytes, int] | None, int | None]:
+        """(the entry served from the near cache, or None and the ticket for the Redis read)"""
+        near = self.near
+        if near is None:
+            return None, None
+        return near.get(ekey), near.ticket()
+
+    def get(self, key: str) -> tuple[bytes, int] | None:
+        keys = (self.keys.entry(key), self.keys.hits(key))
+        near, ticket = self._near_get(keys[0])
+        if near is not None:
+            return near
+        return self._got(keys[0], self.conn.evalsha("get", keys), ticket)
+
+    async def aget(self, key: str) -> tuple[bytes, int] | None:
+        keys = (self.keys.entry(key), self.keys.hits(key))
+        near, ticket = self._near_get(keys[0])
+        if near is not None:
+            return near
+        return self._got(keys[0], await self.conn.aevalsha("get", keys), ticket)
+
+    def peek(self, key: str) -> tuple[bytes, int] | None:
+        """Like `get` without counting a hit (for diagnostics)."""
+        pipe = self.conn.client.pipeline(transaction=False)
+        pipe.hget(self.keys.entry(key), "d")
+        pipe.get(self.keys.hits(key))
+        data, hits = pipe.execute()
+        return None if data is None else (bytes(data), int(hits or 0))
+
+    def _add_hits(self, pending: dict[str, int]) -> None:
+        """Hits served by the near cache, added to the shared counters (listener thread)."""
+        pipe = self.conn.client.pipeline(transaction=False)
+        script = self.conn.scripts["add_hits"]
+        for ekey, count in pending.items():
+            hkey = self.keys.hits(self.keys.entry_key_of(ekey))
+            script(keys=[ekey, hkey], args=[count], client=pipe)
+        pipe.execute()
+
+    # -- writes ---------------------------------------------------------------------------------
+    def _dropped(self, *keys: str) -> None:
+        """This process changed these entries: its near copies go now, not when Redis says."""
+        if self.near is not None:
+            self.near.invalidate([self.keys.entry(k) for k in keys])
+
+    def _set_commands(
+        self, pipe: Any, key: str, ttl: float | None, mapping: dict[str, Any]
+    ) -> None:
+        ekey = self.keys.entry(key)
+        pipe.hset(ekey, mapping=mapping)
+        pipe.unlink(self.keys.hits(key))  # a new entry starts with no hits
+        if ttl is None:
+            pipe.persist(ekey)
+        else:
+            pipe.pexpire(ekey, max(1, int(ttl * 1000)))
+
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        pipe = self.conn.client.pipeline(transaction=True)
+        self._set_commands(pipe, key, ttl, {"d": value})
+        pipe.execute()
+        self._dropped(key)
+
+    async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
+        pipe = self.conn.aclient().pipeline(transaction=True)
+        self._set_commands(pipe, key, ttl, {"d": value})
+        await pipe.execute()
+        self._dropped(key)
+
+    def _write_pipelines(self, client: Any, items: Sequence[WriteItem]) -> Iterator[Any]:
+        """MULTI/EXEC pipelines of `_WRITE_CHUNK` entries, each written with its vector in one
+        HSET (indexed once), so that no round trip holds the server past the timeout."""
+        for start in range(0, len(items), _WRITE_CHUNK):
+            pipe = client.pipeline(transaction=True)
+            for key, value, ttl, vector in items[start : start + _WRITE_CHUNK]:
+                mapping: dict[str, Any] = {"d": value}
+                if vector is not None and self.index is not None:
+                    mapping.update(self.index.fields(*vector))
+                self._set_commands(pipe, key, ttl, mapping)
+            yield pipe
+
+    def _needs_index(self, items: Sequence[WriteItem]) -> bool:
+        return self.index is not None and any(item[3] is not None for item in items)
+
+    def write_many(self, items: list[WriteItem]) -> None:
+        """Entries with their vectors: (key, entry JSON, ttl, (partition, vector, question) or
+        None) each, pipelined."""
+        if self._needs_index(items):
+            assert self.index is not None
+            self.index.ready()
+        for pipe in self._write_pipelines(self.conn.client, items):
+            pipe.execute()
+        self._dropped(*(item[0] for item in items))
+
+    async def awrite_many(self, items: list[WriteItem]) -> None:
+        if self._needs_index(items):
+            assert self.index is not None
+            await self.index.aready()
+        for pipe in self._write_pipelines(self.conn.aclient(), items):
+            await pipe.execute()
+        self._dropped(*(item[0] for item in items))
+
+    def delete(self, key: str) -> bool:
+        pipe = self.conn.client.pipeline(transaction=False)
+        pipe.unlink(self.keys.entry(key))  # the vector goes with the hash
+        pipe.unlink(self.keys.hits(key))
+        deleted = bool(pipe.execute()[0])
+        self._dropped(key)
+        return deleted
+
+    async def adelete(self, key: str) -> bool:
+        pipe = self.conn.aclient().pipeline(transaction=False)
+        pipe.unlink(self.keys.entry(key))
+        pipe.unlink(self.keys.hits(key))
+        deleted = bool((await pipe.execute())[0])
+        self._dropped(key)
+        return deleted
+
+    def clear(self) -> None:
+        """Delete every entry and hit counter of the namespace (nothing else)."""
+        client = self.conn.client
+        batch: list[bytes] = []
+        for kind in ("e", "h"):  # entries, then their hit counters
+            for k in client.scan_iter(match=self.keys.pattern(kind), count=1000):
+                batch.append(k)
+                if len(batch) >= _BATCH:
+                    client.unlink(*batch)
+                    batch = []
+        if batch:
+            client.unlink(*batch)
+        if self.near is not None:
+            self.near.invalidate(None)
+
+    async def aclear(self) -> None:
+        client = self.conn.aclient()
+        batch: list[bytes] = []
+        for kind in ("e", "h"):
+            async for k in client.scan_iter(match=self.keys.pattern(kind), count=1000):
+                batch.append(k)
+                if len(batch) >= _BATCH:
+                    await client.unlink(*batch)
+                    batch = []
+        if batch:
+            await client.unlink(*batch)
+        if self.near is not None:
+            self.near.invalidate(None)
+
+    # -- leases (get_or_compute across processes) -------------------------------------------
+    def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        return bool(self.conn.client.set(self.keys.lease(name), token, nx=True, px=ttl_ms))
+
+    async def aacquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        client = self.conn.aclient()
+        return bool(await client.set(self.keys.lease(name), token, nx=True, px=ttl_ms))
+
+    def release_lease(self, name: str, token: str) -> None:
+        self.conn.scripts["release"](keys=[self.keys.lease(name)], args=[token])
+
+    async def arelease_lease(self, name: str, token: str) -> None:
+        client, scripts = self.conn.aconn()
+        await scripts["release"](keys=[self.keys.lease(name)], args=[token], client=client)
+
+    def close(self) -> None:
+        if self._listener is not None:  # first: it hands over the near cache's hit counts
+            self._listener.close()
+        self.conn.close()
+
+    async def aclose(self) -> None:
+        """Close the sync client and the asyncio client of the running loop."""
+        if self._listener is not None:
+            self._listener.close()
+        await self.conn.aclose()

@@ -1,0 +1,225 @@
+"""The semantic tier on Redis: a RediSearch HNSW index (created through RedisVL) over the entry
+hashes, every k-NN query pre-filtered by partition (a TAG)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import numpy as np
+import orjson
+from redis.exceptions import ResponseError
+
+from ...errors import BackendError, SchemaMismatchError
+from ..protocols import Match, Vector
+from .connection import ERRORS, RedisConnection
+from .keyspace import SCHEMA_VERSION
+
+logger = logging.getLogger(__name__)
+VECTOR_FIELDS = ("vec", "part", "ns", "q")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def parse_search(raw: Any, entry_prefix: str) -> list[Match]:
+    """An FT.SEARCH reply (RESP2 list or RESP3 map) -> matches, nearest first."""
+    rows: list[tuple[Any, dict[str, Any]]] = []
+    if isinstance(raw, dict):  # RESP3: {results: [{id, extra_attributes: {...}}]}
+        for item in raw.get(b"results") or raw.get("results") or []:
+            item = {_text(k): v for k, v in item.items()}
+            attrs = item.get("extra_attributes") or {}
+            rows.append((item["id"], {_text(k): v for k, v in attrs.items()}))
+    else:  # RESP2: [total, key, [field, value, ...], ...]
+        for i in range(1, len(raw), 2):
+            fields = raw[i + 1]
+            rows.append(
+                (raw[i], {_text(fields[j]): fields[j + 1] for j in range(0, len(fields), 2)})
+            )
+    return [
+        Match(
+            key=_text(key)[len(entry_prefix) :],
+            similarity=1.0 - float(values["dist"]),
+            query_text=_text(values["q"]) if values.get("q") is not None else None,
+        )
+        for key, values in rows
+    ]
+
+
+class RedisIndex:
+    """HNSW over the entries' vectors. The vector lives in its entry's hash, so deleting or
+    expiring the entry removes it: `delete` and `clear` only concern an entry kept without it."""
+
+    errors = ERRORS
+
+    def __init__(
+        self,
+        conn: RedisConnection,
+        dim: int,
+        vector_dtype: str = "float32",
+        hnsw_m: int = 16,
+        hnsw_ef_construction: int = 200,
+        hnsw_ef_runtime: int = 64,
+        migrate: bool = False,
+    ) -> None:
+        self.conn = conn
+        self.keys = conn.keys
+        self.name = conn.keys.index_name
+        self.dim = dim
+        self._dtype = np.float16 if vector_dtype == "float16" else np.float32
+        self._ef_runtime = hnsw_ef_runtime
+        self._spec = (dim, vector_dtype, hnsw_m, hnsw_ef_construction)
+        self._ready = False
+        try:
+            self._ensure(migrate)
+        except BackendError as exc:  # Redis is down: build the index when it is back
+            logger.warning("tiered-cache: %s; will retry on first use", exc)
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _ensure(self, migrate: bool = False) -> None:
+        """Create the HNSW index unless it exists with our schema (refuse a different one)."""
+        from redisvl.index import SearchIndex
+        from redisvl.schema import IndexSchema
+
+        dim, dtype, m, ef_construction = self._spec
+        fingerprint = {
+            "schema": SCHEMA_VERSION,
+            "dims": dim,
+            "dtype": dtype,
+            "m": m,
+            "ef_construction": ef_construction,
+            "algorithm": "hnsw",
+            "metric": "cosine",
+        }
+        attrs = {
+            "dims": dim,
+            "algorithm": "hnsw",
+            "distance_metric": "cosine",
+            "datatype": dtype,
+            "m": m,
+            "ef_construction": ef_construction,
+        }
+        schema = IndexSchema.from_dict(
+            {
+                "index": {
+                    "name": self.name,
+                    "prefix": self.keys.entry_prefix.rstrip(":"),
+                    "key_separator": ":",
+                    "storage_type": "hash",
+                },
+                "fields": [
+                    {"name": "part", "type": "tag"},
+                    {"name": "ns", "type": "tag"},
+                    {"name": "vec", "type": "vector", "attrs": attrs},
+                ],
+            }
+        )
+        client = self.conn.client
+        index = SearchIndex(schema, redis_client=client)
+        try:
+            exists = index.exists()
+            stored = client.get(self.keys.schema)
+            if exists and (stored is None or orjson.loads(stored) != fingerprint):
+                if not migrate:
+                    raise SchemaMismatchError(
+                        f"Redis index {self.name!r} exists with schema "
+                        f"{_text(stored) if stored else 'unknown'}, "
+                        f"this cache needs {fingerprint}; "
+                        "pass migrate_index=True to rebuild it (its entries are dropped), "
+                        "or use another namespace or cache_version"
+                    )
+                index.delete(drop=True)
+                exists = False
+            if not exists:
+                index.create(overwrite=False)
+                client.set(self.keys.schema, orjson.dumps(fingerprint))
+            self._ready = True
+        except SchemaMismatchError:
+            raise
+        except Exception as exc:
+            raise BackendError(
+                f"cannot create the Redis vector index at {self.conn.safe_url}: {exc}"
+            ) from exc
+
+    def ready(self) -> None:
+        """Make sure the index exists (it is rebuilt after Redis lost it)."""
+        if not self._ready:
+            self._ensure()
+
+    async def aready(self) -> None:
+        if not self._ready:
+            await asyncio.to_thread(self._ensure)
+
+    # -- documents --------------------------------------------------------------------------
+    def fields(self, partition: str, vector: Vector, query_text: str) -> dict[str, Any]:
+        """The hash fields that put an entry in the index."""
+        values = [vector.astype(self._dtype).tobytes(), partition, self.conn.namespace, query_text]
+        return dict(zip(VECTOR_FIELDS, values, strict=True))
+
+    def add(
+        self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
+    ) -> None:
+        # The vector joins its entry's hash (and so its TTL); a vanished entry gets no vector.
+        self.ready()
+        args = list(self.fields(partition, vector, query_text).values())
+        self.conn.scripts["add"](keys=[self.keys.entry(key)], args=args)
+
+    async def aadd(
+        self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
+    ) -> None:
+        await self.aready()
+        client, scripts = self.conn.aconn()
+        args = list(self.fields(partition, vector, query_text).values())
+        await scripts["add"](keys=[self.keys.entry(key)], args=args, client=client)
+
+    def delete(self, key: str) -> bool:
+        return bool(self.conn.client.hdel(self.keys.entry(key), *VECTOR_FIELDS))
+
+    async def adelete(self, key: str) -> bool:
+        return bool(await self.conn.aclient().hdel(self.keys.entry(key), *VECTOR_FIELDS))
+
+    def clear(self) -> None:
+        """Nothing of its own to clear: the vectors go with their entries."""
+
+    async def aclear(self) -> None:
+        """Nothing of its own to clear: the vectors go with their entries."""
+
+    def close(self) -> None:
+        """The connection is closed by the entry store that shares it."""
+
+    # -- search -----------------------------------------------------------------------------
+    def _search_args(self, partition: str, vector: Vector, k: int) -> list[Any]:
+        query = f"(@part:{{{partition}}})=>[KNN {k} @vec $B EF_RUNTIME {self._ef_runtime} AS dist]"
+        blob = vector.astype(self._dtype).tobytes()
+        return [
+            *("FT.SEARCH", self.name, query, "PARAMS", 2, "B", blob, "SORTBY", "dist", "ASC"),
+            *("RETURN", 2, "dist", "q", "LIMIT", 0, k, "DIALECT", 2),
+        ]
+
+    def search(self, partition: str, vector: Vector, k: int) -> list[Match]:
+        self.ready()
+        try:
+            raw = self.conn.client.execute_command(*self._search_args(partition, vector, k))  # type: ignore[no-untyped-call]
+        except ResponseError as exc:
+            return self._vanished(exc)
+        return parse_search(raw, self.keys.entry_prefix)
+
+    async def asearch(self, partition: str, vector: Vector, k: int) -> list[Match]:
+        await self.aready()
+        try:
+            args = self._search_args(partition, vector, k)
+            raw = await self.conn.aclient().execute_command(*args)
+        except ResponseError as exc:
+            return self._vanished(exc)
+        return parse_search(raw, self.keys.entry_prefix)
+
+    def _vanished(self, exc: Exception) -> list[Match]:
+        """A dropped index (FLUSHALL, restart without persistence) is rebuilt on the next search."""
+        text = str(exc).lower()
+        if "no such index" not in text and "unknown index" not in text:
+            raise exc
+        logger.warning("tiered-cache: Redis index %s vanished; rebuilding it", self.name)
+        self._ready = False
+        return []

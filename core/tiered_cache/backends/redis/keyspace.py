@@ -1,0 +1,67 @@
+"""Every Redis key name of a cache, in one place.
+
+A namespace's keys all start with `{prefix}:{namespace}:v{version}:`:
+
+    e:{key}        an entry: a hash with the entry JSON (`d`) and, for deterministic requests,
+                   its vector, partition, namespace and question (indexed by RediSearch)
+    h:{key}        the entry's hit counter (kept out of the indexed hash)
+    lease:{name}   a get_or_compute lease
+    a:{key}        the auxiliary store: threshold state, adapters' embeddings and ingestion data
+    stats          the shared counters of every process
+    schema         the fingerprint of the vector index
+    idx:s{n}       the vector index (RediSearch), over the `e:` keys only
+"""
+
+from __future__ import annotations
+
+import re
+
+SCHEMA_VERSION = 1
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+def glob_escape(text: str) -> str:
+    """`text` as a literal inside a SCAN MATCH pattern."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def safe_url(url: str | None) -> str:
+    """A Redis URL with its password hidden (for logs and messages)."""
+    return re.sub(r"//[^@/]*@", "//***@", url or "")
+
+
+class Keyspace:
+    """The key names of one namespace and cache version."""
+
+    def __init__(self, prefix: str, namespace: str, cache_version: int) -> None:
+        self.base = f"{prefix}:{namespace}:v{cache_version}:"
+        self.index_name = f"{self.base}idx:s{SCHEMA_VERSION}"
+        self.schema = f"{self.base}schema"
+        self.stats = f"{self.base}stats"
+        self.entry_prefix = f"{self.base}e:"
+        self.aux_prefix = f"{self.base}a:"
+
+    def entry(self, key: str) -> str:
+        return f"{self.entry_prefix}{key}"
+
+    def entry_key_of(self, name: str | bytes) -> str:
+        """The cache key of the entry stored under Redis key `name`."""
+        text = name.decode() if isinstance(name, bytes) else name
+        return text[len(self.entry_prefix) :]
+
+    def hits(self, key: str) -> str:
+        return f"{self.base}h:{key}"
+
+    def lease(self, name: str) -> str:
+        return f"{self.base}lease:{name}"
+
+    def aux(self, key: str) -> str:
+        return f"{self.aux_prefix}{key}"
+
+    def aux_key_of(self, name: str | bytes) -> str:
+        text = name.decode() if isinstance(name, bytes) else name
+        return text[len(self.aux_prefix) :]
+
+    def pattern(self, kind: str, prefix: str = "") -> str:
+        """A SCAN pattern for the keys of one kind (`e`, `h`, `a`) starting with `prefix`."""
+        return glob_escape(f"{self.base}{kind}:{prefix}") + "*"

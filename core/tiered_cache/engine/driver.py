@@ -1,0 +1,403 @@
+"""Drivers: run plans on the backends, sync (`run`) and async (`arun`), and own the failure policy.
+
+The I/O edge is `do`/`ado`: the exceptions a backend names in `errors` (and connection errors)
+become `BackendError` there, and only those are misses: counted, logged once per incident, fed
+to the circuit breaker. Anything else is a bug: logged with its traceback and counted as an
+internal error, never opening the breaker (the request still degrades to a miss).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
+from typing import Any, TypeVar, cast
+
+from ..backends.protocols import Backends, VectorIndex, WriteItem
+from ..config import CacheConfig
+from ..embeddings.embedder import EmbeddingService
+from ..errors import BackendError, InvalidRequestError
+from ..observability.stats import Stats
+from ..request import CacheRequest
+from .breaker import CircuitBreaker
+from .flight import Flights
+from .ops import (
+    Compute,
+    Delete,
+    Embed,
+    Follow,
+    Get,
+    Keep,
+    Land,
+    Lease,
+    Lookup,
+    Op,
+    Pause,
+    Plan,
+    ReadState,
+    Search,
+    Served,
+    Step,
+    Write,
+)
+from .plans import CacheHit, Computed, Plans
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# Failures of the network or the OS are backend failures whatever the backend says.
+_IO_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError)
+
+
+class Driver:
+    """Runs plans on `backends`; sync and async twins share the plans and the failure policy."""
+
+    def __init__(
+        self,
+        backends: Backends,
+        embeddings: EmbeddingService | None,
+        plans: Plans,
+        stats: Stats,
+        config: Callable[[], CacheConfig],
+    ) -> None:
+        self.backends = backends
+        self.embeddings = embeddings
+        self.plans = plans
+        self.stats = stats
+        self._config = config
+        cfg = config()
+        self.breaker = CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown)
+        self.flights = Flights()
+        self._failing = False
+        errors: list[type[BaseException]] = [*_IO_ERRORS]
+        for backend in (backends.entries, backends.aux, backends.index):
+            errors += backend.errors if backend is not None else ()
+        self._errors = tuple(dict.fromkeys(errors))
+
+    # -- the I/O edge ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def edge(self) -> Iterator[None]:
+        """Backend failures raised inside become `BackendError`."""
+        try:
+            yield
+        except (BackendError, InvalidRequestError):
+            raise
+        except self._errors as exc:
+            raise BackendError(f"{type(exc).__name__}: {exc}") from exc
+
+    def do(self, op: Op) -> Any:
+        b = self.backends
+        with self.edge():
+            if isinstance(op, Get):
+                return b.entries.get(op.key)
+            if isinstance(op, Embed):
+                return cast(EmbeddingService, self.embeddings).embed(op.text)
+            if isinstance(op, Search):
+                return cast(VectorIndex, b.index).search(op.partition, op.vector, op.k)
+            if isinstance(op, Write):
+                return self.write([op])
+            if isinstance(op, ReadState):
+                return b.aux.get(op.key)
+            if isinstance(op, Delete):
+                b.entries.delete(op.key)
+                if b.own_index is not None:
+                    b.own_index.delete(op.key)
+                return None
+        raise TypeError(f"unknown plan operation {op!r}")
+
+    async def ado(self, op: Op) -> Any:
+        b = self.backends
+        with self.edge():
+            if isinstance(op, Get):
+                return await b.entries.aget(op.key)
+            if isinstance(op, Embed):
+                return await cast(EmbeddingService, self.embeddings).aembed(op.text)
+            if isinstance(op, Search):
+                return await cast(VectorIndex, b.index).asearch(op.partition, op.vector, op.k)
+            if isinstance(op, Write):
+                return await self.awrite([op])
+            if isinstance(op, ReadState):
+                return await b.aux.aget(op.key)
+            if isinstance(op, Delete):
+                await b.entries.adelete(op.key)
+                if b.own_index is not None:
+                    await b.own_index.adelete(op.key)
+                return None
+        raise TypeError(f"unknown plan operation {op!r}")
+
+    @staticmethod
+    def _items(writes: Sequence[Write]) -> list[WriteItem]:
+        return [
+            (
+                w.entry.key,
+                w.entry.value,
+                w.entry.ttl,
+                None if w.vector is None else (w.vector.partition, w.vector.vector, w.vector.text),
+            )
+            for w in writes
+        ]
+
+    def write(self, writes: Sequence[Write]) -> None:
+        """Entries and their vectors: in bulk when the backend can, else one by one, in order
+        (an embedded LRU may evict within a batch: its vectors must go with it)."""
+        b = self.backends
+        if b.bulk is not None:
+            b.bulk.write_many(self._items(writes))
+            return
+        for w in writes:
+            b.entries.set(w.entry.key, w.entry.value, w.entry.ttl)
+            if w.vector is not None:
+                a = w.vector
+                cast(VectorIndex, b.index).add(a.key, a.partition, a.vector, a.text, a.ttl)
+
+    async def awrite(self, writes: Sequence[Write]) -> None:
+        b = self.backends
+        if b.bulk is not None:
+            await b.bulk.awrite_many(self._items(writes))
+            return
+        for w in writes:
+            await b.entries.aset(w.entry.key, w.entry.value, w.entry.ttl)
+            if w.vector is not None:
+                a = w.vector
+                await cast(VectorIndex, b.index).aadd(a.key, a.partition, a.vector, a.text, a.ttl)
+
+    # -- running plans -----------------------------------------------------------------------------
+    def run(self, plan: Plan[T], fallback: T, do: Callable[[Op], Any] | None = None) -> T:
+        """The plan's result, or `fallback` when the backend failed (or the breaker is open)."""
+        if not self.breaker.allow():
+            self.stats.incr("breaker_skips")
+            plan.close()
+            return fallback
+        do = do or self.do
+        try:
+            result = do(next(plan))
+            while True:
+                result = do(plan.send(result))
+        except StopIteration as stop:
+            self.recovered()
+            return stop.value  # type: ignore[no-any-return]
+        except Exception as exc:
+            return self.failed(exc, fallback)
+
+    async def arun(self, plan: Plan[T], fallback: T) -> T:
+        if not self.breaker.allow():
+            self.stats.incr("breaker_skips")
+            plan.close()
+            return fallback
+        try:
+            result = await self.ado(next(plan))
+            while True:
+                result = await self.ado(plan.send(result))
+        except StopIteration as stop:
+            self.recovered()
+            return stop.value  # type: ignore[no-any-return]
+        except Exception as exc:
+            return self.failed(exc, fallback)
+
+    def failed(self, exc: Exception, fallback: T) -> T:
+        """The failure policy: a bad request raises, a backend failure is a miss, a bug is a
+        miss logged with its traceback."""
+        if isinstance(exc, InvalidRequestError):
+            raise exc
+        if isinstance(exc, BackendError):
+            self.backend_failed(exc)
+        else:
+            self.stats.incr("internal_errors")
+            logger.error(
+                "tiered-cache: internal error, serving a miss (please report it)",
+                exc_info=exc,
+                extra={"tiered_cache_internal": True},
+            )
+        return fallback
+
+    def backend_failed(self, exc: Exception) -> None:
+        self.stats.incr("errors")
+        self.breaker.failure()
+        if not self._failing:  # once per incident, not once per call
+            self._failing = True
+            logger.warning("tiered-cache: backend failed, serving misses (%s)", exc)
+
+    def recovered(self) -> None:
+        self.breaker.success()
+        if self._failing:
+            self._failing = False
+            logger.warning("tiered-cache: backend recovered")
+
+    def guarded(self, call: Callable[[], T], fallback: T) -> T:
+        """`call()` at the I/O edge under the failure policy (auxiliary reads and writes)."""
+        if not self.breaker.allow():
+            self.stats.incr("breaker_skips")
+            return fallback
+        try:
+            with self.edge():
+                result = call()
+        except Exception as exc:
+            return self.failed(exc, fallback)
+        self.recovered()
+        return result
+
+    async def aguarded(self, call: Callable[[], Awaitable[T]], fallback: T) -> T:
+        if not self.breaker.allow():
+            self.stats.incr("breaker_skips")
+            return fallback
+        try:
+            with self.edge():
+                result = await call()
+        except Exception as exc:
+            return self.failed(exc, fallback)
+        self.recovered()
+        return result
+
+    # -- the public operations ---------------------------------------------------------------------
+    def lookup(self, request: CacheRequest) -> CacheHit | None:
+        started = time.perf_counter()
+        hit = self.run(self.plans.lookup(request), None)
+        return self.plans.observe(hit, started, request)
+
+    async def alookup(self, request: CacheRequest) -> CacheHit | None:
+        started = time.perf_counter()
+        hit = await self.arun(self.plans.lookup(request), None)
+        return self.plans.observe(hit, started, request)
+
+    def store(self, request: CacheRequest, payload: str, usage: Any, ttl: float | None) -> bool:
+        stored = self.run(self.plans.store(request, payload, usage, ttl), False)
+        if stored:
+            self.stats.incr("stores")
+        return stored
+
+    async def astore(
+        self, request: CacheRequest, payload: str, usage: Any, ttl: float | None
+    ) -> bool:
+        stored = await self.arun(self.plans.store(request, payload, usage, ttl), False)
+        if stored:
+            self.stats.incr("stores")
+        return stored
+
+    def get_or_compute(
+        self, request: CacheRequest, compute: Callable[[], Computed], ttl: float | None
+    ) -> Served:
+        plan = self.plans.compute(request, ttl)
+        return _stepped(plan, lambda step: self._step(step, compute))
+
+    async def aget_or_compute(
+        self,
+        request: CacheRequest,
+        compute: Callable[[], Awaitable[Computed]],
+        ttl: float | None,
+    ) -> Served:
+        plan = self.plans.compute(request, ttl)
+        result: Any = None
+        error: BaseException | None = None
+        while True:  # `_stepped`, awaiting each step
+            try:
+                step = plan.throw(error) if error is not None else plan.send(result)
+            except StopIteration as stop:
+                return cast(Served, stop.value)
+            error = None
+            try:
+                result = await self._astep(step, compute)
+            except BaseException as exc:
+                error = exc
+
+    def _lease(self, step: Lease, call: Callable[[], Any]) -> Any:
+        try:
+            with self.edge():
+                return call()
+        except BackendError as exc:  # nothing to coordinate with: compute
+            self.backend_failed(exc)
+            return step.acquire
+
+    def _step(self, step: Step, compute: Callable[[], Computed]) -> Any:
+        cfg = self._config()
+        if isinstance(step, Lookup):
+            if step.observed:
+                return self.lookup(step.request)
+            return self.run(self.plans.lookup(step.request), None)
+        if isinstance(step, Follow):
+            leader, event = self.flights.join(step.key)
+            if not leader:
+                event.wait(cfg.lease_wait)
+            return leader
+        if isinstance(step, Lease):
+            leases = self.backends.leases
+            if leases is None:
+                return step.acquire
+            if step.acquire:
+                return self._lease(
+                    step, lambda: leases.acquire_lease(step.key, step.token, cfg.lease_ms)
+                )
+            return self._lease(step, lambda: leases.release_lease(step.key, step.token))
+        if isinstance(step, Pause):
+            return time.sleep(step.seconds)
+        if isinstance(step, Compute):
+            return compute()
+        if isinstance(step, Keep):
+            with _keeping():
+                self.store(step.request, step.served.payload, step.served.usage, step.ttl)
+            return None
+        if isinstance(step, Land):
+            return self.flights.done(step.key)
+        raise TypeError(f"unknown get_or_compute step {step!r}")
+
+    async def _astep(self, step: Step, compute: Callable[[], Awaitable[Computed]]) -> Any:
+        cfg = self._config()
+        if isinstance(step, Lookup):
+            if step.observed:
+                return await self.alookup(step.request)
+            return await self.arun(self.plans.lookup(step.request), None)
+        if isinstance(step, Follow):
+            leader, event = self.flights.ajoin(step.key)
+            if not leader:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), cfg.lease_wait)
+            return leader
+        if isinstance(step, Lease):
+            leases = self.backends.leases
+            if leases is None:
+                return step.acquire
+            try:
+                with self.edge():
+                    if step.acquire:
+                        return await leases.aacquire_lease(step.key, step.token, cfg.lease_ms)
+                    return await leases.arelease_lease(step.key, step.token)
+            except BackendError as exc:
+                self.backend_failed(exc)
+                return step.acquire
+        if isinstance(step, Pause):
+            return await asyncio.sleep(step.seconds)
+        if isinstance(step, Compute):
+            return await compute()
+        if isinstance(step, Keep):
+            with _keeping():
+                await self.astore(step.request, step.served.payload, step.served.usage, step.ttl)
+            return None
+        if isinstance(step, Land):
+            return self.flights.adone(step.key)
+        raise TypeError(f"unknown get_or_compute step {step!r}")
+
+
+@contextlib.contextmanager
+def _keeping() -> Iterator[None]:
+    """A computed answer that cannot be stored is still returned."""
+    try:
+        yield
+    except InvalidRequestError as exc:
+        logger.warning("tiered-cache: not storing a computed answer (%s)", exc)
+
+
+def _stepped(plan: Generator[Step, Any, Served], step: Callable[[Step], Any]) -> Served:
+    """Run get_or_compute's plan; an exception (from `compute`) goes back into the plan, so
+    that its `finally` releases the lease and wakes the followers."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            next_step = plan.throw(error) if error is not None else plan.send(result)
+        except StopIteration as stop:
+            return cast(Served, stop.value)
+        error = None
+        try:
+            result = step(next_step)
+        except BaseException as exc:
+            error = exc

@@ -1,0 +1,134 @@
+"""The I/O steps a plan yields, and the steps of get_or_compute; plain data, no behaviour."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..backends.protocols import Vector
+from ..request import CacheRequest
+
+T = TypeVar("T")
+
+
+# -- I/O operations (answered by a driver from the backends) ------------------------------------
+@dataclass(frozen=True)
+class Get:
+    """Read an entry: (bytes, hit count) or None."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Set:
+    key: str
+    value: bytes
+    ttl: float | None
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete an entry and its vector."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Embed:
+    text: str
+
+
+@dataclass(frozen=True)
+class Search:
+    partition: str
+    vector: Vector
+    k: int
+
+
+@dataclass(frozen=True)
+class Add:
+    key: str
+    partition: str
+    vector: Vector
+    text: str
+    ttl: float | None
+
+
+@dataclass(frozen=True)
+class Write:
+    """An entry and, when deterministic, its vector: written together (on Redis in one HSET,
+    so that RediSearch indexes the document once)."""
+
+    entry: Set
+    vector: Add | None
+
+
+@dataclass(frozen=True)
+class ReadState:
+    """Read a value of the auxiliary store (threshold state): bytes or None."""
+
+    key: str
+
+
+Op = Get | Delete | Embed | Search | Write | ReadState
+Plan = Generator[Op, Any, T]
+
+
+# -- the steps of get_or_compute (threads or tasks waiting, leases, the caller's compute) --------
+@dataclass(frozen=True)
+class Lookup:
+    request: CacheRequest
+    observed: bool  # counted as a lookup of its own (else the plan observes it)
+
+
+@dataclass(frozen=True)
+class Follow:
+    """Join the key's flight in this process: True for the leader; the others wait for it (up
+    to `lease_wait`) and get False."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Lease:
+    key: str
+    token: str
+    acquire: bool  # else release; a failing backend grants it (nothing to coordinate with)
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Compute:
+    pass
+
+
+@dataclass(frozen=True)
+class Served:
+    """What get_or_compute returns: the payload, the hit when the cache served it, and the
+    usage reported by `compute` when it ran."""
+
+    payload: str
+    hit: Any  # CacheHit | None
+    usage: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Store a computed answer; one that cannot be stored is still returned."""
+
+    request: CacheRequest
+    served: Served
+    ttl: float | None
+
+
+@dataclass(frozen=True)
+class Land:
+    key: str  # the leader is done: wake the key's followers
+
+
+Step = Lookup | Follow | Lease | Pause | Compute | Keep | Land

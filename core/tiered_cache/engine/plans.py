@@ -1,0 +1,238 @@
+"""The caching decisions, written once as plans: generators that yield the I/O steps they need
+(`ops`) and receive the results. No I/O happens here; a driver runs a plan on sync or async
+backends, and a test can run one by hand."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from ..backends.protocols import Match
+from ..config import CacheConfig
+from ..entry import CacheEntry, CorruptEntryError
+from ..errors import InvalidRequestError
+from ..observability.pricing import PriceTable, usage_tokens
+from ..observability.stats import Stats
+from ..quality.threshold import ThresholdController
+from ..quality.verifier import Verifier
+from ..request import CacheRequest
+from .ops import (
+    Add,
+    Compute,
+    Delete,
+    Embed,
+    Follow,
+    Get,
+    Keep,
+    Land,
+    Lease,
+    Lookup,
+    Pause,
+    Plan,
+    ReadState,
+    Search,
+    Served,
+    Set,
+    Step,
+    Write,
+)
+
+logger = logging.getLogger(__name__)
+LEASE_POLL = 0.02
+Computed = str | tuple[str, Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A served entry: which tier answered, how similar the stored question was, and the entry."""
+
+    payload: str
+    tier: Literal["exact", "semantic"]
+    similarity: float
+    matched_query: str | None
+    entry: CacheEntry
+    partition: str = ""
+    """The request's partition key (what `record_feedback` adapts the threshold of)."""
+
+
+class Plans:
+    """Every caching decision: what to read, when a neighbour may answer, what to write."""
+
+    def __init__(
+        self,
+        config: Callable[[], CacheConfig],
+        stats: Stats,
+        prices: PriceTable,
+        *,
+        semantic: bool,
+        verifier: Verifier | None,
+        thresholds: ThresholdController | None,
+    ) -> None:
+        self._config = config
+        self.stats = stats
+        self.prices = prices
+        self.semantic = semantic
+        self.verifier = verifier
+        self.thresholds = thresholds
+
+    # -- reading entries ---------------------------------------------------------------------------
+    def entry(self, raw: tuple[bytes, int]) -> CacheEntry | None:
+        """The entry in `raw`, or None (counted and logged) when it is corrupt."""
+        try:
+            return CacheEntry.from_json(raw[0], hit_count=raw[1])
+        except CorruptEntryError as exc:
+            self.stats.incr("corrupt_entries")
+            logger.warning("tiered-cache: dropping a corrupt entry (%s)", exc)
+            return None
+
+    @property
+    def verifier_cutoff(self) -> float | None:
+        """The configured cut-off, else the shipped one (None without a verifier)."""
+        if self.verifier is None:
+            return None
+        configured = self._config().verifier_cutoff
+        return self.verifier.cutoff if configured is None else configured
+
+    def verified(self, query: str, match: Match, counted: bool = True) -> bool:
+        """Whether the verifier lets `match` answer `query`; rejections are counted."""
+        if self.verifier is None:
+            return True
+        if match.query_text is not None and self.verifier.accepts(
+            query, match.query_text, match.similarity, self.verifier_cutoff
+        ):
+            return True
+        if counted:
+            self.stats.incr("verifier_rejections")
+        return False
+
+    # -- lookup and store ------------------------------------------------------------------------
+    def lookup(self, req: CacheRequest, counted: bool = True) -> Plan[CacheHit | None]:
+        """L1, then L2. `counted=False`: a read-only run (explain) records no rejection."""
+        raw = yield Get(req.exact_key)
+        if raw is not None:
+            entry = self.entry(raw)
+            if entry is not None:
+                return CacheHit(
+                    entry.payload, "exact", 1.0, entry.query_text, entry, req.partition_key
+                )
+            yield Delete(req.exact_key)
+        if not self.semantic or not req.semantic_allowed or req.query_text is None:
+            return None
+        cfg = self._config()
+        vector = yield Embed(req.query_text)
+        partition = req.partition_key
+        matches: list[Match] = yield Search(partition, vector, cfg.candidates)
+        threshold = cfg.threshold
+        thresholds = self.thresholds
+        if thresholds is not None and matches and matches[0].similarity >= thresholds.floor:
+            for key in thresholds.stale_keys(partition):
+                thresholds.loaded(key, (yield ReadState(key)))
+            threshold = thresholds.current(partition)
+        for match in matches:
+            if match.similarity < threshold:
+                break
+            if not self.verified(req.query_text, match, counted):
+                continue
+            raw = yield Get(match.key)
+            entry = self.entry(raw) if raw is not None else None
+            if entry is None:  # evicted or corrupt: its vector must not be found again
+                yield Delete(match.key)
+                continue
+            return CacheHit(
+                entry.payload, "semantic", match.similarity, match.query_text, entry, partition
+            )
+        return None
+
+    def store(
+        self, req: CacheRequest, payload: str, usage: Mapping[str, Any] | None, ttl: float | None
+    ) -> Plan[bool]:
+        """Write the entry (and its vector when deterministic); False when it is too large."""
+        if not isinstance(payload, str):
+            raise InvalidRequestError(f"payload must be a string, got {type(payload).__name__}")
+        cfg = self._config()
+        ttl = cfg.ttl if ttl is None else ttl
+        try:
+            value = CacheEntry(payload, req.query_text, usage, ttl=ttl).to_json()
+        except orjson.JSONEncodeError as exc:
+            raise InvalidRequestError(f"payload or usage cannot be stored as JSON: {exc}") from exc
+        if len(value) > cfg.max_payload_bytes:
+            self.stats.incr("rejected_writes")
+            logger.warning(
+                "tiered-cache: not storing a %d-byte entry (max_payload_bytes=%d)",
+                len(value),
+                cfg.max_payload_bytes,
+            )
+            return False
+        add = None
+        if self.semantic and req.semantic_allowed and req.query_text is not None:
+            # Embed first: the entry and its vector are then written in one operation.
+            vector = yield Embed(req.query_text)
+            add = Add(req.exact_key, req.partition_key, vector, req.query_text, ttl)
+        yield Write(Set(req.exact_key, value, ttl), add)
+        return True  # the caller counts the store once the write has succeeded
+
+    def observe(
+        self, hit: CacheHit | None, started: float, request: CacheRequest | None = None
+    ) -> CacheHit | None:
+        """Record a finished lookup (latency, tier, similarity, tokens and money saved)."""
+        elapsed = time.perf_counter() - started
+        if hit is None:
+            self.stats.observe_lookup("miss", elapsed)
+            return None
+        self.stats.observe_lookup(
+            hit.tier, elapsed, hit.similarity if hit.tier == "semantic" else None
+        )
+        usage = hit.entry.usage
+        if usage:
+            model = request.partition.get("model") if request is not None else None
+            self.stats.observe_saving(
+                usage_tokens(usage)[2],
+                self.prices.cost(model if isinstance(model, str) else None, usage),
+            )
+        return hit
+
+    # -- get_or_compute ----------------------------------------------------------------------------
+    def compute(self, request: CacheRequest, ttl: float | None) -> Generator[Step, Any, Served]:
+        """Serve a hit; else follow this process's leader for the key, or lead: take the
+        cross-process lease (or poll for the holder's answer until `lease_wait`), compute,
+        store, release, wake the followers."""
+        hit = yield Lookup(request, observed=True)
+        if hit is not None:
+            return Served(hit.payload, hit)
+        started = time.perf_counter()
+        key = request.exact_key
+        if not (yield Follow(key)):  # the leader has answered (or given up): look again
+            hit = self.observe((yield Lookup(request, observed=False)), started, request)
+            return Served(hit.payload, hit) if hit is not None else served((yield Compute()))
+        token = uuid.uuid4().hex
+        leased = False
+        try:
+            leased = yield Lease(key, token, acquire=True)
+            if not leased:  # another process computes: wait for its answer
+                deadline = time.monotonic() + self._config().lease_wait
+                while time.monotonic() < deadline:
+                    yield Pause(LEASE_POLL)
+                    hit = yield Lookup(request, observed=False)
+                    if hit is not None:
+                        return Served(hit.payload, self.observe(hit, started, request))
+            answer = served((yield Compute()))
+            yield Keep(request, answer, ttl)
+            return answer
+        finally:
+            if leased:
+                yield Lease(key, token, acquire=False)
+            yield Land(key)
+
+
+def served(computed: Computed) -> Served:
+    """What `compute` returned (a payload, or a payload and its usage) as a Served."""
+    if isinstance(computed, str):
+        return Served(computed, None)
+    payload, usage = computed
+    return Served(payload, None, usage)
