@@ -7,18 +7,17 @@ backends in `backends/`; this class wires them from a `CacheConfig` and offers t
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from functools import partial
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .backends.factory import build_backends
-from .backends.protocols import AsyncClose, Backends, Peek
+from .backends.protocols import Backends, Peek
 from .config import CacheConfig
 from .embeddings.embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
 from .engine.driver import Driver
-from .engine.ops import Op, Served, Write
+from .engine.ops import Served
 from .engine.plans import CacheHit, Computed, Plans
-from .errors import ConfigurationError, InvalidRequestError
+from .errors import ConfigurationError
 from .observability.metrics import metric_sinks
 from .observability.pricing import PriceTable
 from .observability.stats import Stats
@@ -26,7 +25,7 @@ from .quality.calibrate import CalibrationResult, calibrate_cache
 from .quality.explain import explain
 from .quality.threshold import ThresholdController
 from .quality.verifier import Verifier
-from .request import CacheRequest, build_request
+from .request import CacheRequest, request_for
 from .store import AuxiliaryStore
 
 logger = logging.getLogger(__name__)
@@ -66,29 +65,18 @@ class TieredCache:
         if self.backends.stats_sink is not None:
             self._stats.add_sink(self.backends.stats_sink)
         semantic = cfg.semantic and self.backends.index is not None
-        self.plans = Plans(
-            lambda: self.config,
-            self._stats,
-            PriceTable.load(cfg.prices),
-            semantic=semantic,
-            verifier=Verifier() if semantic and cfg.verifier else None,
-            thresholds=ThresholdController(lambda: self.config, self._stats)
-            if semantic and cfg.adaptive_threshold
-            else None,
-        )
-        self.driver = Driver(self.backends, self.embeddings, self.plans, self._stats, self._cfg)
+        self.plans = Plans.build(self._current, self._stats, semantic=semantic)
+        self.driver = Driver(self.backends, self.embeddings, self.plans, self._stats, self._current)
         self.aux = AuxiliaryStore(self.driver)
         """Non-response data (adapters' embeddings, ingestion outputs): see `store.py`."""
 
-    def _cfg(self) -> CacheConfig:
-        return self.config
+    def _current(self) -> CacheConfig:
+        return self.config  # `calibrate` may replace it
 
     @classmethod
-    def from_url(
-        cls, url: str, *, embedder: Embedder | None = None, **settings: Any
-    ) -> TieredCache:
+    def from_url(cls, url: str, *, embedder: Embedder | None = None, **kw: Any) -> TieredCache:
         """A cache on Redis Stack / Redis 8 (`redis://`, `rediss://` or `unix://`)."""
-        return cls(CacheConfig(redis_url=url).replace(**settings), embedder=embedder)
+        return cls(CacheConfig(redis_url=url).replace(**kw), embedder=embedder)
 
     @classmethod
     def ensure(
@@ -109,9 +97,8 @@ class TieredCache:
 
     def _evicted(self, key: str) -> None:
         self._stats.incr("evictions")
-        index = self.backends.index if hasattr(self, "backends") else None
-        if index is not None:
-            index.delete(key)
+        if self.backends.index is not None:  # set before any entry can be evicted
+            self.backends.index.delete(key)
 
     @property
     def index(self) -> Any:
@@ -121,7 +108,7 @@ class TieredCache:
     @property
     def redis(self) -> Any:
         """The Redis connection (client and key names) of a Redis cache; None when embedded."""
-        return getattr(self.backends.entries, "conn", None)
+        return self.backends.redis
 
     @property
     def prices(self) -> PriceTable:
@@ -151,25 +138,7 @@ class TieredCache:
         tools: Any = None,
     ) -> CacheRequest:
         """Build the CacheRequest of one call; a plain string is one user message."""
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        cfg = self.config
-        size = sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, Mapping))
-        if size > cfg.max_prompt_chars:
-            raise InvalidRequestError(
-                f"prompt of {size} characters exceeds max_prompt_chars={cfg.max_prompt_chars}"
-            )
-        return build_request(
-            messages,
-            model=model,
-            params=params,
-            tools=tools,
-            namespace=cfg.namespace,
-            cache_version=cfg.cache_version,
-            normalizer=self.normalizer,
-            max_semantic_temperature=cfg.max_semantic_temperature,
-            semantic_max_chars=cfg.semantic_max_chars,
-        )
+        return request_for(self.config, self.normalizer, messages, model, params, tools)
 
     # -- lookups and stores ---------------------------------------------------------------------
     def lookup(self, request: CacheRequest) -> CacheHit | None:
@@ -223,63 +192,21 @@ class TieredCache:
     def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int = 256) -> int:
         """Store many (request, payload) pairs: their questions are embedded in batches and
         their writes sent in bulk (pipelined on Redis). Returns how many were stored."""
-        stored = 0
-        for batch in _batched(items, batch_size):
-            if self.embeddings is not None:
-                texts = [r.query_text for r, _ in batch if r.semantic_allowed and r.query_text]
-                self.embeddings.embed_many(texts)  # memoized: the plans below reuse them
-            # The store plans decide as in `store`; only their writes are held back and sent
-            # together (pipelined on Redis).
-            writes: list[Write] = []
-
-            def deferring(op: Op, writes: list[Write] = writes) -> Any:
-                if isinstance(op, Write):
-                    return writes.append(op)
-                return self.driver.do(op)
-
-            plans = (self.plans.store(req, payload, None, None) for req, payload in batch)
-            accepted = sum(self.driver.run(plan, False, deferring) for plan in plans)
-            if accepted and self.driver.guarded(partial(self._flush, writes), False):
-                self._stats.incr("stores", accepted)
-                stored += accepted
-        return stored
-
-    def _flush(self, writes: list[Write]) -> bool:
-        self.driver.write(writes)
-        return True
+        return self.driver.warm(items, batch_size)
 
     # -- quality: verifier, feedback, calibration -------------------------------------------------
     def record_feedback(self, hit: CacheHit, correct: bool) -> float | None:
         """Report whether a served semantic hit was right; the threshold of its partition (and
         the global one) adapts. Returns the partition's threshold now, or None when adaptation
         is off or the hit was exact. Backend failures are logged, never raised."""
-        thresholds = self.plans.thresholds
-        if thresholds is None or hit.tier != "semantic":
-            return None
-        aux = self.backends.aux
-        record = thresholds.record
-        return self.driver.guarded(
-            lambda: record(aux, hit.partition, hit.similarity, correct), None
-        )
+        return self.driver.record_feedback(hit, correct)
 
     async def arecord_feedback(self, hit: CacheHit, correct: bool) -> float | None:
-        thresholds = self.plans.thresholds
-        if thresholds is None or hit.tier != "semantic":
-            return None
-        aux = self.backends.aux
-        record = thresholds.arecord
-        return await self.driver.aguarded(
-            lambda: record(aux, hit.partition, hit.similarity, correct), None
-        )
+        return await self.driver.arecord_feedback(hit, correct)
 
     def current_threshold(self, partition: str = "") -> float:
         """The similarity threshold lookups in `partition` use now ("" for the global one)."""
-        thresholds = self.plans.thresholds
-        if thresholds is None:
-            return self.config.threshold
-        for key in thresholds.stale_keys(partition):
-            thresholds.loaded(key, self.backends.aux.get(key))
-        return thresholds.current(partition)
+        return self.driver.current_threshold(partition)
 
     def calibrate(
         self,
@@ -315,66 +242,20 @@ class TieredCache:
     def clear(self, *, aux: bool = False) -> None:
         """Delete every entry of this cache's namespace and version, and nothing else; the
         auxiliary store (threshold state, adapters' data) too when `aux`."""
-        b = self.backends
-        b.entries.clear()
-        if b.own_index is not None:
-            b.own_index.clear()
-        if aux:
-            b.aux.clear()
+        self.driver.clear(aux)
 
     async def aclear(self, *, aux: bool = False) -> None:
-        b = self.backends
-        await b.entries.aclear()
-        if b.own_index is not None:
-            await b.own_index.aclear()
-        if aux:
-            await b.aux.aclear()
+        await self.driver.aclear(aux)
 
     def stats(self) -> dict[str, Any]:
         """Counters, latencies and the configuration that explains them."""
-        snap = self._stats.snapshot()
-        snap["config"] = {
-            "namespace": self.config.namespace,
-            "backend": "redis" if self.config.redis_url else "embedded",
-            "semantic": self.plans.semantic,
-            "threshold": self.config.threshold,
-            "verifier_cutoff": self.verifier_cutoff,
-            "adaptive_threshold": self.plans.thresholds is not None,
-            "normalization": self.normalizer.describe(),
-        }
-        if self.embeddings is not None:
-            snap["embeddings"] = {
-                "model": self.embeddings.embedder.model_id,
-                "encode_calls": self.embeddings.encode_calls,
-                "encoded_texts": self.embeddings.encoded_texts,
-            }
-        near = getattr(self.backends.entries, "near", None)
-        if near is not None:
-            snap["near_cache"] = {"live": near.live, "entries": len(near), "served": near.served}
+        snap = self.driver.snapshot()
+        snap["config"]["normalization"] = self.normalizer.describe()
         return snap
 
     def close(self) -> None:
-        self._stats.close()
-        self.backends.entries.close()
-        if self.backends.own_index is not None:
-            self.backends.own_index.close()
+        self.driver.close()
 
     async def aclose(self) -> None:
         """`close`, also closing the asyncio connections of the running loop."""
-        self._stats.close()
-        for backend in (self.backends.entries, self.backends.own_index):
-            if isinstance(backend, AsyncClose):
-                await backend.aclose()
-            elif backend is not None:
-                backend.close()
-
-
-def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        await self.driver.aclose()

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .config import CacheConfig
 from .errors import InvalidRequestError
 from .keys import canonicalize, digest, digest_canonical
 from .normalize import Normalizer
@@ -231,4 +232,33 @@ def build_request(
         query_text=query_text or None,
         exact_key=digest({"partition": partition_key, "last": last}),
         deterministic=deterministic,
+    )
+
+
+def request_for(
+    cfg: CacheConfig,
+    normalizer: Normalizer,
+    messages: Sequence[Mapping[str, Any]] | str,
+    model: str,
+    params: Mapping[str, Any] | None = None,
+    tools: Any = None,
+) -> CacheRequest:
+    """`build_request` with a cache's settings; a plain string is one user message."""
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    size = sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, Mapping))
+    if size > cfg.max_prompt_chars:
+        raise InvalidRequestError(
+            f"prompt of {size} characters exceeds max_prompt_chars={cfg.max_prompt_chars}"
+        )
+    return build_request(
+        messages,
+        model=model,
+        params=params,
+        tools=tools,
+        namespace=cfg.namespace,
+        cache_version=cfg.cache_version,
+        normalizer=normalizer,
+        max_semantic_temperature=cfg.max_semantic_temperature,
+        semantic_max_chars=cfg.semantic_max_chars,
     )

@@ -74,4 +74,6 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
         leases=entries,
         bulk=entries,
         stats_sink=sink,
+        near=entries.near,
+        redis=conn,
     )

@@ -132,6 +132,10 @@ class Backends:
     bulk: BulkWrites | None = None
     stats_sink: Any = None
     """Where this process adds its counters for every process to read (Redis), or None."""
+    near: Any = None
+    """The near cache of a Redis entry store (for stats), or None."""
+    redis: Any = None
+    """The Redis connection (client and key names) of a Redis cache, or None."""
 
     @property
     def own_index(self) -> VectorIndex | None:

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any, TypeVar, cast
 
-from ..backends.protocols import Backends, VectorIndex, WriteItem
+from ..backends.protocols import AsyncClose, Backends, VectorIndex, WriteItem
 from ..config import CacheConfig
 from ..embeddings.embedder import EmbeddingService
 from ..errors import BackendError, InvalidRequestError
@@ -376,6 +377,113 @@ class Driver:
             return self.flights.adone(step.key)
         raise TypeError(f"unknown get_or_compute step {step!r}")
 
+    # -- bulk warm and feedback ------------------------------------------------------------------
+    def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int) -> int:
+        """The store plans decide as in `store`; only their writes are held back and sent
+        together (pipelined on Redis), after the batch's questions are embedded at once."""
+        stored = 0
+        for batch in _batched(items, batch_size):
+            if self.embeddings is not None:
+                texts = [r.query_text for r, _ in batch if r.semantic_allowed and r.query_text]
+                self.embeddings.embed_many(texts)  # memoized: the plans below reuse them
+            writes: list[Write] = []
+
+            def deferring(op: Op, writes: list[Write] = writes) -> Any:
+                if isinstance(op, Write):
+                    return writes.append(op)
+                return self.do(op)
+
+            plans = (self.plans.store(req, payload, None, None) for req, payload in batch)
+            accepted = sum(self.run(plan, False, deferring) for plan in plans)
+            if accepted and self.guarded(partial(self._flushed, writes), False):
+                self.stats.incr("stores", accepted)
+                stored += accepted
+        return stored
+
+    def _flushed(self, writes: list[Write]) -> bool:
+        self.write(writes)
+        return True
+
+    def record_feedback(self, hit: CacheHit, correct: bool) -> float | None:
+        thresholds = self.plans.thresholds
+        if thresholds is None or hit.tier != "semantic":
+            return None
+        aux = self.backends.aux
+        return self.guarded(
+            lambda: thresholds.record(aux, hit.partition, hit.similarity, correct), None
+        )
+
+    async def arecord_feedback(self, hit: CacheHit, correct: bool) -> float | None:
+        thresholds = self.plans.thresholds
+        if thresholds is None or hit.tier != "semantic":
+            return None
+        aux = self.backends.aux
+        return await self.aguarded(
+            lambda: thresholds.arecord(aux, hit.partition, hit.similarity, correct), None
+        )
+
+    def current_threshold(self, partition: str) -> float:
+        thresholds = self.plans.thresholds
+        if thresholds is None:
+            return self._config().threshold
+        for key in thresholds.stale_keys(partition):
+            thresholds.loaded(key, self.backends.aux.get(key))
+        return thresholds.current(partition)
+
+    # -- admin ------------------------------------------------------------------------------------
+    def clear(self, aux: bool) -> None:
+        b = self.backends
+        b.entries.clear()
+        if b.own_index is not None:
+            b.own_index.clear()
+        if aux:
+            b.aux.clear()
+
+    async def aclear(self, aux: bool) -> None:
+        b = self.backends
+        await b.entries.aclear()
+        if b.own_index is not None:
+            await b.own_index.aclear()
+        if aux:
+            await b.aux.aclear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters and latencies, with the settings that explain them."""
+        cfg = self._config()
+        snap = self.stats.snapshot()
+        snap["config"] = {
+            "namespace": cfg.namespace,
+            "backend": "redis" if cfg.redis_url else "embedded",
+            "semantic": self.plans.semantic,
+            "threshold": cfg.threshold,
+            "verifier_cutoff": self.plans.verifier_cutoff,
+            "adaptive_threshold": self.plans.thresholds is not None,
+        }
+        if self.embeddings is not None:
+            snap["embeddings"] = {
+                "model": self.embeddings.embedder.model_id,
+                "encode_calls": self.embeddings.encode_calls,
+                "encoded_texts": self.embeddings.encoded_texts,
+            }
+        near = self.backends.near
+        if near is not None:
+            snap["near_cache"] = {"live": near.live, "entries": len(near), "served": near.served}
+        return snap
+
+    def close(self) -> None:
+        self.stats.close()
+        self.backends.entries.close()
+        if self.backends.own_index is not None:
+            self.backends.own_index.close()
+
+    async def aclose(self) -> None:
+        self.stats.close()
+        for backend in (self.backends.entries, self.backends.own_index):
+            if isinstance(backend, AsyncClose):
+                await backend.aclose()
+            elif backend is not None:
+                backend.close()
+
 
 @contextlib.contextmanager
 def _keeping() -> Iterator[None]:
@@ -401,3 +509,14 @@ def _stepped(plan: Generator[Step, Any, Served], step: Callable[[Step], Any]) ->
             result = step(next_step)
         except BaseException as exc:
             error = exc
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -81,6 +81,21 @@ class Plans:
         self.verifier = verifier
         self.thresholds = thresholds
 
+    @classmethod
+    def build(cls, config: Callable[[], CacheConfig], stats: Stats, *, semantic: bool) -> Plans:
+        """The plans a configuration asks for (verifier, adaptive threshold, prices)."""
+        cfg = config()
+        return cls(
+            config,
+            stats,
+            PriceTable.load(cfg.prices),
+            semantic=semantic,
+            verifier=Verifier() if semantic and cfg.verifier else None,
+            thresholds=ThresholdController(config, stats)
+            if semantic and cfg.adaptive_threshold
+            else None,
+        )
+
     # -- reading entries ---------------------------------------------------------------------------
     def entry(self, raw: tuple[bytes, int]) -> CacheEntry | None:
         """The entry in `raw`, or None (counted and logged) when it is corrupt."""
