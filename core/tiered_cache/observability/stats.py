@@ -102,6 +102,8 @@ class Stats:
             "hit_rate": hits / lookups if lookups else 0.0,
             "stores": counts.get("stores", 0),
             "errors": counts.get("errors", 0),
+            "internal_errors": counts.get("internal_errors", 0),
+            "breaker_skips": counts.get("breaker_skips", 0),
             "corrupt_entries": counts.get("corrupt_entries", 0),
             "evictions": counts.get("evictions", 0),
             "verifier_rejections": counts.get("verifier_rejections", 0),
