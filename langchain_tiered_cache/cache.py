@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import tiered_cache
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 from tiered_cache import CacheHit, CacheRequest, InvalidRequestError
+from tiered_cache.observability.incidents import Incidents
 
 from .parse import parse_call
 from .serialize import dump_generations, load_generations, mark_hit, usage_of
@@ -37,6 +39,7 @@ class TieredCache(BaseCache):
         self._requests: OrderedDict[tuple[str, str], CacheRequest] = OrderedDict()
         self._requests_config: tiered_cache.CacheConfig | None = None
         self._lock = threading.Lock()
+        self._incidents = Incidents("LangChain", logger)
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> TieredCache:
@@ -79,24 +82,30 @@ class TieredCache(BaseCache):
         mark_hit(generations, hit)
         return generations
 
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """A failure is a miss (or a dropped write): a request the core refuses is logged at
+        INFO; anything else once per incident, with its traceback (the core's own backend
+        failures never get here: they are misses already)."""
+        try:
+            yield
+        except InvalidRequestError as exc:
+            logger.info("tiered-cache: not %s: %s", action, exc)
+        except Exception as exc:
+            self._incidents.failed(exc, action, traceback=True)
+        else:
+            self._incidents.ok()
+
     # -- BaseCache -------------------------------------------------------------------------------
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The cached generations (a list), or None on a miss or any failure."""
-        try:
+        with self._guard("looked up"):
             return self._served(self.core.lookup(self._request(prompt, llm_string)))
-        except InvalidRequestError as exc:
-            logger.info("tiered-cache: not looked up: %s", exc)
-        except Exception:
-            logger.warning("tiered-cache: lookup failed, serving a miss", exc_info=True)
         return None
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
-        try:
+        with self._guard("looked up"):
             return self._served(await self.core.alookup(self._request(prompt, llm_string)))
-        except InvalidRequestError as exc:
-            logger.info("tiered-cache: not looked up: %s", exc)
-        except Exception:
-            logger.warning("tiered-cache: lookup failed, serving a miss", exc_info=True)
         return None
 
     def _prepared(
@@ -110,24 +119,16 @@ class TieredCache(BaseCache):
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         """Store the generations; a failure drops the write (logged), never the LLM call."""
-        try:
+        with self._guard("stored"):
             prepared = self._prepared(prompt, llm_string, return_val)
             if prepared is not None:
                 self.core.store(prepared[0], prepared[1], usage=usage_of(return_val))
-        except InvalidRequestError as exc:
-            logger.info("tiered-cache: not stored: %s", exc)
-        except Exception:
-            logger.warning("tiered-cache: update failed, write dropped", exc_info=True)
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
-        try:
+        with self._guard("stored"):
             prepared = self._prepared(prompt, llm_string, return_val)
             if prepared is not None:
                 await self.core.astore(prepared[0], prepared[1], usage=usage_of(return_val))
-        except InvalidRequestError as exc:
-            logger.info("tiered-cache: not stored: %s", exc)
-        except Exception:
-            logger.warning("tiered-cache: update failed, write dropped", exc_info=True)
 
     def clear(self, **kwargs: Any) -> None:
         """Delete this cache's entries (its namespace and version only)."""

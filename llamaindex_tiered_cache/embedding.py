@@ -16,8 +16,9 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 from tiered_cache import TieredCache
 from tiered_cache.keys import digest
+from tiered_cache.observability.incidents import Incidents
 
-from .guard import FailureLog
+from .guard import failure_log
 from .identity import model_fields_params, model_identity
 
 KEY_PREFIX = "emb:"
@@ -45,7 +46,7 @@ class CachedEmbedding(BaseEmbedding):
         description="The wrapped embedding model, called on cache misses."
     )
     _cache: TieredCache = PrivateAttr()
-    _failures: FailureLog = PrivateAttr()
+    _failures: Incidents = PrivateAttr()
 
     def __init__(
         self, embed_model: BaseEmbedding, cache: TieredCache | None = None, **settings: Any
@@ -58,7 +59,7 @@ class CachedEmbedding(BaseEmbedding):
         fields["embed_model"] = embed_model
         super().__init__(**fields)
         self._cache = core
-        self._failures = FailureLog(type(self).__name__)
+        self._failures = failure_log(type(self).__name__)
 
     @classmethod
     def class_name(cls) -> str:

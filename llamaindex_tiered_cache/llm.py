@@ -30,8 +30,9 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 from tiered_cache import CacheHit, CacheRequest, TieredCache
+from tiered_cache.observability.incidents import Incidents
 
-from .guard import FailureLog
+from .guard import failure_log
 from .identity import (
     SETTING_FIELDS,
     call_params,
@@ -82,7 +83,7 @@ class CachedLLM(LLM):
 
     llm: SerializeAsAny[LLM] = Field(description="The wrapped LLM, called on cache misses.")
     _cache: TieredCache = PrivateAttr()
-    _failures: FailureLog = PrivateAttr()
+    _failures: Incidents = PrivateAttr()
     _settings: dict[str, Any] = PrivateAttr()
 
     def __init__(self, llm: LLM, cache: TieredCache | None = None, **settings: Any) -> None:
@@ -96,7 +97,7 @@ class CachedLLM(LLM):
         fields["llm"] = llm
         super().__init__(**fields)
         self._cache = core
-        self._failures = FailureLog(type(self).__name__)
+        self._failures = failure_log(type(self).__name__)
         # The inner LLM's configuration, read once (see identity.SETTING_FIELDS).
         self._settings = model_fields_params(llm, skip=SETTING_FIELDS)
 

@@ -20,6 +20,7 @@ from ..backends.protocols import AsyncClose, Backends, VectorIndex, WriteItem
 from ..config import CacheConfig
 from ..embeddings.embedder import EmbeddingService
 from ..errors import BackendError, InvalidRequestError
+from ..observability.incidents import Incidents
 from ..observability.stats import Stats
 from ..request import CacheRequest
 from .breaker import CircuitBreaker
@@ -70,7 +71,7 @@ class Driver:
         cfg = config()
         self.breaker = CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown)
         self.flights = Flights()
-        self._failing = False
+        self.incidents = Incidents("core", logger)
         errors: list[type[BaseException]] = [*_IO_ERRORS]
         for backend in (backends.entries, backends.aux, backends.index):
             errors += backend.errors if backend is not None else ()
@@ -215,15 +216,11 @@ class Driver:
     def backend_failed(self, exc: Exception) -> None:
         self.stats.incr("errors")
         self.breaker.failure()
-        if not self._failing:  # once per incident, not once per call
-            self._failing = True
-            logger.warning("tiered-cache: backend failed, serving misses (%s)", exc)
+        self.incidents.failed(exc, "backend")
 
     def recovered(self) -> None:
         self.breaker.success()
-        if self._failing:
-            self._failing = False
-            logger.warning("tiered-cache: backend recovered")
+        self.incidents.ok()
 
     def guarded(self, call: Callable[[], T], fallback: T) -> T:
         """`call()` at the I/O edge under the failure policy (auxiliary reads and writes)."""
