@@ -145,7 +145,9 @@ class MemoryKV:
 
 
 class MemoryAux:
-    """The auxiliary store on a MemoryKV of its own: plain bytes by key, no hit counts."""
+    """The auxiliary store on a MemoryKV of its own: plain bytes by key, no hit counts.
+
+    Its async twins run inline, like MemoryKV's (the documented sync/async edge)."""
 
     errors: tuple[type[BaseException], ...] = ()
 
