@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tiered_cache import TieredCache
 
-from .redis_server import RedisStackServer
+from .redis_server import RedisStackCluster, RedisStackServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -35,6 +35,38 @@ def redis_url() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """REDIS_CLUSTER_URL when given, else three Redis Stack primaries joined into a cluster on
+    loopback for this session. Under CI a cluster that cannot start fails the test."""
+    given = os.environ.get("REDIS_CLUSTER_URL")
+    if given:
+        yield given
+        return
+    try:
+        cluster = RedisStackCluster().start()
+    except Exception as exc:
+        message = f"no Redis Stack cluster for the cluster tests: {exc}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    yield cluster.url
+    cluster.stop()
+
+
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+BACKENDS_AND_CLUSTER = [*BACKENDS, pytest.param("cluster", marks=pytest.mark.redis)]
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """The Redis URL of a backend parameter (None: embedded)."""
+    if backend == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    if backend == "cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))
+    return None
+
+
 @pytest.fixture
 def namespace() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
@@ -43,17 +75,16 @@ def namespace() -> str:
 CacheFactory = Callable[..., TieredCache]
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=BACKENDS_AND_CLUSTER)
 def make_cache(request: pytest.FixtureRequest, namespace: str) -> Iterator[CacheFactory]:
-    """A factory of caches on the embedded or the Redis backend (same settings either way)."""
+    """A factory of caches on the embedded backend, one Redis, or a 3-shard Redis Cluster
+    (same settings every way)."""
     made: list[TieredCache] = []
+    url = backend_url(request, request.param)
 
     def make(**settings: Any) -> TieredCache:
         settings.setdefault("namespace", namespace)
-        if request.param == "redis":
-            cache = TieredCache.from_url(request.getfixturevalue("redis_url"), **settings)
-        else:
-            cache = TieredCache(**settings)
+        cache = TieredCache.from_url(url, **settings) if url else TieredCache(**settings)
         made.append(cache)
         return cache
 

@@ -34,11 +34,13 @@ class RedisStackServer:
         json: bool = False,
         password: str | None = None,
         tls: tuple[Path, Path] | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.port = port or free_port()
         self.json = json  # also load RedisJSON (benchmarks of peers that store JSON documents)
         self.password = password
         self.tls = tls  # (certificate, key): serve TLS only
+        self.extra_args = extra_args
         auth = f":{password}@" if password else ""
         if tls:
             self.url = f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_cert_reqs=none"
@@ -52,6 +54,7 @@ class RedisStackServer:
 
         server, search = stack_paths()
         extra = ["--loadmodule", str(search.with_name("rejson.so"))] if self.json else []
+        extra += list(self.extra_args)
         if self.password:
             extra += ["--requirepass", self.password]
         ports = ["--port", str(self.port)]
@@ -126,3 +129,63 @@ class RedisStackServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class RedisStackCluster:
+    """Three Redis Stack primaries on loopback joined into a cluster (no replicas), each with
+    RediSearch; `url` names one node (a client finds the others)."""
+
+    def __init__(self, size: int = 3) -> None:
+        # The cluster bus port is named too: by default it is the port + 10000, which may not be
+        # a valid port (or a free one).
+        self.nodes = [
+            RedisStackServer(
+                extra_args=(
+                    *("--cluster-enabled", "yes", "--cluster-node-timeout", "2000"),
+                    *("--cluster-port", str(free_port())),
+                )
+            )
+            for _ in range(size)
+        ]
+        self.url = self.nodes[0].url
+
+    def start(self, timeout: float = 60.0) -> RedisStackCluster:
+        import redis
+
+        for node in self.nodes:
+            node.extra_args += ("--cluster-config-file", f"{node._dir.name}/nodes.conf")
+            node.start()
+        server, _ = stack_paths()
+        cli = server.with_name("redis-cli")
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        created = subprocess.run(
+            [
+                str(cli),
+                "--cluster",
+                "create",
+                *addresses,
+                *("--cluster-replicas", "0", "--cluster-yes"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if created.returncode != 0:
+            self.stop()
+            raise RuntimeError(
+                f"redis-cli --cluster create failed: {(created.stdout + created.stderr)[-2000:]}"
+            )
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            client = redis.Redis.from_url(node.url, socket_timeout=1)
+            while client.cluster("info").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("the cluster never reached cluster_state:ok")
+                time.sleep(0.05)
+            client.close()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

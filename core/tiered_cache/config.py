@@ -23,13 +23,16 @@ class CacheConfig:
     namespace: str = "default"
     """Tenant/application name; entries of other namespaces are never visible."""
     prefix: str = "tc"
-    """Redis key prefix; keys are `{prefix}:{namespace}:v{cache_version}:...`."""
+    """Redis key prefix; keys are `{prefix}:{<namespace>}:v{cache_version}:...` (the braces: a
+    Redis Cluster hash tag, one slot per namespace)."""
     cache_version: int = 1
     """Bump to invalidate every entry of the namespace at once."""
     ttl: float | None = None
     """Seconds an entry lives (None: until evicted)."""
     redis_url: str | None = None
     """Use Redis for both tiers when set; embedded in-process backends otherwise."""
+    cluster: bool | None = None
+    """Whether `redis_url` names a node of a Redis Cluster (None: ask the server)."""
     max_entries: int = 10_000
     """Embedded exact tier: LRU bound on entries."""
     max_bytes: int = 256 * 1024 * 1024

@@ -25,6 +25,8 @@ from tiered_cache import (
 )
 from tiered_cache.backends.factory import build_backends
 
+from ..conftest import BACKENDS_AND_CLUSTER, backend_url
+
 DIM = 8
 
 
@@ -34,12 +36,12 @@ def unit(*values: float) -> np.ndarray[Any, np.dtype[np.float32]]:
     return v / np.linalg.norm(v)
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=BACKENDS_AND_CLUSTER)
 def backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
     settings: dict[str, Any] = {"namespace": f"contract-{uuid.uuid4().hex[:10]}"}
-    if request.param == "redis":
-        settings["redis_url"] = request.getfixturevalue("redis_url")
-        settings["redis_timeout"] = 2.0
+    url = backend_url(request, request.param)
+    if url:
+        settings.update(redis_url=url, redis_timeout=2.0)
     made = build_backends(CacheConfig(**settings), DIM)
     yield made
     made.entries.clear()

@@ -46,7 +46,7 @@ def redis_args(redis_url: str, namespace: str) -> Iterator[list[str]]:
     """Global options of a unique Redis namespace, deleted afterwards."""
     yield ["--redis-url", redis_url, "--namespace", namespace]
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"tc:{namespace}:*"))
+    keys = list(client.scan_iter(match=f"tc:{{{namespace}}}:*"))
     if keys:
         client.delete(*keys)
     client.close()
@@ -199,16 +199,16 @@ def test_clear_redis_asks_and_deletes_only_this_namespace(
     declined = run_on_tty([*redis_args, "clear"], "n\n")
     assert declined.returncode == 1 and "aborted" in declined.stderr
     assert "Delete every entry of namespace" in declined.stderr
-    assert len(list(client.scan_iter(match=f"tc:{namespace}:v1:e:*"))) == 3
+    assert len(list(client.scan_iter(match=f"tc:{{{namespace}}}:v1:e:*"))) == 3
 
     confirmed = run_on_tty([*redis_args, "clear"], "y\n")
     assert confirmed.returncode == 0, confirmed.stderr
     assert "3 entries deleted" in confirmed.stdout
-    assert list(client.scan_iter(match=f"tc:{namespace}:v1:e:*")) == []
-    assert client.exists(f"tc:{namespace}:v1:stats")  # counters survive a clear ...
+    assert list(client.scan_iter(match=f"tc:{{{namespace}}}:v1:e:*")) == []
+    assert client.exists(f"tc:{{{namespace}}}:v1:stats")  # counters survive a clear ...
     done = as_json(run_cli(*redis_args, "--json", "clear", "--yes", "--reset-stats"))
     assert done["entries_deleted"] == 0 and done["stats_reset"] is True
-    assert not client.exists(f"tc:{namespace}:v1:stats")  # ... unless reset
+    assert not client.exists(f"tc:{{{namespace}}}:v1:stats")  # ... unless reset
     assert other.lookup(other.request("kept", model="m")).payload == "kept"  # type: ignore[union-attr]
     other.clear()
     other.close()

@@ -21,7 +21,7 @@ def test_counters_of_closed_caches_add_up(redis_url: str, namespace: str) -> Non
         assert cache.lookup(req).payload == "Paris."  # type: ignore[union-attr]
         cache.close()  # flushes this process's counters
     client = redis.Redis.from_url(redis_url)
-    shared = read_shared_stats(client, f"tc:{namespace}:v1:")
+    shared = read_shared_stats(client, f"tc:{{{namespace}}}:v1:")
     assert shared["exact_hits"] == 3 and shared["misses"] == 1 and shared["lookups"] == 4
     assert shared["stores"] == 1
     assert shared["tokens_saved"] == 3 * 1_100
@@ -29,7 +29,7 @@ def test_counters_of_closed_caches_add_up(redis_url: str, namespace: str) -> Non
     assert shared["entries"] == 1 and shared["entry_hits"] == 3  # from the entries' hit counts
     assert shared["latency"]["exact"]["count"] == 3
     TieredCache.from_url(redis_url, namespace=namespace, semantic=False).clear()
-    client.delete(stats_key(f"tc:{namespace}:v1:"))
+    client.delete(stats_key(f"tc:{{{namespace}}}:v1:"))
     client.close()
 
 
@@ -37,7 +37,7 @@ def test_flushes_in_the_background_at_most_once_per_interval(
     redis_url: str, namespace: str
 ) -> None:
     client = redis.Redis.from_url(redis_url)
-    key = f"tc:{namespace}:v1:stats"
+    key = f"tc:{{{namespace}}}:v1:stats"
     sink = RedisStatsSink(client, key, interval=1.0)
     sink.incr("stores", 1)
     assert client.hgetall(key) == {}  # not yet: the first interval has not passed
@@ -72,5 +72,5 @@ def test_shared_stats_can_be_turned_off(redis_url: str, namespace: str) -> None:
     cache.lookup(cache.request("q", model="m"))
     cache.close()
     client = redis.Redis.from_url(redis_url)
-    assert client.exists(f"tc:{namespace}:v1:stats") == 0
+    assert client.exists(f"tc:{{{namespace}}}:v1:stats") == 0
     client.close()

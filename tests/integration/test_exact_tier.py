@@ -94,9 +94,9 @@ def test_redis_clear_touches_only_its_own_keys(redis_url: str, namespace: str) -
     client = redis.Redis.from_url(redis_url)
     foreign = {
         "redis:unrelated": b"1",
-        f"tc:{namespace}-other:v1:e:x": b"2",
-        f"tc:{namespace}:v2:e:x": b"3",
-        f"other:{namespace}:v1:e:x": b"4",
+        f"tc:{{{namespace}-other}}:v1:e:x": b"2",
+        f"tc:{{{namespace}}}:v2:e:x": b"3",
+        f"other:{{{namespace}}}:v1:e:x": b"4",
     }
     for k, v in foreign.items():
         client.set(k, v)
@@ -105,7 +105,7 @@ def test_redis_clear_touches_only_its_own_keys(redis_url: str, namespace: str) -
         cache.backends.entries.set(f"k{i}", b"{}", None)
     cache.store(cache.request("q", model="m"), "v")
     cache.clear()
-    assert client.keys(f"tc:{namespace}:v1:e:*") == []
+    assert client.keys(f"tc:{{{namespace}}}:v1:e:*") == []
     assert {k: client.get(k) for k in foreign} == foreign
     client.delete(*foreign)
     cache.close()
@@ -119,7 +119,7 @@ def test_redis_layout_and_json_only(redis_url: str, namespace: str) -> None:
     req = cache.request("layout", model="m")
     cache.store(req, "payload", usage={"total_tokens": 3})
     client = redis.Redis.from_url(redis_url)
-    key = f"tc:{namespace}:v1:e:{req.exact_key}"
+    key = f"tc:{{{namespace}}}:v1:e:{req.exact_key}"
     stored = client.hgetall(key)
     entry = orjson.loads(stored[b"d"])
     assert entry["payload"] == "payload" and entry["usage"] == {"total_tokens": 3}

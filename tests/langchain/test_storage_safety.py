@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration
 from pydantic import SecretStr
@@ -32,7 +31,7 @@ def stored(cache: TieredCache) -> list[tuple[bytes, bytes]]:
         entries = core.backends.entries
         assert isinstance(entries, MemoryKV)
         return [(k.encode(), v) for k, v in entries.scan("")]
-    client: Any = redis.Redis.from_url(core.config.redis_url)
+    client: Any = core.redis.node()  # the server (the shard, on a cluster) of the namespace
     out: list[tuple[bytes, bytes]] = []
     for key in client.scan_iter(match=f"*{core.config.namespace}*", count=1000):
         kind = client.type(key)
@@ -42,7 +41,6 @@ def stored(cache: TieredCache) -> list[tuple[bytes, bytes]]:
             out.append((key, client.get(key) or b""))
         else:
             out.append((key, repr(kind).encode()))
-    client.close()
     return out
 
 

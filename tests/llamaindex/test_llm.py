@@ -60,6 +60,7 @@ class BrokenKV:
     """A store whose every call fails, as a Redis that went away does."""
 
     errors = ()
+    error_packages = ()
 
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("backend down")

@@ -16,6 +16,7 @@ class Flaky(MemoryKV):
     """An entry store that fails the way a network store does, while `down`."""
 
     errors = (ConnectionRefusedError,)
+    error_packages = ()
 
     def __init__(self) -> None:
         super().__init__()

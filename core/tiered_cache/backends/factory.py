@@ -47,7 +47,12 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
     assert cfg.redis_url is not None
     keys = Keyspace(cfg.prefix, cfg.namespace, cfg.cache_version)
     conn = RedisConnection(
-        cfg.redis_url, keys, cfg.namespace, cfg.redis_timeout, cfg.redis_connect_timeout
+        cfg.redis_url,
+        keys,
+        cfg.namespace,
+        cfg.redis_timeout,
+        cfg.redis_connect_timeout,
+        cluster=cfg.cluster,
     )
     index = None
     if dim is not None:

@@ -15,6 +15,7 @@ class MemoryKV:
     """
 
     errors: tuple[type[BaseException], ...] = ()  # no I/O: anything raised is a bug
+    error_packages: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -150,6 +151,7 @@ class MemoryAux:
     Its async twins run inline, like MemoryKV's (the documented sync/async edge)."""
 
     errors: tuple[type[BaseException], ...] = ()
+    error_packages: tuple[str, ...] = ()
 
     def __init__(self, max_entries: int = 10_000, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._store = MemoryKV(max_entries, max_bytes)

@@ -55,6 +55,7 @@ class MemoryVectorIndex:
     hnswlib beyond."""
 
     errors: tuple[type[BaseException], ...] = ()  # no I/O: anything raised is a bug
+    error_packages: tuple[str, ...] = ()
 
     def __init__(
         self,

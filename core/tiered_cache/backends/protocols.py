@@ -4,8 +4,10 @@ A cache needs an `EntryStore` (response entries, hit counted on read) and, for t
 tier, a `VectorIndex`; an `AuxStore` keeps non-response data (threshold state, adapters'
 embeddings and ingestion outputs) outside the entries. `Leases`, `BulkWrites`, `Peek` and
 `AsyncClose` are abilities a backend may add; the engine checks for them with `isinstance`.
-Every backend names the exceptions that mean "the backend failed" in `errors`: the engine maps
-those (and only those) to `BackendError`.
+Every backend names the exceptions that mean "the backend failed" in `errors`, and the client
+libraries it talks through in `error_packages` (an exception raised inside one, whatever its
+type, is a failure of the backend: redis-py raises AttributeError on a connection that dropped
+mid-handshake): the engine maps those (and only those) to `BackendError`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class EntryStore(Protocol):
     """Response entries by key with a per-key TTL; `get` counts a hit and returns the count."""
 
     errors: tuple[type[BaseException], ...]
+    error_packages: tuple[str, ...]
 
     def get(self, key: str) -> tuple[bytes, int] | None: ...
     def set(self, key: str, value: bytes, ttl: float | None) -> None: ...
@@ -53,6 +56,7 @@ class AuxStore(Protocol):
     never indexed, not counted as entries, not cleared with them."""
 
     errors: tuple[type[BaseException], ...]
+    error_packages: tuple[str, ...]
 
     def get(self, key: str) -> bytes | None: ...
     def set(self, key: str, value: bytes, ttl: float | None) -> None: ...
@@ -71,6 +75,7 @@ class VectorIndex(Protocol):
     """k-NN over unit vectors, always pre-filtered by partition; documents expire with a TTL."""
 
     errors: tuple[type[BaseException], ...]
+    error_packages: tuple[str, ...]
 
     def add(
         self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None

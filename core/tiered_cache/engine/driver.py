@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
@@ -73,9 +74,13 @@ class Driver:
         self.flights = Flights()
         self.incidents = Incidents("core", logger)
         errors: list[type[BaseException]] = [*_IO_ERRORS]
+        packages: list[str] = []
         for backend in (backends.entries, backends.aux, backends.index):
-            errors += backend.errors if backend is not None else ()
+            if backend is not None:
+                errors += backend.errors
+                packages += backend.error_packages
         self._errors = tuple(dict.fromkeys(errors))
+        self._packages = tuple(f"{os.sep}{p}{os.sep}" for p in dict.fromkeys(packages))
 
     # -- the I/O edge ------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -87,6 +92,20 @@ class Driver:
             raise
         except self._errors as exc:
             raise BackendError(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            if not self._raised_by_client(exc):
+                raise
+            raise BackendError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _raised_by_client(self, exc: BaseException) -> bool:
+        """Whether `exc` was raised inside a backend's client library."""
+        tb = exc.__traceback__
+        if tb is None or not self._packages:
+            return False
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        filename = tb.tb_frame.f_code.co_filename
+        return any(package in filename for package in self._packages)
 
     def do(self, op: Op) -> Any:
         b = self.backends

@@ -59,7 +59,7 @@ def _where(cache: TieredCache) -> str:
 def _backend(cache: TieredCache) -> tuple[Any, str] | None:
     """The Redis client and key base of a Redis-backed cache; None when embedded."""
     conn = cache.redis
-    return None if conn is None else (conn.client, conn.keys.base)
+    return None if conn is None else (conn.node(), conn.keys.base)
 
 
 def _shared(cache: TieredCache, scan: bool = True) -> dict[str, Any] | None:

@@ -50,7 +50,7 @@ class StatsServer(ThreadingHTTPServer):
 
     def _redis(self) -> tuple[Any, str] | None:
         conn = self.cache.redis
-        return None if conn is None else (conn.client, conn.keys.base)
+        return None if conn is None else (conn.node(), conn.keys.base)
 
     def shared(self) -> dict[str, Any] | None:
         """The counters of every process (Redis only); entry counts refreshed every SCAN_EVERY s."""

@@ -12,17 +12,18 @@ _BATCH = 256
 
 class RedisAux:
     errors = ERRORS
+    error_packages: tuple[str, ...] = ("redis",)
 
     def __init__(self, conn: RedisConnection) -> None:
         self.conn = conn
         self.keys = conn.keys
 
     def get(self, key: str) -> bytes | None:
-        raw: bytes | None = self.conn.client.get(self.keys.aux(key))  # type: ignore[assignment]
+        raw: bytes | None = self.conn.client.get(self.keys.aux(key))
         return None if raw is None else bytes(raw)
 
     async def aget(self, key: str) -> bytes | None:
-        raw = await self.conn.aclient().get(self.keys.aux(key))
+        raw = await self.conn.acall("GET", self.keys.aux(key))
         return None if raw is None else bytes(raw)
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
@@ -31,13 +32,14 @@ class RedisAux:
 
     async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
         px = None if ttl is None else max(1, int(ttl * 1000))
-        await self.conn.aclient().set(self.keys.aux(key), value, px=px)
+        expiry = () if px is None else ("PX", px)
+        await self.conn.acall("SET", self.keys.aux(key), value, *expiry)
 
     def delete(self, key: str) -> bool:
         return bool(self.conn.client.unlink(self.keys.aux(key)))
 
     async def adelete(self, key: str) -> bool:
-        return bool(await self.conn.aclient().unlink(self.keys.aux(key)))
+        return bool(await self.conn.acall("UNLINK", self.keys.aux(key)))
 
     def _rows(self, names: list[Any], values: list[Any]) -> list[tuple[str, bytes]]:
         return [
@@ -48,7 +50,7 @@ class RedisAux:
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         client = self.conn.client
-        names = list(client.scan_iter(match=self.keys.pattern("a", prefix), count=1000))
+        names = list(self.conn.node().scan_iter(match=self.keys.pattern("a", prefix), count=1000))
         rows: list[tuple[str, bytes]] = []
         for start in range(0, len(names), _BATCH):
             chunk = names[start : start + _BATCH]
@@ -56,23 +58,20 @@ class RedisAux:
         return rows
 
     async def ascan(self, prefix: str) -> list[tuple[str, bytes]]:
-        client = self.conn.aclient()
-        pattern = self.keys.pattern("a", prefix)
-        names = [n async for n in client.scan_iter(match=pattern, count=1000)]
+        names = await self.conn.ascan(self.keys.pattern("a", prefix))
         rows: list[tuple[str, bytes]] = []
         for start in range(0, len(names), _BATCH):
             chunk = names[start : start + _BATCH]
-            rows += self._rows(chunk, await client.mget(chunk))
+            rows += self._rows(chunk, await self.conn.acall("MGET", *chunk))
         return rows
 
     def clear(self) -> None:
         client = self.conn.client
-        names = list(client.scan_iter(match=self.keys.pattern("a"), count=1000))
+        names = list(self.conn.node().scan_iter(match=self.keys.pattern("a"), count=1000))
         for start in range(0, len(names), _BATCH):
             client.unlink(*names[start : start + _BATCH])
 
     async def aclear(self) -> None:
-        client = self.conn.aclient()
-        names = [n async for n in client.scan_iter(match=self.keys.pattern("a"), count=1000)]
+        names = await self.conn.ascan(self.keys.pattern("a"))
         for start in range(0, len(names), _BATCH):
-            await client.unlink(*names[start : start + _BATCH])
+            await self.conn.acall("UNLINK", *names[start : start + _BATCH])

@@ -29,6 +29,7 @@ class RedisEntries:
     """The entry store (with leases and bulk writes) of one namespace on Redis."""
 
     errors = ERRORS
+    error_packages: tuple[str, ...] = ("redis",)
 
     def __init__(
         self, conn: RedisConnection, index: RedisIndex | None = None, near_cache_size: int = 0
@@ -41,7 +42,7 @@ class RedisEntries:
         if near_cache_size > 0:
             self.near = NearCache(near_cache_size)
             self._listener = InvalidationListener(
-                conn.url, conn.client_kwargs, self.keys.entry_prefix, self.near, self._add_hits
+                conn.node_url, conn.client_kwargs, self.keys.entry_prefix, self.near, self._add_hits
             )
 
     # -- reads ----------------------------------------------------------------------------------
@@ -85,10 +86,9 @@ class RedisEntries:
     def _add_hits(self, pending: dict[str, int]) -> None:
         """Hits served by the near cache, added to the shared counters (listener thread)."""
         pipe = self.conn.client.pipeline(transaction=False)
-        script = self.conn.scripts["add_hits"]
         for ekey, count in pending.items():
             hkey = self.keys.hits(self.keys.entry_key_of(ekey))
-            script(keys=[ekey, hkey], args=[count], client=pipe)
+            pipe.execute_command(*self.conn.script_args("add_hits", (ekey, hkey), (count,)))
         pipe.execute()
 
     # -- writes ---------------------------------------------------------------------------------
@@ -97,39 +97,33 @@ class RedisEntries:
         if self.near is not None:
             self.near.invalidate([self.keys.entry(k) for k in keys])
 
-    def _set_commands(
-        self, pipe: Any, key: str, ttl: float | None, mapping: dict[str, Any]
-    ) -> None:
-        ekey = self.keys.entry(key)
-        pipe.hset(ekey, mapping=mapping)
-        pipe.unlink(self.keys.hits(key))  # a new entry starts with no hits
-        if ttl is None:
-            pipe.persist(ekey)
-        else:
-            pipe.pexpire(ekey, max(1, int(ttl * 1000)))
+    def _write_args(
+        self, key: str, ttl: float | None, fields: dict[str, Any]
+    ) -> tuple[tuple[str, str], tuple[Any, ...]]:
+        """The keys and arguments of the `write` script (see connection.WRITE)."""
+        ttl_ms = 0 if ttl is None else max(1, int(ttl * 1000))
+        flat = [item for pair in fields.items() for item in pair]
+        return (self.keys.entry(key), self.keys.hits(key)), (ttl_ms, *flat)
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
-        pipe = self.conn.client.pipeline(transaction=True)
-        self._set_commands(pipe, key, ttl, {"d": value})
-        pipe.execute()
+        self.conn.evalsha("write", *self._write_args(key, ttl, {"d": value}))
         self._dropped(key)
 
     async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
-        pipe = self.conn.aclient().pipeline(transaction=True)
-        self._set_commands(pipe, key, ttl, {"d": value})
-        await pipe.execute()
+        await self.conn.aevalsha("write", *self._write_args(key, ttl, {"d": value}))
         self._dropped(key)
 
     def _write_pipelines(self, client: Any, items: Sequence[WriteItem]) -> Iterator[Any]:
-        """MULTI/EXEC pipelines of `_WRITE_CHUNK` entries, each written with its vector in one
-        HSET (indexed once), so that no round trip holds the server past the timeout."""
+        """Pipelines of `_WRITE_CHUNK` entries, each written with its vector in one atomic
+        script (indexed once), so that no round trip holds the server past the timeout."""
         for start in range(0, len(items), _WRITE_CHUNK):
-            pipe = client.pipeline(transaction=True)
+            pipe = client.pipeline(transaction=False)
             for key, value, ttl, vector in items[start : start + _WRITE_CHUNK]:
-                mapping: dict[str, Any] = {"d": value}
+                fields: dict[str, Any] = {"d": value}
                 if vector is not None and self.index is not None:
-                    mapping.update(self.index.fields(*vector))
-                self._set_commands(pipe, key, ttl, mapping)
+                    fields.update(self.index.fields(*vector))
+                keys, args = self._write_args(key, ttl, fields)
+                pipe.execute_command(*self.conn.script_args("write", keys, args))
             yield pipe
 
     def _needs_index(self, items: Sequence[WriteItem]) -> bool:
@@ -155,26 +149,28 @@ class RedisEntries:
 
     def delete(self, key: str) -> bool:
         pipe = self.conn.client.pipeline(transaction=False)
-        pipe.unlink(self.keys.entry(key))  # the vector goes with the hash
-        pipe.unlink(self.keys.hits(key))
+        pipe.execute_command("UNLINK", self.keys.entry(key))  # the vector goes with the hash
+        pipe.execute_command("UNLINK", self.keys.hits(key))
         deleted = bool(pipe.execute()[0])
         self._dropped(key)
         return deleted
 
     async def adelete(self, key: str) -> bool:
         pipe = self.conn.aclient().pipeline(transaction=False)
-        pipe.unlink(self.keys.entry(key))
-        pipe.unlink(self.keys.hits(key))
+        pipe.execute_command("UNLINK", self.keys.entry(key))
+        pipe.execute_command("UNLINK", self.keys.hits(key))
         deleted = bool((await pipe.execute())[0])
         self._dropped(key)
         return deleted
 
     def clear(self) -> None:
-        """Delete every entry and hit counter of the namespace (nothing else)."""
+        """Delete every entry and hit counter of the namespace (nothing else); on a cluster,
+        SCAN runs on the shard that holds the namespace, and so terminates there."""
         client = self.conn.client
+        node = self.conn.node()
         batch: list[bytes] = []
         for kind in ("e", "h"):  # entries, then their hit counters
-            for k in client.scan_iter(match=self.keys.pattern(kind), count=1000):
+            for k in node.scan_iter(match=self.keys.pattern(kind), count=1000):
                 batch.append(k)
                 if len(batch) >= _BATCH:
                     client.unlink(*batch)
@@ -185,16 +181,10 @@ class RedisEntries:
             self.near.invalidate(None)
 
     async def aclear(self) -> None:
-        client = self.conn.aclient()
-        batch: list[bytes] = []
         for kind in ("e", "h"):
-            async for k in client.scan_iter(match=self.keys.pattern(kind), count=1000):
-                batch.append(k)
-                if len(batch) >= _BATCH:
-                    await client.unlink(*batch)
-                    batch = []
-        if batch:
-            await client.unlink(*batch)
+            names = await self.conn.ascan(self.keys.pattern(kind))
+            for start in range(0, len(names), _BATCH):
+                await self.conn.acall("UNLINK", *names[start : start + _BATCH])
         if self.near is not None:
             self.near.invalidate(None)
 
@@ -203,15 +193,14 @@ class RedisEntries:
         return bool(self.conn.client.set(self.keys.lease(name), token, nx=True, px=ttl_ms))
 
     async def aacquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
-        client = self.conn.aclient()
-        return bool(await client.set(self.keys.lease(name), token, nx=True, px=ttl_ms))
+        acquired = await self.conn.acall("SET", self.keys.lease(name), token, "NX", "PX", ttl_ms)
+        return bool(acquired)
 
     def release_lease(self, name: str, token: str) -> None:
-        self.conn.scripts["release"](keys=[self.keys.lease(name)], args=[token])
+        self.conn.evalsha("release", (self.keys.lease(name),), (token,))
 
     async def arelease_lease(self, name: str, token: str) -> None:
-        client, scripts = self.conn.aconn()
-        await scripts["release"](keys=[self.keys.lease(name)], args=[token], client=client)
+        await self.conn.aevalsha("release", (self.keys.lease(name),), (token,))
 
     def close(self) -> None:
         if self._listener is not None:  # first: it hands over the near cache's hit counts

@@ -53,6 +53,7 @@ class RedisIndex:
     expiring the entry removes it: `delete` and `clear` only concern an entry kept without it."""
 
     errors = ERRORS
+    error_packages: tuple[str, ...] = ("redis",)
 
     def __init__(
         self,
@@ -117,7 +118,7 @@ class RedisIndex:
             }
         )
         client = self.conn.client
-        index = SearchIndex(schema, redis_client=client)
+        index = SearchIndex(schema, redis_client=self.conn.node())  # FT.* of its shard
         try:
             exists = index.exists()
             stored = client.get(self.keys.schema)
@@ -163,22 +164,21 @@ class RedisIndex:
     ) -> None:
         # The vector joins its entry's hash (and so its TTL); a vanished entry gets no vector.
         self.ready()
-        args = list(self.fields(partition, vector, query_text).values())
-        self.conn.scripts["add"](keys=[self.keys.entry(key)], args=args)
+        args = tuple(self.fields(partition, vector, query_text).values())
+        self.conn.evalsha("add", (self.keys.entry(key),), args)
 
     async def aadd(
         self, key: str, partition: str, vector: Vector, query_text: str, ttl: float | None
     ) -> None:
         await self.aready()
-        client, scripts = self.conn.aconn()
-        args = list(self.fields(partition, vector, query_text).values())
-        await scripts["add"](keys=[self.keys.entry(key)], args=args, client=client)
+        args = tuple(self.fields(partition, vector, query_text).values())
+        await self.conn.aevalsha("add", (self.keys.entry(key),), args)
 
     def delete(self, key: str) -> bool:
         return bool(self.conn.client.hdel(self.keys.entry(key), *VECTOR_FIELDS))
 
     async def adelete(self, key: str) -> bool:
-        return bool(await self.conn.aclient().hdel(self.keys.entry(key), *VECTOR_FIELDS))
+        return bool(await self.conn.acall("HDEL", self.keys.entry(key), *VECTOR_FIELDS))
 
     def clear(self) -> None:
         """Nothing of its own to clear: the vectors go with their entries."""
@@ -201,7 +201,7 @@ class RedisIndex:
     def search(self, partition: str, vector: Vector, k: int) -> list[Match]:
         self.ready()
         try:
-            raw = self.conn.client.execute_command(*self._search_args(partition, vector, k))  # type: ignore[no-untyped-call]
+            raw = self.conn.client.execute_command(*self._search_args(partition, vector, k))
         except ResponseError as exc:
             return self._vanished(exc)
         return parse_search(raw, self.keys.entry_prefix)
@@ -210,7 +210,7 @@ class RedisIndex:
         await self.aready()
         try:
             args = self._search_args(partition, vector, k)
-            raw = await self.conn.aclient().execute_command(*args)
+            raw = await self.conn.acall(*args)
         except ResponseError as exc:
             return self._vanished(exc)
         return parse_search(raw, self.keys.entry_prefix)

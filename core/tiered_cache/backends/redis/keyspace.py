@@ -1,6 +1,9 @@
 """Every Redis key name of a cache, in one place.
 
-A namespace's keys all start with `{prefix}:{namespace}:v{version}:`:
+A namespace's keys all start with `{prefix}:{<namespace>}:v{version}:`; the braces are a Redis
+Cluster hash tag, so that every key of a namespace (entries, counters, leases, aux data, stats,
+and so the documents of its vector index) lives in one slot, on one shard. (A namespace that
+holds braces itself is tagged by a digest: `{prefix}:{<digest>}:<namespace>:v{version}:`.)
 
     e:{key}        an entry: a hash with the entry JSON (`d`) and, for deterministic requests,
                    its vector, partition, namespace and question (indexed by RediSearch)
@@ -14,6 +17,7 @@ A namespace's keys all start with `{prefix}:{namespace}:v{version}:`:
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 SCHEMA_VERSION = 1
@@ -34,7 +38,12 @@ class Keyspace:
     """The key names of one namespace and cache version."""
 
     def __init__(self, prefix: str, namespace: str, cache_version: int) -> None:
-        self.base = f"{prefix}:{namespace}:v{cache_version}:"
+        if "{" in namespace or "}" in namespace:  # would end the hash tag early
+            tag = hashlib.sha256(namespace.encode()).hexdigest()[:16]
+            self.base = f"{prefix}:{{{tag}}}:{namespace}:v{cache_version}:"
+        else:
+            self.base = f"{prefix}:{{{namespace}}}:v{cache_version}:"
+        self.tag_key = self.base  # any key of the namespace: it names the slot
         self.index_name = f"{self.base}idx:s{SCHEMA_VERSION}"
         self.schema = f"{self.base}schema"
         self.stats = f"{self.base}stats"

@@ -145,17 +145,22 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 class InvalidationListener:
     """A daemon thread that keeps `near` live while it is subscribed to invalidations of keys
     starting with `prefix`, reconnecting with back-off, and hands hits served from `near` to
-    `flush_hits` about once a second. It holds its owner only weakly, through `flush_hits`."""
+    `flush_hits` about once a second. It holds its owner only weakly, through `flush_hits`.
+
+    `where()` names the server that holds those keys (on a cluster, the shard that owns the
+    namespace's slot): asked at each connection and once a second, so that after a failover or
+    a slot migration the listener moves to the new owner (its copies dropped on the way)."""
 
     def __init__(
         self,
-        url: str,
+        where: Callable[[], str],
         client_kwargs: dict[str, Any],
         prefix: str,
         near: NearCache,
         flush_hits: Callable[[dict[str, int]], None],
     ) -> None:
-        self.url = url
+        self.where = where
+        self.url = ""
         self.prefix = prefix
         self.near = near
         # RESP2: the invalidations come as Pub/Sub messages. Waits for them use their own timeout.
@@ -174,6 +179,7 @@ class InvalidationListener:
         self._thread.start()
 
     def _connect(self) -> Any:
+        self.url = self.where()
         pool = redis.ConnectionPool.from_url(self.url, **self._client_kwargs)
         conn = pool.connection_class(**pool.connection_kwargs)  # TLS, AUTH, unix: as the URL says
         conn.connect()
@@ -226,6 +232,14 @@ class InvalidationListener:
                 due = time.monotonic() + FLUSH_INTERVAL
                 if not self._flush():
                     return  # the owner is gone
+                if self._moved():
+                    raise ConnectionError(f"the keys moved away from {self.url}")
+
+    def _moved(self) -> bool:
+        try:
+            return self.where() != self.url
+        except Exception:  # the cluster cannot say now: keep listening where we are
+            return False
 
     def _flush(self) -> bool:
         flush = self._flush_hits()
