@@ -35,12 +35,14 @@ class RedisStackServer:
         password: str | None = None,
         tls: tuple[Path, Path] | None = None,
         extra_args: tuple[str, ...] = (),
+        modules: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.json = json  # also load RedisJSON (benchmarks of peers that store JSON documents)
         self.password = password
         self.tls = tls  # (certificate, key): serve TLS only
         self.extra_args = extra_args
+        self.modules = modules  # False: a plain Redis, no query engine
         auth = f":{password}@" if password else ""
         if tls:
             self.url = f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_cert_reqs=none"
@@ -86,8 +88,7 @@ class RedisStackServer:
                 "no",
                 "--dir",
                 self._dir.name,
-                "--loadmodule",
-                str(search),
+                *(("--loadmodule", str(search)) if self.modules else ()),
                 *extra,
             ],
             stdout=subprocess.DEVNULL,
@@ -111,7 +112,7 @@ class RedisStackServer:
                 time.sleep(0.05)
         modules = {m[b"name"].decode().lower() for m in client.module_list()}
         client.close()
-        if "search" not in modules:
+        if self.modules and "search" not in modules:
             self.stop()
             raise RuntimeError(f"redis-server has no search module (modules: {modules})")
         return self

@@ -212,13 +212,17 @@ class CacheConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CacheConfig:
-        """Read `TIERED_CACHE_<FIELD>` variables (e.g. TIERED_CACHE_REDIS_URL); kwargs win."""
+        """Read `TIERED_CACHE_<FIELD>` variables (e.g. TIERED_CACHE_REDIS_URL); kwargs win.
+        Without TIERED_CACHE_REDIS_URL, `REDIS_URL` (the name RedisVL and langchain-redis read)
+        is used when it is set and not empty."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is not None:
                 values[f.name] = _parse(f.name, str(f.type), raw)
+        if "redis_url" not in values and env.get("REDIS_URL"):
+            values["redis_url"] = env["REDIS_URL"]
         values.update(overrides)
         return cls().replace(**values)
 

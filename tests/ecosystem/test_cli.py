@@ -52,8 +52,8 @@ def redis_args(redis_url: str, namespace: str) -> Iterator[list[str]]:
     client.close()
 
 
-def as_json(result: subprocess.CompletedProcess[str]) -> dict:  # type: ignore[type-arg]
-    assert result.returncode == 0, result.stderr
+def as_json(result: subprocess.CompletedProcess[str], code: int = 0) -> dict:  # type: ignore[type-arg]
+    assert result.returncode == code, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
@@ -108,6 +108,7 @@ def test_stats_redis_down_is_a_clear_error(tmp_path: Path) -> None:
 def test_warm_embedded(faq: Path, tmp_path: Path) -> None:
     env = clean_env(TIERED_CACHE_SEMANTIC="false")  # exact tier only: no model to load
     result = run_cli("--json", "warm", str(faq), cwd=tmp_path, env=env)
+    assert result.returncode == 1  # two lines rejected: a partial failure, the rest stored
     assert json.loads(result.stdout) == {
         "lines": 5,
         "stored": 3,
@@ -128,10 +129,10 @@ def test_warm_then_inspect_redis(
 ) -> None:
     """warm is resumable and its entries serve paraphrases; inspect shows why (one model load
     per subprocess is the cost of this test, so the two commands share it)."""
-    first = as_json(run_cli(*redis_args, "--json", "warm", str(faq), "--batch-size", "2"))
+    first = as_json(run_cli(*redis_args, "--json", "warm", str(faq), "--batch-size", "2"), 1)
     assert (first["stored"], first["skipped"], first["invalid"]) == (3, 0, 2)
     exact_only = clean_env(TIERED_CACHE_SEMANTIC="false")  # no model to load: a faster check
-    again = as_json(run_cli(*redis_args, "--json", "warm", str(faq), env=exact_only))
+    again = as_json(run_cli(*redis_args, "--json", "warm", str(faq), env=exact_only), 1)
     assert (again["stored"], again["skipped"]) == (0, 3)  # an interrupted run resumes
     cache = TieredCache.from_url(redis_url, namespace=namespace, verifier=False)
     hit = cache.lookup(cache.request("How do I reset my password?", model="gpt-4o-mini"))
@@ -383,6 +384,16 @@ def test_installed_console_script() -> None:
 
 
 # -- missing optional parts ----------------------------------------------------------------------
+def test_version_and_a_bad_port_are_answered_without_a_traceback(tmp_path: Path) -> None:
+    from tiered_cache import __version__
+
+    version = run_cli("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.strip() == f"tiered-cache {__version__}"
+    bad = run_cli("serve", "--port", "99999", cwd=tmp_path)
+    assert bad.returncode == 2 and "a port is 0-65535" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_calibrate_with_a_missing_file_is_a_clear_message(tmp_path: Path) -> None:
     result = run_cli("calibrate", "nowhere.jsonl", cwd=tmp_path)
     assert result.returncode == 2 and "nowhere.jsonl" in result.stderr

@@ -151,3 +151,30 @@ def test_dead_backend_is_a_miss_not_an_error(mode: str, caplog: pytest.LogCaptur
     assert cache.stats()["errors"] == 3
     warnings = [r for r in caplog.records if "backend failed" in r.getMessage()]
     assert len(warnings) == 1  # once per incident
+
+
+def test_a_plain_redis_serves_exact_hits_and_says_once_why_not_semantic(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ..redis_server import RedisStackServer
+
+    server = RedisStackServer(modules=False).start()  # no query engine, as on many services
+    try:
+        with caplog.at_level("WARNING"):
+            cache = TieredCache.from_url(server.url, namespace="plain")
+            quiet = TieredCache.from_url(server.url, namespace="plain", semantic=False)
+        req = cache.request("What is the capital of France?", model="m")
+        assert cache.store(req, "Paris.")
+        hit = cache.lookup(req)
+        assert hit is not None and (hit.payload, hit.tier) == ("Paris.", "exact")
+        para = cache.request("What's the capital city of France?", model="m")
+        assert cache.lookup(para) is None
+        stats = cache.stats()
+        assert (stats["errors"], stats["stores"], stats["config"]["semantic"]) == (0, 1, False)
+        warnings = [r.getMessage() for r in caplog.records if "query engine" in r.getMessage()]
+        assert len(warnings) == 1 and "semantic=False" in warnings[0]
+        cache.clear()
+        cache.close()
+        quiet.close()
+    finally:
+        server.stop()

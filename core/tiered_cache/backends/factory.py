@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from ..config import CacheConfig
@@ -9,6 +10,8 @@ from ..errors import ConfigurationError
 from .memory_kv import MemoryAux, MemoryKV
 from .memory_vectors import MemoryVectorIndex
 from .protocols import Backends
+
+logger = logging.getLogger(__name__)
 
 
 def build_backends(
@@ -55,6 +58,14 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
         cluster=cfg.cluster,
     )
     index = None
+    if dim is not None and not conn.has_search():
+        logger.warning(
+            "tiered-cache: %s has no query engine (FT.* commands): exact hits only, the "
+            "semantic tier is off. Use Redis Stack >= 7.4, Redis >= 8 or Valkey with "
+            "valkey-search for semantic hits, or pass semantic=False to silence this.",
+            conn.safe_url,
+        )
+        dim = None
     if dim is not None:
         index = RedisIndex(
             conn,

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..backends.redis.shared_stats import read_shared_stats, reset_shared_stats
 from ..cache import TieredCache
 from ..config import CacheConfig
@@ -234,7 +235,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
     if cache.config.redis_url is None:
         text += "\n" + EMBEDDED_NOTE
     _emit(args, counts, text)
-    return 1 if counts["failed"] else 0
+    return 1 if counts["failed"] or counts["invalid"] else 0  # the valid lines are stored
 
 
 def _confirm(question: str) -> bool:
@@ -402,9 +403,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import make_server
 
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port {args.port}: a port is 0-65535 (0: any free port)")
     # The sidecar does no lookups: its /metrics are the shared counters (and process metrics).
     cache = _cache(args, semantic=False, shared_stats=False, metrics=False)
-    server = make_server(cache, args.host, args.port)
+    try:
+        server = make_server(cache, args.host, args.port)
+    except OSError as exc:
+        cache.close()
+        raise CommandError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
     print(
         f"tiered-cache: serving {_where(cache)} at {server.url} (/health, /stats, /metrics)",
         file=sys.stderr,
@@ -443,8 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tiered-cache",
         description="Inspect, fill and serve a tiered (exact + semantic) LLM cache. Settings "
-        "come from TIERED_CACHE_* environment variables; options override them.",
+        "come from TIERED_CACHE_* environment variables (and REDIS_URL); options override them.",
+        epilog="exit status: 0 ok; 1 partly failed (e.g. warm lines rejected or not stored: the "
+        "valid ones are stored); 2 usage error or unreachable backend.",
     )
+    parser.add_argument("--version", action="version", version=f"tiered-cache {__version__}")
     _globals(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -126,6 +126,17 @@ class RedisConnection:
     def safe_url(self) -> str:
         return safe_url(self.url)
 
+    def has_search(self) -> bool:
+        """Whether the server has the query engine (True when it cannot say now: a server
+        that is down at start-up gets its index built when it is back)."""
+        try:
+            self.node().execute_command("FT._LIST")
+        except redis.ResponseError as exc:
+            return "unknown command" not in str(exc).lower()
+        except redis.RedisError:
+            return True
+        return True
+
     def node(self) -> Any:
         """The client of the server that holds the namespace (its shard on a cluster)."""
         if not self.cluster:
