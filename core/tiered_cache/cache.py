@@ -13,7 +13,8 @@ from typing import Any
 from .backends.factory import build_backends
 from .backends.protocols import Backends, Peek
 from .config import CacheConfig
-from .embeddings.embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
+from .embeddings.embedder import Embedder, EmbeddingService
+from .embeddings.onnx import make_embedder
 from .engine.driver import Driver
 from .engine.ops import Served
 from .engine.plans import CacheHit, Computed, Plans
@@ -56,7 +57,7 @@ class TieredCache:
         self.embeddings: EmbeddingService | None = None
         if cfg.semantic:
             self.embeddings = EmbeddingService(
-                embedder or SentenceTransformerEmbedder(cfg.embedding_model),
+                embedder or make_embedder(cfg.embedding_model, cfg.embedding_backend),
                 cache_size=cfg.embedding_cache_size,
                 window_ms=cfg.batch_window_ms,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tiered_cache import TieredCache
 from tiered_cache.embeddings.embedder import _FAST_MAX, SentenceTransformerEmbedder, _fast_path
 from tiered_cache.errors import ModelNotFoundError
 
@@ -36,3 +37,44 @@ def test_fast_path_gives_the_models_own_vectors() -> None:
 def test_an_unknown_model_is_a_clear_error_not_a_download() -> None:
     with pytest.raises(ModelNotFoundError, match="never downloads"):
         SentenceTransformerEmbedder("some-org/not-a-local-model")
+
+
+# -- the ONNX encoder ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_onnx_runs_the_same_model_as_pytorch() -> None:
+    from tiered_cache.embeddings.onnx import OnnxEmbedder
+
+    texts = [
+        "What is the capital of France?",
+        "a much longer question, with punctuation; and numbers 42, 3.14 - that needs padding",
+        "",
+        "Ünïcödé ✓ 日本語",
+        "word " * 400,  # past the model's 256 tokens: truncated alike
+    ]
+    onnx, torch = OnnxEmbedder(), SentenceTransformerEmbedder()
+    assert onnx.dimension == torch.dimension == 384
+    a, b = onnx.encode(texts), torch.encode(texts)
+    assert a.shape == b.shape == (5, 384) and a.dtype == np.float32
+    assert np.allclose(a, b, atol=1e-5)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert onnx.encode([]).shape == (0, 384)
+
+
+def test_the_default_backend_is_onnx_and_falls_back_to_pytorch_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sys
+
+    from tiered_cache import ConfigurationError
+    from tiered_cache.embeddings.onnx import OnnxEmbedder, make_embedder
+
+    assert isinstance(make_embedder(None, "auto"), OnnxEmbedder)
+    assert isinstance(make_embedder(None, "torch"), SentenceTransformerEmbedder)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # not installed
+    with caplog.at_level("WARNING"):
+        assert isinstance(make_embedder(None, "auto"), SentenceTransformerEmbedder)
+    assert "ONNX Runtime is not installed" in caplog.text
+    with pytest.raises(ModelNotFoundError, match="pip install onnxruntime"):
+        make_embedder(None, "onnx")
+    with pytest.raises(ConfigurationError, match="auto, onnx or torch"):
+        TieredCache(embedding_backend="tensorflow")
