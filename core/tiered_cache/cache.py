@@ -15,7 +15,7 @@ from .backends.protocols import Backends, Peek
 from .config import CacheConfig
 from .embeddings.embedder import Embedder, EmbeddingService
 from .embeddings.onnx import make_embedder
-from .engine.driver import Driver
+from .engine.driver import Driver, Hooks
 from .engine.ops import Served
 from .engine.plans import CacheHit, Computed, Plans
 from .errors import ConfigurationError
@@ -46,6 +46,7 @@ class TieredCache:
         *,
         backends: Backends | None = None,
         embedder: Embedder | None = None,
+        hooks: Hooks | None = None,
         **settings: Any,
     ) -> None:
         cfg = config or CacheConfig()
@@ -67,7 +68,9 @@ class TieredCache:
             self._stats.add_sink(self.backends.stats_sink)
         semantic = cfg.semantic and self.backends.index is not None
         self.plans = Plans.build(self._current, self._stats, semantic=semantic)
-        self.driver = Driver(self.backends, self.embeddings, self.plans, self._stats, self._current)
+        self.driver = Driver(
+            self.backends, self.embeddings, self.plans, self._stats, self._current, hooks
+        )
         self.aux = AuxiliaryStore(self.driver)
         """Non-response data (adapters' embeddings, ingestion outputs): see `store.py`."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from tiered_cache import ConfigurationError
-from tiered_cache.tools.recording import LLMCacheMiss, RecordingCache
+from tiered_cache.tools.recording import LLMCacheMiss, Recording
 
 pytest_plugins = ["pytester"]
 
@@ -171,20 +171,24 @@ def test_file_option_and_ini(app: pytest.Pytester, monkeypatch: pytest.MonkeyPat
 
 def test_recording_cache_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "rec.jsonl"
-    recorder = RecordingCache(path, "record")
-    requests = [recorder.request(f"question {i}", model="m") for i in range(5)]
+    recorder = Recording(path, "record")
+    cache = recorder.cache
+    requests = [cache.request(f"question {i}", model="m") for i in range(5)]
     for i, req in enumerate(reversed(requests)):
-        assert recorder.lookup(req) is None
-        assert recorder.store(req, f"answer {4 - i}", usage={"total_tokens": i})
+        assert cache.lookup(req) is None
+        assert cache.store(req, f"answer {4 - i}", usage={"total_tokens": i})
     assert recorder.save()
     keys = [json.loads(line)["key"] for line in path.read_text().splitlines()]
     assert keys == sorted(keys)
-    replayer = RecordingCache(path, "replay")
+    replayer = Recording(path, "replay")
+    replay = replayer.cache
     for i, req in enumerate(requests):
-        assert replayer.lookup(req).payload == f"answer {i}"  # type: ignore[union-attr]
+        assert replay.lookup(req).payload == f"answer {i}"  # type: ignore[union-attr]
     with pytest.raises(LLMCacheMiss, match=r"not in .*rec.jsonl: question 9"):
-        replayer.lookup(replayer.request("question 9", model="m"))
-    assert not replayer.store(requests[0], "changed") and not replayer.save()
+        replay.lookup(replay.request("question 9", model="m"))
+    with pytest.raises(LLMCacheMiss):  # get_or_compute never computes in a replay
+        replay.get_or_compute(replay.request("question 9", model="m"), lambda: "computed")
+    assert not replay.store(requests[0], "changed") and not replayer.save()
     path.write_text("not json\n")
     with pytest.raises(ConfigurationError, match=r"rec\.jsonl:1"):
-        RecordingCache(path, "replay")
+        Recording(path, "replay")

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from ..backends.protocols import AsyncClose, Backends, VectorIndex, WriteItem
 from ..config import CacheConfig
@@ -53,6 +53,16 @@ T = TypeVar("T")
 _IO_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError)
 
 
+class Hooks(Protocol):
+    """Observers of a cache's lookups and stores (record/replay is one): `missed` may raise to
+    stop the caller (a BaseException passes every failure policy), `storing` may refuse a
+    store, `stored` sees each one that was written."""
+
+    def missed(self, request: CacheRequest) -> None: ...
+    def storing(self, request: CacheRequest) -> bool: ...
+    def stored(self, request: CacheRequest, payload: str, usage: Any) -> None: ...
+
+
 class Driver:
     """Runs plans on `backends`; sync and async twins share the plans and the failure policy."""
 
@@ -63,8 +73,10 @@ class Driver:
         plans: Plans,
         stats: Stats,
         config: Callable[[], CacheConfig],
+        hooks: Hooks | None = None,
     ) -> None:
         self.backends = backends
+        self.hooks = hooks
         self.embeddings = embeddings
         self.plans = plans
         self.stats = stats
@@ -267,29 +279,42 @@ class Driver:
         return result
 
     # -- the public operations ---------------------------------------------------------------------
+    def _looked_up(
+        self, hit: CacheHit | None, started: float, request: CacheRequest
+    ) -> CacheHit | None:
+        if hit is None and self.hooks is not None:
+            self.hooks.missed(request)
+        return self.plans.observe(hit, started, request)
+
     def lookup(self, request: CacheRequest) -> CacheHit | None:
         started = time.perf_counter()
-        hit = self.run(self.plans.lookup(request), None)
-        return self.plans.observe(hit, started, request)
+        return self._looked_up(self.run(self.plans.lookup(request), None), started, request)
 
     async def alookup(self, request: CacheRequest) -> CacheHit | None:
         started = time.perf_counter()
         hit = await self.arun(self.plans.lookup(request), None)
-        return self.plans.observe(hit, started, request)
+        return self._looked_up(hit, started, request)
 
-    def store(self, request: CacheRequest, payload: str, usage: Any, ttl: float | None) -> bool:
-        stored = self.run(self.plans.store(request, payload, usage, ttl), False)
+    def _stored(self, stored: bool, request: CacheRequest, payload: str, usage: Any) -> bool:
         if stored:
             self.stats.incr("stores")
+            if self.hooks is not None:
+                self.hooks.stored(request, payload, usage)
         return stored
+
+    def store(self, request: CacheRequest, payload: str, usage: Any, ttl: float | None) -> bool:
+        if self.hooks is not None and not self.hooks.storing(request):
+            return False
+        stored = self.run(self.plans.store(request, payload, usage, ttl), False)
+        return self._stored(stored, request, payload, usage)
 
     async def astore(
         self, request: CacheRequest, payload: str, usage: Any, ttl: float | None
     ) -> bool:
+        if self.hooks is not None and not self.hooks.storing(request):
+            return False
         stored = await self.arun(self.plans.store(request, payload, usage, ttl), False)
-        if stored:
-            self.stats.incr("stores")
-        return stored
+        return self._stored(stored, request, payload, usage)
 
     def get_or_compute(
         self, request: CacheRequest, compute: Callable[[], Computed], ttl: float | None

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .recording import RecordingCache
+    from ..cache import TieredCache
+    from .recording import Recording  # noqa: F401 (named in a string: the StashKey below)
 
 MODES = ("record", "replay", "off")
 DEFAULT_FILE = "tests/llm_cache.jsonl"
-_CACHE = pytest.StashKey["RecordingCache | None"]()
+_CACHE = pytest.StashKey["Recording | None"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,13 +63,13 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if mode == "record" and hasattr(config, "workerinput"):
         raise pytest.UsageError("--llm-cache=record cannot run in parallel workers: drop -n")
-    from .recording import RecordingCache
+    from .recording import Recording
 
     given = config.getoption("llm_cache_file") or str(config.getini("llm_cache_file"))
     path = Path(given)
     if not path.is_absolute():
         path = config.rootpath / path
-    config.stash[_CACHE] = RecordingCache(path, mode, display=given)  # type: ignore[arg-type]
+    config.stash[_CACHE] = Recording(path, mode, display=given)  # type: ignore[arg-type]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -94,9 +95,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 @pytest.fixture
-def llm_cache(request: pytest.FixtureRequest) -> RecordingCache | None:
+def llm_cache(request: pytest.FixtureRequest) -> TieredCache | None:
     """The core cache over the recording (None with --llm-cache=off), for non-LangChain code."""
-    return request.config.stash.get(_CACHE, None)
+    recording = request.config.stash.get(_CACHE, None)
+    return None if recording is None else recording.cache
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +113,7 @@ def _tiered_cache_llm_recording(request: pytest.FixtureRequest) -> Iterator[None
     from langchain_tiered_cache import TieredCache as LangChainCache
 
     previous = get_llm_cache()
-    set_llm_cache(LangChainCache(cache=cache))
+    set_llm_cache(LangChainCache(cache=cache.cache))
     try:
         yield
     finally:

@@ -1,6 +1,6 @@
 """Record/replay of LLM responses in a JSONL file, for deterministic tests of LLM applications.
 
-`RecordingCache` is an exact-only `TieredCache` (semantic matching would make tests depend on a
+`Recording` gives an exact-only `TieredCache` (semantic matching would make tests depend on a
 threshold) whose entries live in a diff-friendly file: one JSON object per line with sorted keys,
 lines ordered by key. In `record` mode recorded requests are served and new responses are added;
 in `replay` mode nothing is written and a request that is not in the file raises `LLMCacheMiss`
@@ -13,12 +13,11 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from ..cache import CacheHit, Served, TieredCache
-from ..engine.plans import Computed, served
+from ..cache import TieredCache
 from ..entry import CacheEntry
 from ..errors import ConfigurationError
 from ..request import CacheRequest
@@ -36,22 +35,16 @@ class LLMCacheMiss(BaseException):
     """
 
 
-class RecordingCache(TieredCache):
-    """An exact-only cache whose entries are the lines of a JSONL file (`save()` writes it)."""
+class Recording:
+    """Record/replay of a JSONL file, as the hooks of an exact-only `TieredCache` (`.cache`):
+    the cache is a plain one, over an embedded store loaded from the file; the recording sees
+    its misses (replay: `LLMCacheMiss`) and its stores (record: kept for `save()`)."""
 
     def __init__(
         self, path: str | os.PathLike[str], mode: Mode, *, display: str | None = None
     ) -> None:
         if mode not in ("record", "replay"):
             raise ConfigurationError(f"mode={mode!r}: record or replay")
-        super().__init__(
-            namespace=NAMESPACE,
-            semantic=False,
-            metrics=False,
-            shared_stats=False,
-            max_entries=100_000_000,
-            max_bytes=1 << 50,
-        )
         self.path = Path(path)
         self.mode: Mode = mode
         self.display = display or str(path)
@@ -59,6 +52,15 @@ class RecordingCache(TieredCache):
         self.recorded = 0
         self.misses: list[str] = []
         self._lock = threading.Lock()
+        self.cache = TieredCache(
+            namespace=NAMESPACE,
+            semantic=False,
+            metrics=False,
+            shared_stats=False,
+            max_entries=100_000_000,
+            max_bytes=1 << 50,
+            hooks=self,
+        )
         self._load()
 
     def _load(self) -> None:
@@ -84,36 +86,28 @@ class RecordingCache(TieredCache):
                     usage if isinstance(usage, Mapping) else None,
                     created_at=0.0,
                 )
-                self.backends.entries.set(key, entry.to_json(), None)
+                self.cache.backends.entries.set(key, entry.to_json(), None)
                 self.records[key] = record
 
-    # -- the cache API, with record/replay semantics ---------------------------------------------
-    def _missed(self, request: CacheRequest) -> LLMCacheMiss:
+    # -- the cache's hooks ------------------------------------------------------------------------
+    def missed(self, request: CacheRequest) -> None:
+        """A replay never reaches a model: a request that was not recorded stops the test."""
+        if self.mode != "replay":
+            return
         text = request.query_text or f"<request {request.exact_key[:16]}>"
         model = request.partition.get("model")
         with self._lock:
             self.misses.append(text)
-        return LLMCacheMiss(
+        raise LLMCacheMiss(
             f"not in {self.display}: {text[:PROMPT_CHARS]}"
             + (f" (model {model})" if model else "")
             + "; record it with --llm-cache=record"
         )
 
-    def lookup(self, request: CacheRequest) -> CacheHit | None:
-        hit = super().lookup(request)
-        if hit is None and self.mode == "replay":
-            raise self._missed(request)
-        return hit
+    def storing(self, request: CacheRequest) -> bool:
+        return self.mode == "record"
 
-    async def alookup(self, request: CacheRequest) -> CacheHit | None:
-        hit = await super().alookup(request)
-        if hit is None and self.mode == "replay":
-            raise self._missed(request)
-        return hit
-
-    def _remember(
-        self, request: CacheRequest, payload: str, usage: Mapping[str, Any] | None
-    ) -> None:
+    def stored(self, request: CacheRequest, payload: str, usage: Any) -> None:
         record: dict[str, Any] = {
             "key": request.exact_key,
             "model": request.partition.get("model"),
@@ -125,57 +119,6 @@ class RecordingCache(TieredCache):
         with self._lock:
             self.records[request.exact_key] = record
             self.recorded += 1
-
-    def store(
-        self,
-        request: CacheRequest,
-        payload: str,
-        *,
-        usage: Mapping[str, Any] | None = None,
-        ttl: float | None = None,
-    ) -> bool:
-        if self.mode == "replay" or not super().store(request, payload, usage=usage):
-            return False
-        self._remember(request, payload, usage)
-        return True
-
-    async def astore(
-        self,
-        request: CacheRequest,
-        payload: str,
-        *,
-        usage: Mapping[str, Any] | None = None,
-        ttl: float | None = None,
-    ) -> bool:
-        if self.mode == "replay" or not await super().astore(request, payload, usage=usage):
-            return False
-        self._remember(request, payload, usage)
-        return True
-
-    def get_or_compute(
-        self, request: CacheRequest, compute: Callable[[], Computed], *, ttl: float | None = None
-    ) -> Served:
-        """The recorded answer, or (record mode) `compute()` recorded; tests need no leases."""
-        hit = self.lookup(request)
-        if hit is not None:
-            return Served(hit.payload, hit)
-        answer = served(compute())
-        self.store(request, answer.payload, usage=answer.usage)
-        return answer
-
-    async def aget_or_compute(
-        self,
-        request: CacheRequest,
-        compute: Callable[[], Awaitable[Computed]],
-        *,
-        ttl: float | None = None,
-    ) -> Served:
-        hit = await self.alookup(request)
-        if hit is not None:
-            return Served(hit.payload, hit)
-        answer = served(await compute())
-        await self.astore(request, answer.payload, usage=answer.usage)
-        return answer
 
     def save(self) -> bool:
         """Write the file (sorted keys, ordered by key), atomically; False if nothing changed."""
@@ -198,4 +141,4 @@ class RecordingCache(TieredCache):
         return True
 
 
-__all__ = ["LLMCacheMiss", "RecordingCache"]
+__all__ = ["LLMCacheMiss", "Recording"]
