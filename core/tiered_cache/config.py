@@ -17,6 +17,33 @@ ENV_PREFIX = "TIERED_CACHE_"
 
 
 @dataclass(frozen=True)
+class RedisSettings:
+    """Where and how to reach Redis (the `redis_*`, `cluster`, `prefix` and near-cache settings)."""
+
+    url: str
+    cluster: bool | None
+    prefix: str
+    namespace: str
+    cache_version: int
+    timeout: float
+    connect_timeout: float
+    near_cache_size: int
+    migrate_index: bool
+    shared_stats: bool
+
+
+@dataclass(frozen=True)
+class VectorSettings:
+    """The vector index of either backend (HNSW parameters, dtype, exact-search bound)."""
+
+    exact_search_max: int
+    hnsw_m: int
+    hnsw_ef_construction: int
+    hnsw_ef_runtime: int
+    vector_dtype: Literal["float32", "float16"]
+
+
+@dataclass(frozen=True)
 class CacheConfig:
     """Settings for a TieredCache. Defaults give an embedded exact + semantic cache."""
 
@@ -205,6 +232,38 @@ class CacheConfig:
         ):
             raise ConfigurationError("redis_url must start with redis://, rediss:// or unix://")
         self.normalizer()  # validates the regexes
+
+    # -- sections: the settings a piece of the cache needs, as one frozen object ------------------
+    # The flat fields are the interface (keywords, TIERED_CACHE_* names, `replace`); a backend
+    # takes its section rather than a dozen fields copied one by one.
+    @property
+    def redis(self) -> RedisSettings | None:
+        """The Redis section (None: embedded backends)."""
+        if self.redis_url is None:
+            return None
+        return RedisSettings(
+            url=self.redis_url,
+            cluster=self.cluster,
+            prefix=self.prefix,
+            namespace=self.namespace,
+            cache_version=self.cache_version,
+            timeout=self.redis_timeout,
+            connect_timeout=self.redis_connect_timeout,
+            near_cache_size=self.near_cache_size,
+            migrate_index=self.migrate_index,
+            shared_stats=self.shared_stats,
+        )
+
+    @property
+    def vectors(self) -> VectorSettings:
+        """The vector-index section."""
+        return VectorSettings(
+            exact_search_max=self.exact_search_max,
+            hnsw_m=self.hnsw_m,
+            hnsw_ef_construction=self.hnsw_ef_construction,
+            hnsw_ef_runtime=self.hnsw_ef_runtime,
+            vector_dtype=self.vector_dtype,
+        )
 
     def normalizer(self) -> Normalizer:
         return Normalizer(

@@ -53,3 +53,34 @@ def test_entry_round_trip_and_corruption() -> None:
     for raw in (b"\x80\x04pickle", b'{"schema": 99, "payload": "x"}', entry.to_json()[:-3], b"[]"):
         with pytest.raises(CorruptEntryError):
             CacheEntry.from_json(raw)
+
+
+def test_sections_group_the_flat_settings() -> None:
+    from tiered_cache.config import RedisSettings, VectorSettings
+
+    assert CacheConfig().redis is None  # embedded
+    cfg = CacheConfig.from_env(
+        {"TIERED_CACHE_REDIS_URL": "redis://h:1", "TIERED_CACHE_REDIS_TIMEOUT": "0.5"},
+        hnsw_m=32,
+        namespace="app",
+    )
+    assert cfg.redis == RedisSettings(
+        url="redis://h:1",
+        cluster=None,
+        prefix="tc",
+        namespace="app",
+        cache_version=1,
+        timeout=0.5,
+        connect_timeout=1.0,
+        near_cache_size=10_000,
+        migrate_index=False,
+        shared_stats=True,
+    )
+    assert cfg.vectors == VectorSettings(
+        exact_search_max=2_000,
+        hnsw_m=32,
+        hnsw_ef_construction=200,
+        hnsw_ef_runtime=64,
+        vector_dtype="float32",
+    )
+    assert cfg.replace(redis_timeout=0.2).redis.timeout == 0.2  # type: ignore[union-attr]

@@ -21,14 +21,15 @@ def build_backends(
     if cfg.redis_url is not None:
         return _redis(cfg, dim)
     entries = MemoryKV(cfg.max_entries, cfg.max_bytes, on_evict=on_evict)
+    vectors = cfg.vectors
     return Backends(
         entries=entries,
         aux=MemoryAux(),
         index=MemoryVectorIndex(
-            exact_search_max=cfg.exact_search_max,
-            hnsw_m=cfg.hnsw_m,
-            hnsw_ef_construction=cfg.hnsw_ef_construction,
-            hnsw_ef_runtime=cfg.hnsw_ef_runtime,
+            exact_search_max=vectors.exact_search_max,
+            hnsw_m=vectors.hnsw_m,
+            hnsw_ef_construction=vectors.hnsw_ef_construction,
+            hnsw_ef_runtime=vectors.hnsw_ef_runtime,
         )
         if dim is not None
         else None,
@@ -42,21 +43,14 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
         from .redis.connection import RedisConnection
         from .redis.entries import RedisEntries
         from .redis.index import RedisIndex
-        from .redis.keyspace import Keyspace
     except ImportError as exc:
         raise ConfigurationError(
             "the Redis backend needs redis and redisvl: pip install 'tiered-cache[redis]'"
         ) from exc
-    assert cfg.redis_url is not None
-    keys = Keyspace(cfg.prefix, cfg.namespace, cfg.cache_version)
-    conn = RedisConnection(
-        cfg.redis_url,
-        keys,
-        cfg.namespace,
-        cfg.redis_timeout,
-        cfg.redis_connect_timeout,
-        cluster=cfg.cluster,
-    )
+    settings = cfg.redis
+    assert settings is not None
+    conn = RedisConnection(settings)
+    keys = conn.keys
     index = None
     if dim is not None and not conn.has_search():
         logger.warning(
@@ -67,18 +61,10 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
         )
         dim = None
     if dim is not None:
-        index = RedisIndex(
-            conn,
-            dim,
-            vector_dtype=cfg.vector_dtype,
-            hnsw_m=cfg.hnsw_m,
-            hnsw_ef_construction=cfg.hnsw_ef_construction,
-            hnsw_ef_runtime=cfg.hnsw_ef_runtime,
-            migrate=cfg.migrate_index,
-        )
-    entries = RedisEntries(conn, index, near_cache_size=cfg.near_cache_size)
+        index = RedisIndex(conn, dim, cfg.vectors, migrate=settings.migrate_index)
+    entries = RedisEntries(conn, index, near_cache_size=settings.near_cache_size)
     sink = None
-    if cfg.shared_stats:
+    if settings.shared_stats:
         from .redis.shared_stats import RedisStatsSink
 
         sink = RedisStatsSink(conn.client, keys.stats)

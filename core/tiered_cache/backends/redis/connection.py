@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from redis.exceptions import NoScriptError
 
+from ...config import RedisSettings
 from .keyspace import Keyspace, safe_url
 
 logger = logging.getLogger(__name__)
@@ -77,22 +78,15 @@ ERRORS: tuple[type[BaseException], ...] = (redis.RedisError,)
 class RedisConnection:
     """Clients and scripts shared by the entry store, the vector index and the aux store."""
 
-    def __init__(
-        self,
-        url: str,
-        keys: Keyspace,
-        namespace: str,
-        timeout: float = 0.1,
-        connect_timeout: float = 1.0,
-        cluster: bool | None = None,
-    ) -> None:
-        self.url = url
-        self.keys = keys
-        self.namespace = namespace
+    def __init__(self, settings: RedisSettings) -> None:
+        url = self.url = settings.url
+        self.keys = Keyspace(settings.prefix, settings.namespace, settings.cache_version)
+        self.namespace = settings.namespace
         self.client_kwargs: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": connect_timeout,
+            "socket_timeout": settings.timeout,
+            "socket_connect_timeout": settings.connect_timeout,
         }
+        cluster = settings.cluster
         self.cluster = self._is_cluster(url) if cluster is None else cluster
         self.client: Any
         if self.cluster:

@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 from redis.exceptions import ResponseError
 
+from ...config import VectorSettings
 from ...errors import BackendError, SchemaMismatchError
 from ..protocols import Match, Vector
 from .connection import ERRORS, RedisConnection
@@ -56,22 +57,15 @@ class RedisIndex:
     error_packages: tuple[str, ...] = ("redis",)
 
     def __init__(
-        self,
-        conn: RedisConnection,
-        dim: int,
-        vector_dtype: str = "float32",
-        hnsw_m: int = 16,
-        hnsw_ef_construction: int = 200,
-        hnsw_ef_runtime: int = 64,
-        migrate: bool = False,
+        self, conn: RedisConnection, dim: int, settings: VectorSettings, migrate: bool = False
     ) -> None:
         self.conn = conn
         self.keys = conn.keys
         self.name = conn.keys.index_name
         self.dim = dim
-        self._dtype = np.float16 if vector_dtype == "float16" else np.float32
-        self._ef_runtime = hnsw_ef_runtime
-        self._spec = (dim, vector_dtype, hnsw_m, hnsw_ef_construction)
+        self._dtype = np.float16 if settings.vector_dtype == "float16" else np.float32
+        self._ef_runtime = settings.hnsw_ef_runtime
+        self._spec = (dim, settings.vector_dtype, settings.hnsw_m, settings.hnsw_ef_construction)
         self._ready = False
         try:
             self._ensure(migrate)
