@@ -406,7 +406,7 @@ def run_demo(
     stats = core.stats()
     core.close()
     hits = latencies["exact"] + latencies["semantic"]
-    price = core.prices.price(model)
+    price = core.plans.prices.price(model)
     return {
         "requests": requests,
         "model": model,

@@ -6,6 +6,7 @@ backends in `backends/`; this class wires them from a `CacheConfig` and offers t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -20,11 +21,9 @@ from .engine.ops import Served
 from .engine.plans import CacheHit, Computed, Plans
 from .errors import ConfigurationError
 from .observability.metrics import metric_sinks
-from .observability.pricing import PriceTable
 from .observability.stats import Stats
 from .quality.calibrate import CalibrationResult, calibrate_cache
 from .quality.explain import explain
-from .quality.threshold import ThresholdController
 from .quality.verifier import Verifier
 from .request import CacheRequest, request_for
 from .store import AuxiliaryStore
@@ -115,17 +114,8 @@ class TieredCache:
         return self.backends.redis
 
     @property
-    def prices(self) -> PriceTable:
-        """USD per 1M tokens by model, for the money saved (`prices` setting)."""
-        return self.plans.prices
-
-    @property
     def verifier(self) -> Verifier | None:
         return self.plans.verifier
-
-    @property
-    def thresholds(self) -> ThresholdController | None:
-        return self.plans.thresholds
 
     @property
     def verifier_cutoff(self) -> float | None:
@@ -143,6 +133,15 @@ class TieredCache:
     ) -> CacheRequest:
         """Build the CacheRequest of one call; a plain string is one user message."""
         return request_for(self.config, self.normalizer, messages, model, params, tools)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait (up to `timeout` s) for the embedding model, which loads in the background from
+        the moment the cache is built; True once it is loaded (or when there is no model)."""
+        return self.embeddings is None or self.embeddings.ready(timeout)
+
+    async def await_ready(self, timeout: float | None = None) -> bool:
+        """`wait_ready` without blocking the event loop."""
+        return await asyncio.to_thread(self.wait_ready, timeout)
 
     # -- lookups and stores ---------------------------------------------------------------------
     def lookup(self, request: CacheRequest) -> CacheHit | None:

@@ -78,3 +78,41 @@ def test_the_default_backend_is_onnx_and_falls_back_to_pytorch_with_a_warning(
         make_embedder(None, "onnx")
     with pytest.raises(ConfigurationError, match="auto, onnx or torch"):
         TieredCache(embedding_backend="tensorflow")
+
+
+def test_the_model_loads_in_the_background_once_for_every_cache(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tiered_cache.embeddings import onnx
+
+    monkeypatch.setattr(onnx, "_sessions", {})  # as in a new process
+    monkeypatch.setattr(onnx, "_loads", {})
+    loads: list[str] = []
+    real = onnx._load
+
+    def counted(model_dir: str, quantized: bool) -> object:
+        loads.append(model_dir)
+        return real(model_dir, quantized)
+
+    monkeypatch.setattr(onnx, "_load", counted)
+    with caplog.at_level("INFO", logger="tiered_cache"):
+        caches = [TieredCache(embedding_backend="onnx") for _ in range(3)]  # no load: dimension
+        assert all(cache.wait_ready(120) for cache in caches)  # from the model's config
+    assert len(loads) == 1
+    assert (
+        sum(
+            "embedding model" in r.getMessage() and "loaded in" in r.getMessage()
+            for r in caplog.records
+        )
+        == 1
+    )
+    first = caches[0]
+    first.store(first.request("What is the capital of France?", model="m"), "Paris.")
+    hit = first.lookup(first.request("What's the capital city of France?", model="m"))
+    assert hit is not None and (hit.payload, hit.tier) == ("Paris.", "semantic")
+
+
+async def test_await_ready_does_not_block_the_loop() -> None:
+    cache = TieredCache()
+    assert await cache.await_ready(120)
+    assert TieredCache(semantic=False).wait_ready(0)  # no model: ready at once

@@ -30,6 +30,14 @@ class Embedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]: ...
 
 
+@runtime_checkable
+class Preloads(Protocol):
+    """An embedder that can load its model in the background and say when it is ready."""
+
+    def start_loading(self) -> None: ...
+    def ready(self, timeout: float | None = None) -> bool: ...
+
+
 def _resolve_model_path(model: str | None) -> str:
     """A local directory for `model`; never a download."""
     if model is None or model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
@@ -177,6 +185,12 @@ class EmbeddingService:
         self._busy: set[asyncio.AbstractEventLoop] = set()  # loops with an encode in flight
         self.encode_calls = 0
         self.encoded_texts = 0
+        if isinstance(embedder, Preloads):  # the first lookup should not pay for the load
+            embedder.start_loading()
+
+    def ready(self, timeout: float | None = None) -> bool:
+        """Whether the model is loaded (waiting up to `timeout` s for its background load)."""
+        return self.embedder.ready(timeout) if isinstance(self.embedder, Preloads) else True
 
     def _remember(self, text: str) -> Vector | None:
         with self._lock:

@@ -11,7 +11,6 @@ all-MiniLM-L6-v2 and its kin.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -108,11 +107,34 @@ def export_onnx(model_dir: str, out: Path, quantize: bool = False) -> Path:
 
 
 _export_lock = threading.Lock()
+_sessions: dict[tuple[str, bool], tuple[Any, Any, int]] = {}
+_loads: dict[tuple[str, bool], threading.Event] = {}
+_session_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=4)
 def _session(model_dir: str, quantized: bool) -> tuple[Any, Any, int]:
-    """(ONNX Runtime session, tokenizer, dimension) of a model, exported on first use."""
+    """(ONNX Runtime session, tokenizer, dimension) of a model: loaded once per process."""
+    key = (model_dir, quantized)
+    found = _sessions.get(key)
+    if found is None:
+        with _session_lock:
+            found = _sessions.get(key)
+            if found is None:
+                started = time.perf_counter()
+                found = _sessions[key] = _load(model_dir, quantized)
+                logger.info(
+                    "tiered-cache: embedding model %s loaded in %.2f s (ONNX Runtime)",
+                    Path(model_dir).name,
+                    time.perf_counter() - started,
+                )
+    return found
+
+
+def _dimension(model_dir: str) -> int:
+    return int(json.loads((Path(model_dir) / "config.json").read_text())["hidden_size"])
+
+
+def _load(model_dir: str, quantized: bool) -> tuple[Any, Any, int]:
     try:
         import onnxruntime
         from tokenizers import Tokenizer
@@ -135,8 +157,7 @@ def _session(model_dir: str, quantized: bool) -> tuple[Any, Any, int]:
         max_length = int(json.loads(config.read_text()).get("max_seq_length", max_length))
     tokenizer.enable_truncation(max_length=max_length)
     tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
-    dimension = int(json.loads((Path(model_dir) / "config.json").read_text())["hidden_size"])
-    return session, tokenizer, dimension
+    return session, tokenizer, _dimension(model_dir)
 
 
 class OnnxEmbedder:
@@ -154,11 +175,41 @@ class OnnxEmbedder:
 
     @property
     def dimension(self) -> int:
-        return int(_session(self._dir, self.quantized)[2])
+        """From the model's config: known without loading the model."""
+        return _dimension(self._dir)
 
     def load(self) -> None:
         """Load (exporting first if needed) now rather than on the first encode."""
         _session(self._dir, self.quantized)
+
+    def start_loading(self) -> None:
+        """Load in a background thread, once per process and model (every cache shares it)."""
+        key = (self._dir, self.quantized)
+        with _session_lock:
+            if key in _loads:
+                return
+            done = _loads[key] = threading.Event()
+
+        def load() -> None:
+            try:
+                self.load()
+            except Exception as exc:  # the first encode loads again, and says why it cannot
+                logger.warning("tiered-cache: loading the embedding model failed: %s", exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=load, name="tiered-cache-model-load", daemon=True).start()
+
+    def ready(self, timeout: float | None = None) -> bool:
+        """Whether the model is loaded, waiting up to `timeout` seconds for a background load."""
+        key = (self._dir, self.quantized)
+        if key in _sessions:
+            return True
+        done = _loads.get(key)
+        if done is None:
+            return False
+        done.wait(timeout)
+        return key in _sessions
 
     def encode(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
         session, tokenizer, dimension = _session(self._dir, self.quantized)

@@ -57,8 +57,8 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
     if hit is not None and hit.tier == "semantic":
         served_key = last_key
     threshold = cache.config.threshold
-    if cache.thresholds is not None and searched:
-        threshold = cache.thresholds.current(request.partition_key)
+    if cache.plans.thresholds is not None and searched:
+        threshold = cache.plans.thresholds.current(request.partition_key)
     candidates = []
     for rank, match in enumerate(neighbours):
         candidate: dict[str, Any] = {
