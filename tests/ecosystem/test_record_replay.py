@@ -122,7 +122,8 @@ def test_replay_after_record_never_calls_the_llm(
     assert queries["Summarize the report."]["payload"] == "Summary: the report"
 
     monkeypatch.setenv("APP_LLM_OFFLINE", "1")
-    result = app.runpytest("--llm-cache=replay", "-p", "no:cacheprovider")
+    # The plugin warns about nothing of its own: it runs clean with warnings as errors.
+    result = app.runpytest("--llm-cache=replay", "-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=3)
     assert "the LLM was called" not in result.stdout.str()
     assert path.read_text() == text  # replay never writes
