@@ -500,6 +500,7 @@ class Driver:
             "verifier_cutoff": self.plans.verifier_cutoff,
             "adaptive_threshold": self.plans.thresholds is not None,
         }
+        snap["similarities"] = self.stats.similarities()
         if self.embeddings is not None:
             snap["embeddings"] = {
                 "model": self.embeddings.embedder.model_id,

@@ -162,6 +162,12 @@ class Plans:
             return CacheHit(
                 entry.payload, "semantic", match.similarity, match.query_text, entry, partition
             )
+        if matches and counted:
+            nearest = matches[0]
+            why = "below the threshold" if nearest.similarity < threshold else "rejected"
+            self.stats.observe_near_miss(
+                req.query_text, nearest.query_text, nearest.similarity, why
+            )
         return None
 
     def store(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -24,6 +24,16 @@ class StatsSink(Protocol):
     def close(self) -> None: ...
 
 
+SIMILARITY_LOW = 0.5
+SIMILARITY_BIN = 0.02
+SIMILARITY_BINS = 25
+NEAR_MISSES_KEPT = 20
+
+
+def _bin(similarity: float) -> int:
+    return max(0, min(SIMILARITY_BINS - 1, int((similarity - SIMILARITY_LOW) / SIMILARITY_BIN)))
+
+
 class Stats:
     """Hits/misses per tier, lookup latency, similarity of semantic hits, errors."""
 
@@ -32,6 +42,11 @@ class Stats:
         self._counts: defaultdict[str, int] = defaultdict(int)
         self._latency: defaultdict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
         self._similarity = [0, 0.0, 1.0]  # count, sum, min
+        # Similarities of served semantic hits and of the nearest candidate of semantic misses,
+        # in bins of SIMILARITY_BIN from SIMILARITY_LOW up; and the latest near misses.
+        self._hit_bins = [0] * SIMILARITY_BINS
+        self._near_bins = [0] * SIMILARITY_BINS
+        self._near_misses: deque[dict[str, Any]] = deque(maxlen=NEAR_MISSES_KEPT)
         self._usd_saved = 0.0
         self._sinks: tuple[StatsSink, ...] = ()
 
@@ -66,6 +81,28 @@ class Stats:
         for sink in self._sinks:
             sink.observe_saving(tokens, usd)
 
+    def observe_near_miss(
+        self, query: str, nearest: str | None, similarity: float, why: str
+    ) -> None:
+        """A semantic lookup whose nearest candidate did not answer (below the threshold, or
+        rejected by the verifier): where misses fall, for the page and for tuning."""
+        with self._lock:
+            self._near_bins[_bin(similarity)] += 1
+            self._near_misses.append(
+                {"query": query, "nearest": nearest, "similarity": similarity, "why": why}
+            )
+
+    def similarities(self) -> dict[str, Any]:
+        """The histograms of hit and near-miss similarities, and the latest near misses."""
+        with self._lock:
+            return {
+                "low": SIMILARITY_LOW,
+                "bin": SIMILARITY_BIN,
+                "hits": list(self._hit_bins),
+                "near_misses": list(self._near_bins),
+                "latest_near_misses": list(self._near_misses),
+            }
+
     def observe_lookup(self, outcome: str, seconds: float, similarity: float | None = None) -> None:
         """Record one lookup: outcome is 'exact', 'semantic' or 'miss'."""
         with self._lock:
@@ -75,6 +112,7 @@ class Stats:
             lat[1] += seconds
             lat[2] = max(lat[2], seconds)
             if similarity is not None:
+                self._hit_bins[_bin(similarity)] += 1
                 s = self._similarity
                 s[0] += 1
                 s[1] += similarity
@@ -121,4 +159,7 @@ class Stats:
             self._counts.clear()
             self._latency.clear()
             self._similarity = [0, 0.0, 1.0]
+            self._hit_bins = [0] * SIMILARITY_BINS
+            self._near_bins = [0] * SIMILARITY_BINS
+            self._near_misses.clear()
             self._usd_saved = 0.0

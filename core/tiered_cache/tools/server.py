@@ -1,4 +1,5 @@
-"""A small HTTP endpoint for a sidecar or an app: `/health`, `/stats` (JSON), `/metrics`.
+"""A small HTTP endpoint for a sidecar or an app: `/` (a page), `/health`, `/stats` (JSON),
+`/metrics`.
 
 Standard library only (`http.server`). `/metrics` is this process's Prometheus registry when
 prometheus-client is installed (else the cache's own counters in Prometheus text), followed by
@@ -15,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 
 from ..backends.redis.shared_stats import read_shared_stats
 from ..observability.metrics import render_process_metrics, render_snapshot
+from .page import render as render_page
 
 if TYPE_CHECKING:
     from ..cache import TieredCache
@@ -30,6 +33,8 @@ logger = logging.getLogger(__name__)
 SCAN_EVERY = 15.0
 """Seconds between SCANs counting the entries of a Redis namespace (the counters are fresh)."""
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+HISTORY = 120
+"""Samples of the counters the page's hit-rate chart keeps (one per page load)."""
 
 
 class StatsServer(ThreadingHTTPServer):
@@ -41,7 +46,26 @@ class StatsServer(ThreadingHTTPServer):
         self.cache = cache
         self._scan_lock = threading.Lock()
         self._scanned: tuple[float, dict[str, Any]] | None = None
+        self.history: deque[dict[str, int]] = deque(maxlen=HISTORY)
+        self.sample()
         super().__init__((host, port), _Handler)
+
+    def sample(self) -> dict[str, Any]:
+        """This process's stats now, remembered for the page's hit rate over time."""
+        stats = self.cache.stats()
+        self.history.append(
+            {
+                "exact": stats["exact_hits"],
+                "semantic": stats["semantic_hits"],
+                "miss": stats["misses"],
+            }
+        )
+        return stats
+
+    def page(self) -> bytes:
+        stats = self.sample()
+        title = f"tiered-cache: {self.cache.config.namespace}"
+        return render_page(stats, stats["similarities"], list(self.history), title).encode()
 
     @property
     def url(self) -> str:
@@ -121,8 +145,10 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             elif path == "/metrics":
                 self._send(HTTPStatus.OK, self.server.metrics_text(), PROMETHEUS_TEXT)
+            elif path == "/":
+                self._send(HTTPStatus.OK, self.server.page(), "text/html; charset=utf-8")
             else:
-                self._json(HTTPStatus.NOT_FOUND, {"error": "try /health, /stats or /metrics"})
+                self._json(HTTPStatus.NOT_FOUND, {"error": "try /, /health, /stats or /metrics"})
         except Exception as exc:  # e.g. Redis down: report it, keep serving
             logger.warning("tiered-cache: %s failed: %s", path, exc)
             self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": f"{type(exc).__name__}: {exc}"})

@@ -1,0 +1,86 @@
+"""The stats page (`/` of the server): self-contained, drawn on the server, and rendered by a real
+headless browser (Debian's chromium) into a screenshot whose charts have their colours."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+from tiered_cache import TieredCache
+from tiered_cache.tools.server import start_server
+
+from ..conftest import IN_CI
+from ..unit.fake_embedder import MapEmbedder
+
+STORED = ["What is the capital of France?", "How do I reset my password?"]
+
+
+def served_page() -> str:
+    emb = MapEmbedder()
+    emb.pair(STORED[0], "What's the capital city of France?", 0.96)
+    emb.pair(STORED[1], "How do I change my username?", 0.80)  # a near miss
+    cache = TieredCache(embedder=emb, verifier=False, prices='{"m": {"input": 1, "output": 4}}')
+    server = start_server(cache)
+    try:
+        for q in STORED:
+            cache.store(cache.request(q, model="m"), f"answer: {q}", usage={"input_tokens": 50})
+        for asked in (
+            [STORED[0]],
+            ["What's the capital city of France?"],
+            [STORED[1], "How do I change my username?"],
+        ):
+            for q in asked:
+                cache.lookup(cache.request(q, model="m"))
+            urllib.request.urlopen(f"{server.url}/").read()  # one sample per "refresh"
+        with urllib.request.urlopen(f"{server.url}/") as response:
+            assert response.headers["Content-Type"].startswith("text/html")
+            return str(response.read().decode())
+    finally:
+        server.shutdown()
+        cache.close()
+
+
+def test_the_page_is_self_contained_and_shows_the_numbers() -> None:
+    page = served_page()
+    for chart in ('id="hit-rate"', 'id="latency"', 'id="similarity"', 'id="threshold"'):
+        assert chart in page
+    assert "<script" not in page and "src=" not in page and "<link" not in page  # no assets
+    assert 'class="exact"' in page and 'class="semantic"' in page  # both tiers drawn
+    assert "How do I change my username?" in page and "below the threshold" in page
+    assert "$0.0001" in page  # two hits x 50 input tokens at $1 per 1M
+    assert '<meta http-equiv="refresh"' in page
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_a_real_browser_draws_the_charts(tmp_path: Path) -> None:
+    browser = chromium()
+    if browser is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed (.ci/install installs it)")
+        pytest.skip("chromium is not installed")
+    import matplotlib.image
+
+    html = tmp_path / "page.html"
+    html.write_text(served_page())
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--window-size=1240,1000", f"--screenshot={shot}", html.as_uri()],
+        capture_output=True, timeout=120, check=True, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    pixels = (matplotlib.image.imread(shot)[:, :, :3] * 255).round()
+    assert pixels.shape[:2] == (1000, 1240)
+
+    def count(rgb: tuple[int, int, int]) -> int:
+        return int((abs(pixels - rgb).sum(axis=2) < 30).sum())
+
+    assert count((0x2B, 0x7B, 0xB9)) > 200  # exact (line and bar)
+    assert count((0x2C, 0xA0, 0x2C)) > 200  # semantic
+    assert count((0xFF, 0x7F, 0x0E)) > 100  # near misses
