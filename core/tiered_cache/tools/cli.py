@@ -520,10 +520,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The model is loaded from the package: its loading bar would only clutter the output.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         return int(args.func(args))
-    except (CommandError, TieredCacheError) as exc:
+    except BrokenPipeError:  # `| head` closed stdout: nothing more to say, and nowhere to say it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except (CommandError, TieredCacheError, OSError, UnicodeError) as exc:
+        # Usage, files, servers: one line, never a traceback.
         print(f"tiered-cache: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
