@@ -28,7 +28,7 @@ def run(script: str, *args: str) -> str:
 
 def test_every_example_is_short_and_tested() -> None:
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
-    assert scripts == ["langchain_chat.py", "llamaindex_rag.py", "shared_redis.py"]
+    assert scripts == ["langchain_chat.py", "llamaindex_rag.py", "shared_redis.py", "stats_page.py"]
     for name in scripts:
         assert len((EXAMPLES / name).read_text().splitlines()) < 80, name
 
@@ -53,3 +53,10 @@ def test_shared_redis(redis_url: str) -> None:
     out = run("shared_redis.py", redis_url)
     assert "writer process: stored the answer" in out
     assert "reader process: \"What's the capital city of France?\" -> 'Paris.' (semantic)" in out
+
+
+@pytest.mark.slow
+def test_stats_page() -> None:
+    out = run("stats_page.py", "--once")
+    assert "'How can I reset my password?'             -> cache (semantic)" in out
+    assert "stats page: http://127.0.0.1:" in out
