@@ -16,18 +16,17 @@ from .redis_server import RedisStackCluster, RedisStackServer
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """REDIS_URL when given, else a Redis Stack started for this session. Under CI a missing
-    server fails the test; elsewhere it skips."""
-    given = os.environ.get("REDIS_URL")
+def _servers(variable: str, what: str, make: Callable[[], Any]) -> Iterator[str]:
+    """The URL in `variable` when given, else a server `make()` starts for this session. Under
+    CI a server that cannot start fails the test; elsewhere it skips."""
+    given = os.environ.get(variable)
     if given:
         yield given
         return
     try:
-        server = RedisStackServer().start()
+        server = make().start()
     except Exception as exc:
-        message = f"no Redis Stack server for the redis tests: {exc}"
+        message = f"no {what} for the tests that need one: {exc}"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
@@ -36,22 +35,15 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL, or a Redis Stack on a free loopback port."""
+    yield from _servers("REDIS_URL", "Redis Stack server", RedisStackServer)
+
+
+@pytest.fixture(scope="session")
 def redis_cluster_url() -> Iterator[str]:
-    """REDIS_CLUSTER_URL when given, else three Redis Stack primaries joined into a cluster on
-    loopback for this session. Under CI a cluster that cannot start fails the test."""
-    given = os.environ.get("REDIS_CLUSTER_URL")
-    if given:
-        yield given
-        return
-    try:
-        cluster = RedisStackCluster().start()
-    except Exception as exc:
-        message = f"no Redis Stack cluster for the cluster tests: {exc}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    yield cluster.url
-    cluster.stop()
+    """REDIS_CLUSTER_URL, or three Redis Stack primaries joined into a cluster on loopback."""
+    yield from _servers("REDIS_CLUSTER_URL", "Redis Stack cluster", RedisStackCluster)
 
 
 BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
