@@ -226,7 +226,7 @@ def test_concurrent_async_lookups_share_one_encode(make_cache: CacheFactory) -> 
 def test_redis_index_is_hnsw_and_schema_mismatch_is_refused(redis_url: str, namespace: str) -> None:
     import redis
 
-    cache = TieredCache.from_url(redis_url, namespace=namespace, hnsw_m=24)
+    cache = TieredCache.from_url(redis_url, namespace=namespace, hnsw_m=24, vector_dtype="float32")
     client = redis.Redis.from_url(redis_url, protocol=2)
     info = client.execute_command("FT.INFO", cache.redis.keys.index_name)
     text = repr(info)

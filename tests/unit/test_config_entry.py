@@ -81,6 +81,6 @@ def test_sections_group_the_flat_settings() -> None:
         hnsw_m=32,
         hnsw_ef_construction=200,
         hnsw_ef_runtime=64,
-        vector_dtype="float32",
+        vector_dtype="float16",
     )
     assert cfg.replace(redis_timeout=0.2).redis.timeout == 0.2  # type: ignore[union-attr]

@@ -179,7 +179,8 @@ def test_shared_between_two_caches_on_the_same_redis(redis_url: str) -> None:
     emb = MapEmbedder()
     emb.pair(STORED, ASKED, 0.96)
     namespace = f"t-{uuid.uuid4().hex[:12]}"
-    cfg = CacheConfig(redis_url=redis_url, namespace=namespace, **SETTINGS)
+    # float32: the test engineers exact similarities (0.96) that float16 would round
+    cfg = CacheConfig(redis_url=redis_url, namespace=namespace, vector_dtype="float32", **SETTINGS)
     first, second = TieredCache(cfg, embedder=emb), TieredCache(cfg, embedder=emb)
     try:
         first.store(first.request(STORED, model="m"), "bread")
