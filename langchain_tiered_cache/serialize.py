@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.load import Serializable, dumps
@@ -11,7 +11,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generati
 from tiered_cache import CacheHit
 
 from .parse import MESSAGE_CLASSES
-from .revive import Reviver, fresh_copy
+from .revive import Reviver, copier
 
 # Only plain data classes may be revived from a payload (a shared Redis is not fully trusted).
 PAYLOAD_CLASSES: tuple[type[Serializable], ...] = (
@@ -37,9 +37,11 @@ def load_generations(payload: str) -> list[Generation] | None:
 
     Each call returns new objects: callers (and `mark_hit`) may change them.
     """
-    small = len(payload) <= _REMEMBER_MAX_CHARS
-    template = _remembered(payload) if small else _revive(payload)
-    return None if template is None else [fresh_copy(g) for g in template]
+    if len(payload) <= _REMEMBER_MAX_CHARS:
+        copies = _remembered(payload)
+        return None if copies is None else [copy() for copy in copies]
+    template = _revive(payload)
+    return None if template is None else list(template)
 
 
 def _revive(payload: str) -> tuple[Generation, ...] | None:
@@ -51,8 +53,12 @@ def _revive(payload: str) -> tuple[Generation, ...] | None:
     return tuple(revived)
 
 
-# A hit served again is copied from the generations revived the first time, never handed out.
-_remembered = functools.lru_cache(maxsize=256)(_revive)
+@functools.lru_cache(maxsize=256)
+def _remembered(payload: str) -> tuple[Callable[[], Generation], ...] | None:
+    """A hit served again is copied from the generations revived the first time, never handed
+    out."""
+    template = _revive(payload)
+    return None if template is None else tuple(copier(g) for g in template)
 
 
 def usage_of(generations: Sequence[Generation]) -> dict[str, int] | None:

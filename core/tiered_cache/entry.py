@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -41,23 +43,38 @@ class CacheEntry:
 
     @classmethod
     def from_json(cls, raw: bytes | str, hit_count: int = 0) -> CacheEntry:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise CorruptEntryError(f"entry is not JSON: {exc}") from exc
-        if not isinstance(data, dict) or data.get("schema") != ENTRY_SCHEMA:
-            raise CorruptEntryError("entry has an unknown schema")
-        payload = data.get("payload")
-        created = data.get("created_at")
-        if not isinstance(payload, str) or not isinstance(created, (int, float)):
-            raise CorruptEntryError("entry lacks a string payload or a creation time")
-        usage = data.get("usage")
-        ttl = data.get("ttl")
-        return cls(
-            payload=payload,
-            query_text=data.get("query") if isinstance(data.get("query"), str) else None,
-            usage=usage if isinstance(usage, dict) else None,
-            created_at=float(created),
-            ttl=float(ttl) if isinstance(ttl, (int, float)) else None,
-            hit_count=hit_count,
-        )
+        fields = _fields(raw) if len(raw) <= _REMEMBER_MAX_BYTES else _fields.__wrapped__(raw)
+        entry = cls.__new__(cls)  # the fields were checked once: skip the frozen __init__
+        entry.__dict__.update(fields)
+        entry.__dict__["hit_count"] = hit_count
+        return entry
+
+
+_REMEMBER_MAX_BYTES = 16_384
+"""Entries up to this size are parsed once per process while they are read repeatedly."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _fields(raw: bytes | str) -> dict[str, Any]:
+    """The fields of a stored entry but its hit count; the same bytes always give the same
+    fields (usage is read-only: a `MappingProxyType`), so they are remembered."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptEntryError(f"entry is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("schema") != ENTRY_SCHEMA:
+        raise CorruptEntryError("entry has an unknown schema")
+    payload = data.get("payload")
+    created = data.get("created_at")
+    if not isinstance(payload, str) or not isinstance(created, (int, float)):
+        raise CorruptEntryError("entry lacks a string payload or a creation time")
+    usage = data.get("usage")
+    ttl = data.get("ttl")
+    query = data.get("query")
+    return {
+        "payload": payload,
+        "query_text": query if isinstance(query, str) else None,
+        "usage": MappingProxyType(usage) if isinstance(usage, dict) else None,
+        "created_at": float(created),
+        "ttl": float(ttl) if isinstance(ttl, (int, float)) else None,
+    }

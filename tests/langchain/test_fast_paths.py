@@ -29,7 +29,7 @@ from langchain_tiered_cache.parse import (
     parse_call,
     parse_messages,
 )
-from langchain_tiered_cache.revive import Reviver, fresh_copy
+from langchain_tiered_cache.revive import Reviver, copier, fresh_copy
 from langchain_tiered_cache.serialize import PAYLOAD_CLASSES, dump_generations, load_generations
 
 from .fakes import EchoChat
@@ -108,6 +108,30 @@ def test_fresh_copy_is_a_deep_copy() -> None:
     assert copied == original and copied is not original
     assert copied.message is not original.message  # type: ignore[attr-defined]
     assert copied.model_fields_set == original.model_fields_set
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_a_compiled_copier_gives_deep_copies_equal_to_fresh_copy(index: int) -> None:
+    for original in payloads()[index]:
+        copy = copier(original)
+        first, second = copy(), copy()
+        assert first == original == second == fresh_copy(original)
+        assert first.model_fields_set == original.model_fields_set
+        message = getattr(first, "message", None)
+        if message is not None:
+            assert message is not original.message  # type: ignore[attr-defined]
+            message.response_metadata["mutated"] = True
+            message.additional_kwargs["mutated"] = True
+            assert second.message.response_metadata == original.message.response_metadata  # type: ignore[attr-defined]
+            assert "mutated" not in copy().message.additional_kwargs  # type: ignore[attr-defined]
+
+
+def test_a_compiled_copier_falls_back_for_what_json_would_change() -> None:
+    odd = AIMessage("x", additional_kwargs={"t": (1, 2), "f": float("nan"), "n": 2**70})
+    copied = copier(ChatGeneration(message=odd))()
+    kwargs = copied.message.additional_kwargs  # type: ignore[attr-defined]
+    assert kwargs["t"] == (1, 2) and kwargs["n"] == 2**70 and kwargs["f"] != kwargs["f"]
+    assert kwargs is not odd.additional_kwargs
 
 
 def test_parse_call_hands_out_its_own_params() -> None:

@@ -27,6 +27,8 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Whether a call may go to the backend now."""
+        if self._opened_at is None:  # closed: no lock needed to say so
+            return True
         with self._lock:
             if self._opened_at is None:
                 return True
@@ -37,6 +39,8 @@ class CircuitBreaker:
             return True
 
     def success(self) -> None:
+        if not self._count and self._opened_at is None:  # nothing to reset
+            return
         with self._lock:
             self._count = 0
             self._opened_at = None

@@ -212,10 +212,10 @@ class Plans:
         usage = hit.entry.usage
         if usage:
             model = request.partition.get("model") if request is not None else None
-            self.stats.observe_saving(
-                usage_tokens(usage)[2],
-                self.prices.cost(model if isinstance(model, str) else None, usage),
-            )
+            tokens = usage_tokens(usage)
+            found = self.prices.price(model if isinstance(model, str) else None)
+            usd = 0.0 if found is None else self.prices.cost_of(found[1], tokens)
+            self.stats.observe_saving(tokens[2], usd)
         return hit
 
     # -- get_or_compute ----------------------------------------------------------------------------

@@ -35,6 +35,8 @@ class Incidents:
 
     def ok(self) -> None:
         """Record a success; ends an incident."""
+        if not self.failing:  # the common case, read without the lock (a bool is atomic)
+            return
         with self._lock:
             recovered, self.failing = self.failing, False
         if recovered:

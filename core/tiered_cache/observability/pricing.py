@@ -54,18 +54,18 @@ def usage_tokens(usage: Mapping[str, Any] | None) -> tuple[int, int, int]:
     """(input, output, total) tokens of a stored usage, in LangChain or OpenAI naming."""
     if not usage:
         return 0, 0, 0
-
-    def count(*names: str) -> int:
-        for name in names:
-            value = usage.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                return value
-        return 0
-
-    input_tokens = count("input_tokens", "prompt_tokens")
-    output_tokens = count("output_tokens", "completion_tokens")
-    total = count("total_tokens") or input_tokens + output_tokens
+    input_tokens = _count(usage, "input_tokens", "prompt_tokens")
+    output_tokens = _count(usage, "output_tokens", "completion_tokens")
+    total = _count(usage, "total_tokens") or input_tokens + output_tokens
     return input_tokens, output_tokens, total
+
+
+def _count(usage: Mapping[str, Any], *names: str) -> int:
+    for name in names:
+        value = usage.get(name)
+        if isinstance(value, int) and type(value) is not bool and value >= 0:
+            return value
+    return 0
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,12 @@ class PriceTable:
         found = self.price(model)
         if found is None:
             return 0.0
-        price = found[1]
-        input_tokens, output_tokens, total = usage_tokens(usage)
+        return self.cost_of(found[1], usage_tokens(usage))
+
+    @staticmethod
+    def cost_of(price: Price, tokens: tuple[int, int, int]) -> float:
+        """USD of (input, output, total) tokens at `price`."""
+        input_tokens, output_tokens, total = tokens
         if not input_tokens and not output_tokens:
             input_tokens = total
         return (input_tokens * price.input + output_tokens * price.output) / 1e6

@@ -106,7 +106,7 @@ class Stats:
     def observe_lookup(self, outcome: str, seconds: float, similarity: float | None = None) -> None:
         """Record one lookup: outcome is 'exact', 'semantic' or 'miss'."""
         with self._lock:
-            self._counts[f"{outcome}_hits" if outcome != "miss" else "misses"] += 1
+            self._counts[_OUTCOME_COUNTS[outcome]] += 1
             lat = self._latency[outcome]
             lat[0] += 1
             lat[1] += seconds
@@ -163,3 +163,6 @@ class Stats:
             self._near_bins = [0] * SIMILARITY_BINS
             self._near_misses.clear()
             self._usd_saved = 0.0
+
+
+_OUTCOME_COUNTS = {"exact": "exact_hits", "semantic": "semantic_hits", "miss": "misses"}
