@@ -316,14 +316,12 @@ def prefill_memo(core: tiered_cache.TieredCache) -> Callable[[list[str]], None]:
 def drop_namespace(client: redis.Redis, core: tiered_cache.TieredCache) -> None:
     """Delete everything one of our caches created: entries, stats, schema key, index."""
     core.clear()
-    store = core.kv
-    base = getattr(store, "base", None)
-    if base is None:
+    conn = core.redis
+    if conn is None:
         return
-    index = getattr(store, "index_name", None)
-    if index is not None:
-        with contextlib.suppress(redis.ResponseError):
-            client.execute_command("FT.DROPINDEX", index)
+    base = conn.keys.base
+    with contextlib.suppress(redis.ResponseError):
+        client.execute_command("FT.DROPINDEX", conn.keys.index_name)
     keys = list(client.scan_iter(match=base.replace("*", r"\*") + "*", count=1000))
     for i in range(0, len(keys), 100):
         client.unlink(*keys[i : i + 100])
@@ -357,7 +355,7 @@ def make_contender(
             prefill_memo(core),
             forget_memo(core),
             cleanup,
-            index_name=getattr(core.kv, "index_name", None),
+            index_name=core.redis.keys.index_name,
             core=core,
         )
     if name == "lc-redis":
@@ -622,8 +620,8 @@ def floors(
         embedder.encode(chunk)
         per_item.append((time.perf_counter() - start) / len(chunk))
     out[f"encode batched {ASYNC_CALLERS}, per item (throughput texts)"] = percentiles(per_item)
-    store = core.kv if core is not None else None
-    if store is not None and hasattr(store, "_search_args"):
+    store = core.index if core is not None and core.redis is not None else None
+    if store is not None and core is not None:
         # The exact query our lookup sends: KNN pre-filtered by the partition, on our index.
         lc = LangChainTieredCache(cache=core)
         partition = lc._request(prompt_of(load.paraphrase[0]), LLM_STRING).partition_key
@@ -635,11 +633,9 @@ def floors(
             lambda: client.execute_command(*next(queries)), min(1000, 20 * len(vectors) - 10)
         )
         repeat_key = lc._request(prompt_of(load.repeat[0]), LLM_STRING).exact_key
-        keys = (store._ekey(repeat_key), store._hkey(repeat_key))  # the read, past the near cache
-        sha = store._get_script.sha
-        out["our exact read (EVALSHA)"] = timed(
-            lambda: store.client.execute_command("EVALSHA", sha, 2, *keys), 2000
-        )
+        conn = core.redis
+        keys = (conn.keys.entry(repeat_key), conn.keys.hits(repeat_key))  # past the near cache
+        out["our exact read (EVALSHA)"] = timed(lambda: conn.evalsha("get", keys), 2000)
     client.close()
     return out
 
@@ -724,13 +720,12 @@ def core_figures(
         before = used_memory(client)
         stored = core.warm(items)
         delta = used_memory(client) - before
-        store: Any = core.kv
-        sample = [store._ekey(r.exact_key) for r, _ in items[:200]]
+        sample = [core.redis.keys.entry(r.exact_key) for r, _ in items[:200]]
         out[f"memory per semantic entry, {dtype}"] = {
             "entries": stored,
             "bytes_per_entry": delta / max(stored, 1),
             "entry_hash_bytes": float(np.mean([client.memory_usage(k, samples=0) for k in sample])),
-            **index_info(client, getattr(core.kv, "index_name", None)),
+            **index_info(client, core.redis.keys.index_name),
         }
         drop_namespace(client, core)
         core.close()
@@ -789,9 +784,9 @@ def scale_figures(
         "entries": stored,
         "warm_ms_per_entry": 1e3 * (time.perf_counter() - start) / n,
         "bytes_per_entry": (used_memory(client) - before) / max(stored, 1),
-        **index_info(client, getattr(core.kv, "index_name", None)),
+        **index_info(client, core.redis.keys.index_name),
     }
-    store: Any = core.kv
+    store: Any = core.index
     partition = req("x").partition_key
     vectors = list(encode_all(embedder, load.paraphrase + load.miss).values())
     samples = []

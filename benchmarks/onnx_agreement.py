@@ -2,10 +2,11 @@
 
     python -m benchmarks.onnx_agreement
 
-Prints the cosine between the two vectors of every text (min, p0.1), the share of pairs whose
-hit/miss decision (cosine >= threshold, then the verifier) is the same, hit rate on duplicates and
-precision under each, single-query p50 latency, model load time and the process RSS after each
-load. Writes benchmarks/results/onnx_agreement.json.
+Encoders: ONNX fp32 (the shipped graph), ONNX int8 (`quantize_graph`), PyTorch. Prints the
+cosine between each ONNX vector and the PyTorch one of every text (min, p0.1), the share of
+pairs whose hit/miss decision (cosine >= threshold, then the verifier) is the same, hit rate
+on duplicates and precision under each, single-query p50 latency, model load time and the
+process RSS after each load. Writes benchmarks/results/onnx_agreement.json.
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ def main() -> None:
     index = {t: i for i, t in enumerate(texts)}
     results: dict[str, Any] = {}
     vectors = {}
-    for name, embedder in (("onnx", OnnxEmbedder()), ("torch", SentenceTransformerEmbedder())):
+    encoders = (
+        ("onnx", OnnxEmbedder()),
+        ("onnx-int8", OnnxEmbedder(quantized=True)),
+        ("torch", SentenceTransformerEmbedder()),
+    )
+    for name, embedder in encoders:
         started = time.perf_counter()
         embedder.encode(["warm up"])
         load_s = time.perf_counter() - started
@@ -63,33 +69,34 @@ def main() -> None:
             "encode_all_s": time.perf_counter() - started,
             "max_rss_mb_after": rss_mb(),
         }
-    cos = (vectors["onnx"] * vectors["torch"]).sum(axis=1)
     hits = {name: decisions(rows, index, v) for name, v in vectors.items()}
-    same = sum(a == b for a, b in zip(hits["onnx"], hits["torch"], strict=True)) / len(rows)
     for name in vectors:
         dup_hits = sum(h for h, r in zip(hits[name], rows, strict=True) if r["duplicate"])
         all_hits = sum(hits[name])
         results[name]["hit_rate_dup"] = dup_hits / sum(r["duplicate"] for r in rows)
         results[name]["precision"] = dup_hits / all_hits if all_hits else 0.0
-    results["agreement"] = {
-        "texts": len(texts),
-        "pairs": len(rows),
-        "min_cosine": float(cos.min()),
-        "p0.1_cosine": float(np.percentile(cos, 0.1)),
-        "same_decision": same,
-    }
+    for name in ("onnx", "onnx-int8"):
+        cos = (vectors[name] * vectors["torch"]).sum(axis=1)
+        same = sum(a == b for a, b in zip(hits[name], hits["torch"], strict=True)) / len(rows)
+        results[name]["min_cosine_to_torch"] = float(cos.min())
+        results[name]["p0.1_cosine_to_torch"] = float(np.percentile(cos, 0.1))
+        results[name]["same_decision_as_torch"] = same
+    results["agreement"] = {"texts": len(texts), "pairs": len(rows)}
     columns = ["encoder", "load_s", "single_query_p50_ms", "encode_all_s", "max_rss_mb_after"]
-    columns += ["hit_rate_dup", "precision"]
+    columns += ["hit_rate_dup", "precision", "min_cosine_to_torch", "same_decision_as_torch"]
     print_table(
         "ONNX Runtime vs PyTorch (all-MiniLM-L6-v2, QQP dev file)",
         [{"encoder": k, **v} for k, v in results.items() if k != "agreement"],
         columns,
     )
     a = results["agreement"]
-    print(
-        f"\ncosine between the two vectors of each of {a['texts']} texts: min {a['min_cosine']:.7f}"
-        f"; same hit/miss decision for {100 * a['same_decision']:.2f}% of {a['pairs']} pairs"
-    )
+    for name in ("onnx", "onnx-int8"):
+        r = results[name]
+        print(
+            f"{name}: cosine to the PyTorch vector of each of {a['texts']} texts: min "
+            f"{r['min_cosine_to_torch']:.7f}; same hit/miss decision for "
+            f"{100 * r['same_decision_as_torch']:.2f}% of {a['pairs']} pairs"
+        )
     print(f"JSON: {write_json('onnx_agreement', results)}")
 
 

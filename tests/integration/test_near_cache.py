@@ -211,3 +211,30 @@ def test_a_forked_child_never_uses_its_parents_copy() -> None:
     child.start()
     child.join(20)
     assert out.get(timeout=5) == (False, None)
+
+
+def _calls(client: Any, command: str) -> int:
+    stats = client.info("commandstats").get(f"cmdstat_{command}", {})
+    return int(stats.get("calls", 0))
+
+
+def test_a_first_read_runs_no_script_and_its_hit_is_counted_later(
+    pair: tuple[TieredCache, TieredCache],
+) -> None:
+    near, other = pair
+    request = near.request("How deep is the Mariana Trench?", model="m")
+    other.store(request, "About 11 km.")
+    assert near.wait_ready(10) and eventually(lambda: store(near).near.live)  # type: ignore[union-attr]
+    client = store(near).conn.client
+    scripts = _calls(client, "evalsha") + _calls(client, "eval")
+    reads = _calls(client, "hget")
+    hit = near.lookup(request)
+    assert hit is not None and (hit.payload, hit.tier, hit.entry.hit_count) == (
+        "About 11 km.",
+        "exact",
+        1,
+    )
+    assert _calls(client, "evalsha") + _calls(client, "eval") == scripts
+    assert _calls(client, "hget") == reads + 1
+    hkey = store(near).keys.hits(request.exact_key)
+    assert eventually(lambda: int(client.get(hkey) or 0) == 1)

@@ -39,9 +39,16 @@ def cache_dir() -> Path:
 
 def graph_path(model_dir: str, quantized: bool = False) -> Path:
     """Where the ONNX graph of the model in `model_dir` is kept (named by its weights)."""
-    if Path(model_dir) == SHIPPED and not quantized:
-        return SHIPPED / "model.onnx"
-    weights = next((Path(model_dir) / w for w in _WEIGHTS if (Path(model_dir) / w).is_file()), None)
+    weights: Path | None
+    if Path(model_dir) == SHIPPED:
+        shipped = SHIPPED / ("model-int8.onnx" if quantized else "model.onnx")
+        if shipped.is_file() or not quantized:
+            return shipped
+        weights = SHIPPED / "model.onnx"  # an int8 graph derived from the shipped one
+    else:
+        weights = next(
+            (Path(model_dir) / w for w in _WEIGHTS if (Path(model_dir) / w).is_file()), None
+        )
     if weights is None:
         raise ModelNotFoundError(f"{model_dir} holds no weights ({' or '.join(_WEIGHTS)})")
     stat = weights.stat()
@@ -95,11 +102,9 @@ def export_onnx(model_dir: str, out: Path, quantize: bool = False) -> Path:
             dynamo=False,
         )
     if quantize:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
         full = tmp
         tmp = out.with_suffix(f".{os.getpid()}.q.tmp")
-        quantize_dynamic(str(full), str(tmp), weight_type=QuantType.QInt8)
+        quantize_graph(full, tmp)
         full.unlink()
     os.replace(tmp, out)
     logger.info(
@@ -107,6 +112,29 @@ def export_onnx(model_dir: str, out: Path, quantize: bool = False) -> Path:
         model_dir,
         out,
         time.perf_counter() - started,
+    )
+    return out
+
+
+def quantize_graph(source: Path, out: Path) -> Path:
+    """An int8 copy of an fp32 transformer graph: dynamic quantization, per output channel, of
+    every matrix product but the feed-forward output projections (`.../output/dense`), whose
+    inputs (after GELU) have the outliers int8 loses. Measured on all-MiniLM-L6-v2 and the QQP
+    dev file (benchmarks/onnx_agreement.py): cosine to the fp32 vectors >= 0.99 for every text,
+    single-query encode ~1.6x faster; quantizing those projections too drops the minimum to 0.86
+    (per tensor) or 0.987 (per channel)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    products = [n.name for n in onnx.load(str(source)).graph.node if n.op_type == "MatMul"]
+    keep = [n for n in products if "/output/dense" in n and "/attention/" not in n]
+    quantize_dynamic(
+        str(source),
+        str(out),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=keep,
     )
     return out
 
@@ -151,7 +179,19 @@ def _load(model_dir: str, quantized: bool) -> tuple[Any, Any, int]:
     path = graph_path(model_dir, quantized)
     with _export_lock:
         if not path.is_file():
-            export_onnx(model_dir, path, quantized)
+            fp32 = graph_path(model_dir, False)
+            if quantized and fp32.is_file():
+                started = time.perf_counter()
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                os.replace(quantize_graph(fp32, tmp), path)
+                logger.info(
+                    "tiered-cache: quantized %s to int8 at %s in %.1f s (once)",
+                    fp32,
+                    path,
+                    time.perf_counter() - started,
+                )
+            else:
+                export_onnx(model_dir, path, quantized)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -170,7 +210,7 @@ class OnnxEmbedder:
     Runtime. `quantized=True` runs an int8 graph (faster, slightly different vectors)."""
 
     def __init__(self, model: str | None = None, quantized: bool = False) -> None:
-        shipped = (SHIPPED / "model.onnx").is_file() and not quantized
+        shipped = (SHIPPED / "model.onnx").is_file()
         if shipped and model in (None, DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
             self._dir = str(SHIPPED)  # no PyTorch, no model package needed
         else:

@@ -183,6 +183,19 @@ class RedisConnection:
         pipe.execute_command(*args)
         return (await pipe.execute())[0]
 
+    def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Commands of one slot in one round trip (not a transaction)."""
+        pipe = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(pipe.execute())
+
+    async def apipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
+        pipe = self.aclient().pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute())
+
     async def ascan(self, pattern: str) -> list[bytes]:
         """The keys matching `pattern` on the server that holds the namespace."""
         import redis.asyncio

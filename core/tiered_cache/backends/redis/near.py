@@ -80,6 +80,12 @@ class NearCache:
             self.served += 1
             return value, hits + 1
 
+    def count_hit(self, key: str) -> None:
+        """A hit read from Redis itself, counted with the near cache's (the listener adds
+        them to the shared counter in one pipeline a second)."""
+        with self._lock:
+            self._pending[key] = self._pending.get(key, 0) + 1
+
     def put(self, key: str, value: bytes, hits: int, ttl_ms: int, ticket: int | None) -> None:
         """Keep an entry just read from Redis (`ttl_ms` < 0: no expiry), unless its key (or
         everything) was invalidated since `ticket` was taken."""
