@@ -11,7 +11,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generati
 from tiered_cache import CacheHit
 
 from .parse import MESSAGE_CLASSES
-from .revive import Reviver, copier
+from .revive import Reviver, copier, fresh_copy
 
 # Only plain data classes may be revived from a payload (a shared Redis is not fully trusted).
 PAYLOAD_CLASSES: tuple[type[Serializable], ...] = (
@@ -38,10 +38,10 @@ def load_generations(payload: str) -> list[Generation] | None:
     Each call returns new objects: callers (and `mark_hit`) may change them.
     """
     if len(payload) <= _REMEMBER_MAX_CHARS:
-        copies = _remembered(payload)
-        return None if copies is None else [copy() for copy in copies]
-    template = _revive(payload)
-    return None if template is None else list(template)
+        template = _remembered(payload)
+        return None if template is None else template.copy()
+    revived = _revive(payload)
+    return None if revived is None else list(revived)
 
 
 def _revive(payload: str) -> tuple[Generation, ...] | None:
@@ -53,12 +53,33 @@ def _revive(payload: str) -> tuple[Generation, ...] | None:
     return tuple(revived)
 
 
+class _Template:
+    """Generations revived once and never handed out: each caller gets a copy. The first copy
+    is a plain deep copy; from the second on, a compiled copier (faster per copy, costlier to
+    build: worth it only for a payload served again)."""
+
+    __slots__ = ("copiers", "generations", "served")
+
+    def __init__(self, generations: tuple[Generation, ...]) -> None:
+        self.generations = generations
+        self.copiers: tuple[Callable[[], Generation], ...] | None = None
+        self.served = False
+
+    def copy(self) -> list[Generation]:
+        copiers = self.copiers
+        if copiers is None:
+            if not self.served:
+                self.served = True
+                return [fresh_copy(g) for g in self.generations]
+            copiers = self.copiers = tuple(copier(g) for g in self.generations)
+        return [copy() for copy in copiers]
+
+
 @functools.lru_cache(maxsize=256)
-def _remembered(payload: str) -> tuple[Callable[[], Generation], ...] | None:
-    """A hit served again is copied from the generations revived the first time, never handed
-    out."""
-    template = _revive(payload)
-    return None if template is None else tuple(copier(g) for g in template)
+def _remembered(payload: str) -> _Template | None:
+    """A hit served again is copied from the generations revived the first time."""
+    revived = _revive(payload)
+    return None if revived is None else _Template(revived)
 
 
 def usage_of(generations: Sequence[Generation]) -> dict[str, int] | None:

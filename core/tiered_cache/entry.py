@@ -30,16 +30,16 @@ class CacheEntry:
     hit_count: int = 0
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "schema": ENTRY_SCHEMA,
-                "payload": self.payload,
-                "query": self.query_text,
-                "usage": dict(self.usage) if self.usage is not None else None,
-                "created_at": self.created_at,
-                "ttl": self.ttl,
-            }
-        )
+        """The entry as JSON; fields that are None are left out."""
+        data: dict[str, Any] = {"schema": ENTRY_SCHEMA, "payload": self.payload}
+        if self.query_text is not None:
+            data["query"] = self.query_text
+        if self.usage is not None:
+            data["usage"] = dict(self.usage)
+        data["created_at"] = self.created_at
+        if self.ttl is not None:
+            data["ttl"] = self.ttl
+        return orjson.dumps(data)
 
     @classmethod
     def from_json(cls, raw: bytes | str, hit_count: int = 0) -> CacheEntry:

@@ -227,7 +227,7 @@ def test_a_first_read_runs_no_script_and_its_hit_is_counted_later(
     assert near.wait_ready(10) and eventually(lambda: store(near).near.live)  # type: ignore[union-attr]
     client = store(near).conn.client
     scripts = _calls(client, "evalsha") + _calls(client, "eval")
-    reads = _calls(client, "hget")
+    reads = _calls(client, "hmget")
     hit = near.lookup(request)
     assert hit is not None and (hit.payload, hit.tier, hit.entry.hit_count) == (
         "About 11 km.",
@@ -235,6 +235,6 @@ def test_a_first_read_runs_no_script_and_its_hit_is_counted_later(
         1,
     )
     assert _calls(client, "evalsha") + _calls(client, "eval") == scripts
-    assert _calls(client, "hget") == reads + 1
+    assert _calls(client, "hmget") == reads + 1
     hkey = store(near).keys.hits(request.exact_key)
     assert eventually(lambda: int(client.get(hkey) or 0) == 1)

@@ -27,12 +27,12 @@ from .keyspace import Keyspace, safe_url
 logger = logging.getLogger(__name__)
 
 GET_AND_COUNT = """
-local d = redis.call('HGET', KEYS[1], 'd')
-if not d then return nil end
+local r = redis.call('HMGET', KEYS[1], 'd', 'q')
+if not r[1] then return nil end
 local hits = redis.call('INCR', KEYS[2])
 local ttl = redis.call('PTTL', KEYS[1])
 if hits == 1 and ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return {d, hits, ttl}
+return {r[1], hits, ttl, r[2]}
 """
 ADD_HITS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -45,7 +45,7 @@ return hits
 """
 ADD_VECTOR = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'vec', ARGV[1], 'part', ARGV[2], 'ns', ARGV[3], 'q', ARGV[4])
+redis.call('HSET', KEYS[1], 'vec', ARGV[1], 'part', ARGV[2], 'q', ARGV[3])
 return 1
 """
 RELEASE = """

@@ -2,7 +2,7 @@
 and the near cache that serves repeats in process.
 
 An entry is a hash with the entry JSON (`d`); deterministic entries also carry their vector
-(`vec`), partition (`part`), namespace (`ns`) and question (`q`), so that the vector expires with
+(`vec`), partition (`part`) and question (`q`), so that the vector expires with
 its entry (the index, `index.py`, reads those fields). Its hit count is a plain counter made on
 the first hit with the entry's remaining TTL: any write to the indexed hash makes RediSearch
 re-index the whole document, vector included (measured 0.6 ms of server time per HINCRBY), so a
@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import orjson
+
 from ..protocols import WriteItem
 from .connection import ERRORS, RedisConnection
 from .index import RedisIndex
@@ -23,6 +25,31 @@ from .near import InvalidationListener, NearCache
 # server 0.1-0.3 ms (HNSW repair/insert), and no round trip may outlast `redis_timeout` (0.1 s).
 _BATCH = 64
 _WRITE_CHUNK = 32
+
+
+def without_question(value: bytes, question: str) -> bytes:
+    """The entry JSON without its question when the hash holds it in `q` already (the index
+    returns `q` to the verifier): a question is stored once, not twice."""
+    data = orjson.loads(value)
+    if not isinstance(data, dict) or data.get("query") != question:
+        return value
+    del data["query"]
+    return orjson.dumps(data)
+
+
+def with_question(data: Any, question: Any) -> bytes:
+    """The entry JSON as written: its question put back from `q` when it was taken out."""
+    value = bytes(data)
+    if question is None:
+        return value
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value  # corrupt: the reader says so
+    if not isinstance(parsed, dict) or "query" in parsed:
+        return value
+    parsed["query"] = question.decode() if isinstance(question, bytes) else str(question)
+    return orjson.dumps(parsed)
 
 
 class RedisEntries:
@@ -49,7 +76,7 @@ class RedisEntries:
     def _got(self, ekey: str, raw: Any, ticket: int | None) -> tuple[bytes, int] | None:
         if raw is None:
             return None
-        value, hits = bytes(raw[0]), int(raw[1])
+        value, hits = with_question(raw[0], raw[3] if len(raw) > 3 else None), int(raw[1])
         if self.near is not None:
             self.near.put(ekey, value, hits, int(raw[2]), ticket)
         return value, hits
@@ -84,16 +111,16 @@ class RedisEntries:
     # the near cache's own, by its listener. Otherwise the `get` script reads and counts.
     @staticmethod
     def _reads(keys: tuple[str, str]) -> tuple[tuple[Any, ...], ...]:
-        return ("HGET", keys[0], "d"), ("PTTL", keys[0]), ("GET", keys[1])
+        return ("HMGET", keys[0], "d", "q"), ("PTTL", keys[0]), ("GET", keys[1])
 
     def _read(self, keys: tuple[str, str], raw: list[Any], ticket: int) -> tuple[bytes, int] | None:
-        data, ttl_ms, hits = raw
+        (data, question), ttl_ms, hits = raw
         if data is None:
             return None
         near = self.near
         assert near is not None
-        value, count = bytes(data), int(hits or 0) + 1
-        near.count_hit(keys[0])
+        value = with_question(data, question)
+        count = int(hits or 0) + near.count_hit(keys[0])
         if int(ttl_ms) != -2:  # -2: deleted between the two reads; its message is on the way
             near.put(keys[0], value, count, int(ttl_ms), ticket)
         return value, count
@@ -101,10 +128,13 @@ class RedisEntries:
     def peek(self, key: str) -> tuple[bytes, int] | None:
         """Like `get` without counting a hit (for diagnostics)."""
         pipe = self.conn.client.pipeline(transaction=False)
-        pipe.hget(self.keys.entry(key), "d")
+        pipe.hmget(self.keys.entry(key), "d", "q")
         pipe.get(self.keys.hits(key))
-        data, hits = pipe.execute()
-        return None if data is None else (bytes(data), int(hits or 0))
+        (data, question), hits = pipe.execute()
+        if data is None:
+            return None
+        pending = 0 if self.near is None else self.near.pending_hits(self.keys.entry(key))
+        return with_question(data, question), int(hits or 0) + pending
 
     def _add_hits(self, pending: dict[str, int]) -> None:
         """Hits served by the near cache, added to the shared counters (listener thread)."""
@@ -145,6 +175,7 @@ class RedisEntries:
                 fields: dict[str, Any] = {"d": value}
                 if vector is not None and self.index is not None:
                     fields.update(self.index.fields(*vector))
+                    fields["d"] = without_question(value, vector[2])
                 keys, args = self._write_args(key, ttl, fields)
                 pipe.execute_command(*self.conn.script_args("write", keys, args))
             yield pipe

@@ -4,6 +4,7 @@ hashes, every k-NN query pre-filtered by partition (a TAG)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -15,10 +16,10 @@ from ...config import VectorSettings
 from ...errors import BackendError, SchemaMismatchError
 from ..protocols import Match, Vector
 from .connection import ERRORS, RedisConnection
-from .keyspace import SCHEMA_VERSION
+from .keyspace import KEY_CHARS, SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
-VECTOR_FIELDS = ("vec", "part", "ns", "q")
+VECTOR_FIELDS = ("vec", "part", "q")  # the index is the namespace's own: no namespace field
 
 
 def _text(value: Any) -> str:
@@ -39,7 +40,7 @@ def parse_search(raw: Any, entry_prefix: str) -> list[Match]:
             rows.append(
                 (raw[i], {_text(fields[j]): fields[j + 1] for j in range(0, len(fields), 2)})
             )
-    return [
+    matches = [
         Match(
             key=_text(key)[len(entry_prefix) :],
             similarity=1.0 - float(values["dist"]),
@@ -47,6 +48,8 @@ def parse_search(raw: Any, entry_prefix: str) -> list[Match]:
         )
         for key, values in rows
     ]
+    # Entries of the first layout (64-digit names) are never served: a one-time miss.
+    return [m for m in matches if len(m.key) <= KEY_CHARS]
 
 
 class RedisIndex:
@@ -106,7 +109,6 @@ class RedisIndex:
                 },
                 "fields": [
                     {"name": "part", "type": "tag"},
-                    {"name": "ns", "type": "tag"},
                     {"name": "vec", "type": "vector", "attrs": attrs},
                 ],
             }
@@ -129,6 +131,7 @@ class RedisIndex:
                 exists = False
             if not exists:
                 index.create(overwrite=False)
+                self._drop_older_indexes()
                 client.set(self.keys.schema, orjson.dumps(fingerprint))
             self._ready = True
         except SchemaMismatchError:
@@ -137,6 +140,14 @@ class RedisIndex:
             raise BackendError(
                 f"cannot create the Redis vector index at {self.conn.safe_url}: {exc}"
             ) from exc
+
+    def _drop_older_indexes(self) -> None:
+        """Indexes of earlier schema versions of this namespace (their documents stay; they are
+        entries, which `clear()` deletes)."""
+        for version in range(1, SCHEMA_VERSION):
+            older = self.name.removesuffix(f"idx:s{SCHEMA_VERSION}") + f"idx:s{version}"
+            with contextlib.suppress(ResponseError):
+                self.conn.node().execute_command("FT.DROPINDEX", older)
 
     def ready(self) -> None:
         """Make sure the index exists (it is rebuilt after Redis lost it)."""
@@ -150,7 +161,7 @@ class RedisIndex:
     # -- documents --------------------------------------------------------------------------
     def fields(self, partition: str, vector: Vector, query_text: str) -> dict[str, Any]:
         """The hash fields that put an entry in the index."""
-        values = [vector.astype(self._dtype).tobytes(), partition, self.conn.namespace, query_text]
+        values = [vector.astype(self._dtype).tobytes(), partition, query_text]
         return dict(zip(VECTOR_FIELDS, values, strict=True))
 
     def add(

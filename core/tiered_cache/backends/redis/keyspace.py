@@ -6,7 +6,8 @@ and so the documents of its vector index) lives in one slot, on one shard. (A na
 holds braces itself is tagged by a digest: `{prefix}:{<digest>}:<namespace>:v{version}:`.)
 
     e:{key}        an entry: a hash with the entry JSON (`d`) and, for deterministic requests,
-                   its vector, partition, namespace and question (indexed by RediSearch)
+                   its vector, partition and question (`q`, then left out of `d`), indexed by
+                   RediSearch; {key} is the first 32 hex digits of the cache key
     h:{key}        the entry's hit counter (kept out of the indexed hash)
     lease:{name}   a get_or_compute lease
     a:{key}        the auxiliary store: threshold state, adapters' embeddings and ingestion data
@@ -20,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: no `ns` field; entry names carry 128 bits of the cache key
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
@@ -32,6 +33,11 @@ def glob_escape(text: str) -> str:
 def safe_url(url: str | None) -> str:
     """A Redis URL with its password hidden (for logs and messages)."""
     return re.sub(r"//[^@/]*@", "//***@", url or "")
+
+
+KEY_CHARS = 32
+"""Hex digits of a cache key (a SHA-256) in Redis names: 128 bits cannot collide in practice,
+and every name is stored several times (key space, index document table, hit counter)."""
 
 
 class Keyspace:
@@ -51,7 +57,7 @@ class Keyspace:
         self.aux_prefix = f"{self.base}a:"
 
     def entry(self, key: str) -> str:
-        return f"{self.entry_prefix}{key}"
+        return f"{self.entry_prefix}{key[:KEY_CHARS]}"
 
     def entry_key_of(self, name: str | bytes) -> str:
         """The cache key of the entry stored under Redis key `name`."""
@@ -59,7 +65,7 @@ class Keyspace:
         return text[len(self.entry_prefix) :]
 
     def hits(self, key: str) -> str:
-        return f"{self.base}h:{key}"
+        return f"{self.base}h:{key[:KEY_CHARS]}"
 
     def lease(self, name: str) -> str:
         return f"{self.base}lease:{name}"

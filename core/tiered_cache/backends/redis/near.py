@@ -80,11 +80,18 @@ class NearCache:
             self.served += 1
             return value, hits + 1
 
-    def count_hit(self, key: str) -> None:
+    def count_hit(self, key: str) -> int:
         """A hit read from Redis itself, counted with the near cache's (the listener adds
-        them to the shared counter in one pipeline a second)."""
+        them to the shared counter in one pipeline a second): the hits of `key` not yet
+        added, this one included."""
         with self._lock:
-            self._pending[key] = self._pending.get(key, 0) + 1
+            pending = self._pending[key] = self._pending.get(key, 0) + 1
+            return pending
+
+    def pending_hits(self, key: str) -> int:
+        """Hits of `key` served or read here and not yet added to the shared counter."""
+        with self._lock:
+            return self._pending.get(key, 0)
 
     def put(self, key: str, value: bytes, hits: int, ttl_ms: int, ticket: int | None) -> None:
         """Keep an entry just read from Redis (`ttl_ms` < 0: no expiry), unless its key (or
@@ -117,6 +124,7 @@ class NearCache:
                 return
             for key in keys:
                 self._entries.pop(key, None)
+                self._pending.pop(key, None)  # hits of the entry that was: a new one has none
                 self._recent.append((self._seq, key))
 
     def set_live(self, live: bool) -> None:
