@@ -1,5 +1,6 @@
 """LangChain adapter of tiered-cache: an exact + semantic `BaseCache`, embedded or on Redis."""
 
 from .cache import TieredCache
+from .chat import CachedChatModel, cached
 
-__all__ = ["TieredCache"]
+__all__ = ["CachedChatModel", "TieredCache", "cached"]

@@ -14,6 +14,7 @@ from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 from tiered_cache import CacheHit, CacheRequest, InvalidRequestError
 from tiered_cache.observability.incidents import Incidents
+from tiered_cache.options import DEFAULT, CallOptions
 
 from .parse import parse_call
 from .serialize import dump_generations, load_generations, mark_hit, usage_of
@@ -87,6 +88,68 @@ class TieredCache(BaseCache):
         failures never get here: they are misses already)."""
         return _Guard(self._incidents, action)
 
+    # -- what the chat-model wrapper (`cached`) adds: a request, per-call options ----------------
+    def request_of(self, prompt: str, llm_string: str) -> CacheRequest | None:
+        """The core request of a call (None when the core refuses it: the call goes uncached)."""
+        with self._guard("looked up"):
+            return self._request(prompt, llm_string)
+        return None
+
+    def lookup_request(
+        self, request: CacheRequest, options: CallOptions = DEFAULT
+    ) -> list[Generation] | None:
+        with self._guard("looked up"):
+            if options.refresh:
+                self.core.forget(request)
+            if options.looks_up:
+                return self._served(self.core.lookup(options.applied(request)))
+        return None
+
+    async def alookup_request(
+        self, request: CacheRequest, options: CallOptions = DEFAULT
+    ) -> list[Generation] | None:
+        with self._guard("looked up"):
+            if options.refresh:
+                await self.core.aforget(request)
+            if options.looks_up:
+                return self._served(await self.core.alookup(options.applied(request)))
+        return None
+
+    def _payload(self, generations: Sequence[Generation]) -> str | None:
+        payload = dump_generations(generations)
+        if load_generations(payload) is None:  # empty, or objects LangChain cannot serialize
+            logger.warning("tiered-cache: not storing generations that do not round-trip")
+            return None
+        return payload
+
+    def store_request(
+        self,
+        request: CacheRequest,
+        generations: Sequence[Generation],
+        options: CallOptions = DEFAULT,
+    ) -> None:
+        if not options.stores:
+            return
+        with self._guard("stored"):
+            payload = self._payload(generations)
+            if payload is not None:
+                usage = usage_of(generations)
+                self.core.store(request, payload, usage=usage, **options.store_kwargs())
+
+    async def astore_request(
+        self,
+        request: CacheRequest,
+        generations: Sequence[Generation],
+        options: CallOptions = DEFAULT,
+    ) -> None:
+        if not options.stores:
+            return
+        with self._guard("stored"):
+            payload = self._payload(generations)
+            if payload is not None:
+                usage = usage_of(generations)
+                await self.core.astore(request, payload, usage=usage, **options.store_kwargs())
+
     # -- BaseCache -------------------------------------------------------------------------------
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The cached generations (a list), or None on a miss or any failure."""
@@ -102,11 +165,8 @@ class TieredCache(BaseCache):
     def _prepared(
         self, prompt: str, llm_string: str, return_val: Sequence[Generation]
     ) -> tuple[CacheRequest, str] | None:
-        payload = dump_generations(return_val)
-        if load_generations(payload) is None:  # empty, or objects LangChain cannot serialize
-            logger.warning("tiered-cache: not storing generations that do not round-trip")
-            return None
-        return self._request(prompt, llm_string), payload
+        payload = self._payload(return_val)
+        return None if payload is None else (self._request(prompt, llm_string), payload)
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         """Store the generations; a failure drops the write (logged), never the LLM call."""
@@ -122,11 +182,19 @@ class TieredCache(BaseCache):
                 await self.core.astore(prepared[0], prepared[1], usage=usage_of(return_val))
 
     def clear(self, **kwargs: Any) -> None:
-        """Delete this cache's entries (its namespace and version only)."""
-        self.core.clear()
+        """Delete this cache's entries (its namespace and version only); with `tags=`,
+        `model=`, `partition=` and/or `older_than=` (see `tiered_cache.TieredCache.invalidate`)
+        only the entries that match. `dry_run=True` deletes nothing."""
+        if kwargs:
+            self.core.invalidate(**kwargs)
+        else:
+            self.core.clear()
 
     async def aclear(self, **kwargs: Any) -> None:
-        await self.core.aclear()
+        if kwargs:
+            await self.core.ainvalidate(**kwargs)
+        else:
+            await self.core.aclear()
 
     # -- extras ------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from .engine.driver import Driver, Hooks
 from .engine.ops import Served
 from .engine.plans import CacheHit, Computed, Plans
 from .errors import ConfigurationError
+from .invalidation import Selection, check_tags
 from .observability.metrics import metric_sinks
 from .observability.stats import Stats
 from .quality.calibrate import CalibrationResult, calibrate_cache
@@ -158,9 +159,14 @@ class TieredCache:
         *,
         usage: Mapping[str, Any] | None = None,
         ttl: float | None = None,
+        tags: Iterable[str] | str | None = None,
+        sliding: bool | None = None,
     ) -> bool:
-        """Store `payload` for `request` (L1 always, L2 when deterministic). False if dropped."""
-        return self.driver.store(request, payload, usage, ttl)
+        """Store `payload` for `request` (L1 always, L2 when deterministic). False if dropped.
+
+        `ttl`: this entry's (None: the cache's); `sliding`: each hit restarts it (None: the
+        cache's `ttl_policy`); `tags`: what `invalidate(tags=...)` can delete it by."""
+        return self.driver.store(request, payload, usage, ttl, check_tags(tags), sliding)
 
     async def astore(
         self,
@@ -169,8 +175,10 @@ class TieredCache:
         *,
         usage: Mapping[str, Any] | None = None,
         ttl: float | None = None,
+        tags: Iterable[str] | str | None = None,
+        sliding: bool | None = None,
     ) -> bool:
-        return await self.driver.astore(request, payload, usage, ttl)
+        return await self.driver.astore(request, payload, usage, ttl, check_tags(tags), sliding)
 
     def get_or_compute(
         self, request: CacheRequest, compute: Callable[[], Computed], *, ttl: float | None = None
@@ -242,6 +250,43 @@ class TieredCache:
         return entries.peek(key) if isinstance(entries, Peek) else entries.get(key)
 
     # -- admin ------------------------------------------------------------------------------------
+    def forget(self, request: CacheRequest) -> bool:
+        """Delete what is stored for exactly this request (its vector too); False when the
+        backend failed (a miss, as for every cache operation on the call path)."""
+        return self.driver.forget(request)
+
+    async def aforget(self, request: CacheRequest) -> bool:
+        return await self.driver.aforget(request)
+
+    def invalidate(
+        self,
+        *,
+        tags: Iterable[str] | str | None = None,
+        model: str | None = None,
+        partition: CacheRequest | str | None = None,
+        older_than: str | float | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the entries that match every given criterion (their vectors with them) and
+        return how many; `dry_run`: only count them. `tags`: entries carrying any of these;
+        `model`: stored for this model; `partition`: stored for this request's partition (the
+        same system prompt, model, parameters, tools...); `older_than`: seconds, or "15m",
+        "12h", "7d". A backend failure raises `BackendError`."""
+        selection = Selection.of(tags=tags, model=model, partition=partition, older_than=older_than)
+        return self.driver.invalidate(selection, dry_run)
+
+    async def ainvalidate(
+        self,
+        *,
+        tags: Iterable[str] | str | None = None,
+        model: str | None = None,
+        partition: CacheRequest | str | None = None,
+        older_than: str | float | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        selection = Selection.of(tags=tags, model=model, partition=partition, older_than=older_than)
+        return await self.driver.ainvalidate(selection, dry_run)
+
     def clear(self, *, aux: bool = False) -> None:
         """Delete every entry of this cache's namespace and version, and nothing else; the
         auxiliary store (threshold state, adapters' data) too when `aux`."""

@@ -56,6 +56,9 @@ class CacheConfig:
     """Bump to invalidate every entry of the namespace at once."""
     ttl: float | None = None
     """Seconds an entry lives (None: until evicted)."""
+    ttl_policy: Literal["fixed", "sliding"] = "fixed"
+    """fixed: the TTL runs from the write; sliding: every hit restarts it (per entry too:
+    `store(..., sliding=True)`)."""
     redis_url: str | None = None
     """Use Redis for both tiers when set; embedded in-process backends otherwise."""
     cluster: bool | None = None
@@ -218,6 +221,8 @@ class CacheConfig:
             raise ConfigurationError(f"breaker_cooldown={self.breaker_cooldown!r}: (0, 3600] s")
         if not 0.0 <= self.lease_wait <= 3600:
             raise ConfigurationError(f"lease_wait={self.lease_wait!r}: [0, 3600] s")
+        if self.ttl_policy not in ("fixed", "sliding"):
+            raise ConfigurationError(f"ttl_policy={self.ttl_policy!r}: fixed or sliding")
         if self.embedding_backend not in ("auto", "onnx", "torch"):
             raise ConfigurationError(
                 f"embedding_backend={self.embedding_backend!r}: auto, onnx or torch"

@@ -28,6 +28,13 @@ class CacheEntry:
     created_at: float = field(default_factory=time.time)
     ttl: float | None = None
     hit_count: int = 0
+    tags: tuple[str, ...] = ()
+    """User tags (a document id, a policy version): what `invalidate(tags=...)` deletes by."""
+    model: str | None = None
+    partition: str | None = None
+    """The request's partition key: what `invalidate(partition=...)` deletes by."""
+    sliding: bool = False
+    """Each hit restarts the TTL (else it runs from `created_at`)."""
 
     def to_json(self) -> bytes:
         """The entry as JSON; fields that are None are left out."""
@@ -39,6 +46,14 @@ class CacheEntry:
         data["created_at"] = self.created_at
         if self.ttl is not None:
             data["ttl"] = self.ttl
+        if self.tags:
+            data["tags"] = list(self.tags)
+        if self.model is not None:
+            data["model"] = self.model
+        if self.partition is not None:
+            data["partition"] = self.partition
+        if self.sliding:
+            data["sliding"] = True
         return orjson.dumps(data)
 
     @classmethod
@@ -71,7 +86,14 @@ def _fields(raw: bytes | str) -> dict[str, Any]:
     usage = data.get("usage")
     ttl = data.get("ttl")
     query = data.get("query")
+    tags = data.get("tags")
+    model = data.get("model")
+    partition = data.get("partition")
     return {
+        "tags": tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
+        "model": model if isinstance(model, str) else None,
+        "partition": partition if isinstance(partition, str) else None,
+        "sliding": data.get("sliding") is True,
         "payload": payload,
         "query_text": query if isinstance(query, str) else None,
         "usage": MappingProxyType(usage) if isinstance(usage, dict) else None,

@@ -81,6 +81,8 @@ class CacheRequest:
     query_text: str | None
     exact_key: str
     deterministic: bool
+    threshold: float | None = None
+    """This call's similarity threshold (None: the cache's); never part of a key."""
 
     @property
     def semantic_allowed(self) -> bool:

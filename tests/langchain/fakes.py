@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -78,3 +78,42 @@ class EchoChat(BaseChatModel):
         if tool_choice is not None:
             kwargs["tool_choice"] = tool_choice
         return self.bind(tools=formatted, **kwargs)
+
+
+class StreamingEcho(EchoChat):
+    """EchoChat that streams its answer a word a chunk, its usage on the last chunk (as
+    providers do), and counts its streams too."""
+
+    def _pieces(self, messages: list[BaseMessage]) -> list[AIMessageChunk]:
+        message = self._generate(messages).generations[0].message
+        words = str(message.content).split(" ")
+        chunks = [
+            AIMessageChunk(content=w + (" " if i < len(words) - 1 else ""))
+            for i, w in enumerate(words)
+        ]
+        chunks[-1] = AIMessageChunk(
+            content=chunks[-1].content,
+            usage_metadata=message.usage_metadata,
+            response_metadata={"model_name": self.model, "finish_reason": "stop"},
+        )
+        return chunks
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self._pieces(messages):
+            yield ChatGenerationChunk(message=chunk)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in self._pieces(messages):
+            yield ChatGenerationChunk(message=chunk)

@@ -92,6 +92,28 @@ class MemoryKV:
                 return True
             return False
 
+    def touch(self, key: str, ttl: float) -> None:
+        """Restart the TTL of `key` (if it is still there)."""
+        with self._lock:
+            item = self._data.get(key)
+            if item is not None and (item[1] is None or item[1] > self._clock()):
+                self._data[key] = (item[0], self._clock() + ttl, item[2])
+
+    def entries(self) -> list[tuple[str, bytes]]:
+        return self.scan("")
+
+    def delete_many(self, keys: list[str]) -> int:
+        return sum(self.delete(key) for key in keys)
+
+    async def atouch(self, key: str, ttl: float) -> None:
+        self.touch(key, ttl)
+
+    async def aentries(self) -> list[tuple[str, bytes]]:
+        return self.entries()
+
+    async def adelete_many(self, keys: list[str]) -> int:
+        return self.delete_many(keys)
+
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         now = self._clock()
         with self._lock:

@@ -20,7 +20,9 @@ from typing import Any, Protocol, TypeVar, cast
 from ..backends.protocols import AsyncClose, Backends, VectorIndex, WriteItem
 from ..config import CacheConfig
 from ..embeddings.embedder import EmbeddingService
+from ..entry import CacheEntry, CorruptEntryError
 from ..errors import BackendError, InvalidRequestError
+from ..invalidation import Selection
 from ..observability.incidents import Incidents
 from ..observability.stats import Stats
 from ..request import CacheRequest
@@ -43,6 +45,7 @@ from .ops import (
     Search,
     Served,
     Step,
+    Touch,
     Write,
 )
 from .plans import CacheHit, Computed, Plans
@@ -142,6 +145,8 @@ class Driver:
             return self.write([op])
         if isinstance(op, ReadState):
             return b.aux.get(op.key)
+        if isinstance(op, Touch):
+            return b.entries.touch(op.key, op.ttl)
         if isinstance(op, Delete):
             b.entries.delete(op.key)
             if b.own_index is not None:
@@ -167,6 +172,8 @@ class Driver:
             return await self.awrite([op])
         if isinstance(op, ReadState):
             return await b.aux.aget(op.key)
+        if isinstance(op, Touch):
+            return await b.entries.atouch(op.key, op.ttl)
         if isinstance(op, Delete):
             await b.entries.adelete(op.key)
             if b.own_index is not None:
@@ -317,19 +324,33 @@ class Driver:
                 self.hooks.stored(request, payload, usage)
         return stored
 
-    def store(self, request: CacheRequest, payload: str, usage: Any, ttl: float | None) -> bool:
-        if self.hooks is not None and not self.hooks.storing(request):
-            return False
-        stored = self.run(self.plans.store(request, payload, usage, ttl), False)
-        return self._stored(stored, request, payload, usage)
-
-    async def astore(
-        self, request: CacheRequest, payload: str, usage: Any, ttl: float | None
+    def store(
+        self,
+        request: CacheRequest,
+        payload: str,
+        usage: Any,
+        ttl: float | None,
+        tags: Sequence[str] = (),
+        sliding: bool | None = None,
     ) -> bool:
         if self.hooks is not None and not self.hooks.storing(request):
             return False
-        stored = await self.arun(self.plans.store(request, payload, usage, ttl), False)
-        return self._stored(stored, request, payload, usage)
+        plan = self.plans.store(request, payload, usage, ttl, tags, sliding)
+        return self._stored(self.run(plan, False), request, payload, usage)
+
+    async def astore(
+        self,
+        request: CacheRequest,
+        payload: str,
+        usage: Any,
+        ttl: float | None,
+        tags: Sequence[str] = (),
+        sliding: bool | None = None,
+    ) -> bool:
+        if self.hooks is not None and not self.hooks.storing(request):
+            return False
+        plan = self.plans.store(request, payload, usage, ttl, tags, sliding)
+        return self._stored(await self.arun(plan, False), request, payload, usage)
 
     def get_or_compute(
         self, request: CacheRequest, compute: Callable[[], Computed], ttl: float | None
@@ -487,6 +508,51 @@ class Driver:
         return thresholds.current(partition)
 
     # -- admin ------------------------------------------------------------------------------------
+    def forget(self, request: CacheRequest) -> bool:
+        return self.run(self.plans.forget(request), False)
+
+    async def aforget(self, request: CacheRequest) -> bool:
+        return await self.arun(self.plans.forget(request), False)
+
+    # -- targeted invalidation (an admin operation: a backend failure raises) --------------------
+    def _selected(self, rows: list[tuple[str, bytes]], selection: Selection) -> list[str]:
+        now = time.time()
+        keys = []
+        for key, raw in rows:
+            try:
+                entry = CacheEntry.from_json(raw)
+            except CorruptEntryError:
+                continue  # a read drops it
+            if selection.matches(entry, now):
+                keys.append(key)
+        return keys
+
+    def invalidate(self, selection: Selection, dry_run: bool) -> int:
+        b = self.backends
+        with self.edge():
+            keys = self._selected(b.entries.entries(), selection)
+            if dry_run or not keys:
+                return len(keys)
+            deleted = b.entries.delete_many(keys)
+            if b.own_index is not None:
+                for key in keys:
+                    b.own_index.delete(key)
+        self.stats.incr("invalidated", deleted)
+        return deleted
+
+    async def ainvalidate(self, selection: Selection, dry_run: bool) -> int:
+        b = self.backends
+        with self.edge():
+            keys = self._selected(await b.entries.aentries(), selection)
+            if dry_run or not keys:
+                return len(keys)
+            deleted = await b.entries.adelete_many(keys)
+            if b.own_index is not None:
+                for key in keys:
+                    await b.own_index.adelete(key)
+        self.stats.incr("invalidated", deleted)
+        return deleted
+
     def clear(self, aux: bool) -> None:
         b = self.backends
         b.entries.clear()

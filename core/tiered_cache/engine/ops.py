@@ -65,13 +65,21 @@ class Write:
 
 
 @dataclass(frozen=True)
+class Touch:
+    """Restart an entry's TTL (a hit on a sliding entry)."""
+
+    key: str
+    ttl: float
+
+
+@dataclass(frozen=True)
 class ReadState:
     """Read a value of the auxiliary store (threshold state): bytes or None."""
 
     key: str
 
 
-Op = Get | Delete | Embed | Search | Write | ReadState
+Op = Get | Delete | Embed | Search | Write | ReadState | Touch
 Plan = Generator[Op, Any, T]
 
 

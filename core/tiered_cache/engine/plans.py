@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,6 +17,7 @@ from ..backends.protocols import Match
 from ..config import CacheConfig
 from ..entry import CacheEntry, CorruptEntryError
 from ..errors import InvalidRequestError
+from ..invalidation import check_tags
 from ..observability.pricing import PriceTable, usage_tokens
 from ..observability.stats import Stats
 from ..quality.threshold import ThresholdController
@@ -40,6 +41,7 @@ from .ops import (
     Served,
     Set,
     Step,
+    Touch,
     Write,
 )
 
@@ -133,6 +135,8 @@ class Plans:
         if raw is not None:
             entry = self.entry(raw)
             if entry is not None:
+                if entry.sliding and entry.ttl:
+                    yield Touch(req.exact_key, entry.ttl)
                 return CacheHit(
                     entry.payload, "exact", 1.0, entry.query_text, entry, req.partition_key
                 )
@@ -143,8 +147,8 @@ class Plans:
         vector = yield Embed(req.query_text)
         partition = req.partition_key
         matches: list[Match] = yield Search(partition, vector, cfg.candidates)
-        threshold = cfg.threshold
-        thresholds = self.thresholds
+        threshold = cfg.threshold if req.threshold is None else req.threshold
+        thresholds = self.thresholds if req.threshold is None else None  # a call's own wins
         if thresholds is not None and matches and matches[0].similarity >= thresholds.floor:
             for key in thresholds.stale_keys(partition):
                 thresholds.loaded(key, (yield ReadState(key)))
@@ -159,6 +163,8 @@ class Plans:
             if entry is None:  # evicted or corrupt: its vector must not be found again
                 yield Delete(match.key)
                 continue
+            if entry.sliding and entry.ttl:
+                yield Touch(match.key, entry.ttl)
             return CacheHit(
                 entry.payload, "semantic", match.similarity, match.query_text, entry, partition
             )
@@ -170,16 +176,39 @@ class Plans:
             )
         return None
 
+    def forget(self, req: CacheRequest) -> Plan[bool]:
+        """Delete the entry stored for this request (and its vector)."""
+        yield Delete(req.exact_key)
+        return True
+
     def store(
-        self, req: CacheRequest, payload: str, usage: Mapping[str, Any] | None, ttl: float | None
+        self,
+        req: CacheRequest,
+        payload: str,
+        usage: Mapping[str, Any] | None,
+        ttl: float | None,
+        tags: Sequence[str] = (),
+        sliding: bool | None = None,
     ) -> Plan[bool]:
-        """Write the entry (and its vector when deterministic); False when it is too large."""
+        """Write the entry (and its vector when deterministic); False when it is too large.
+        `sliding` None: the cache's `ttl_policy`."""
         if not isinstance(payload, str):
             raise InvalidRequestError(f"payload must be a string, got {type(payload).__name__}")
         cfg = self._config()
         ttl = cfg.ttl if ttl is None else ttl
+        model = req.partition.get("model")
+        entry = CacheEntry(
+            payload,
+            req.query_text,
+            usage,
+            ttl=ttl,
+            tags=check_tags(tags),
+            model=model if isinstance(model, str) else None,
+            partition=req.partition_key,
+            sliding=bool(ttl) and (cfg.ttl_policy == "sliding" if sliding is None else sliding),
+        )
         try:
-            value = CacheEntry(payload, req.query_text, usage, ttl=ttl).to_json()
+            value = entry.to_json()
         except orjson.JSONEncodeError as exc:
             raise InvalidRequestError(f"payload or usage cannot be stored as JSON: {exc}") from exc
         if len(value) > cfg.max_payload_bytes:

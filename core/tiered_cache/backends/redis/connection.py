@@ -27,12 +27,12 @@ from .keyspace import Keyspace, safe_url
 logger = logging.getLogger(__name__)
 
 GET_AND_COUNT = """
-local r = redis.call('HMGET', KEYS[1], 'd', 'q')
+local r = redis.call('HMGET', KEYS[1], 'd', 'q', 'part')
 if not r[1] then return nil end
 local hits = redis.call('INCR', KEYS[2])
 local ttl = redis.call('PTTL', KEYS[1])
 if hits == 1 and ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return {r[1], hits, ttl, r[2]}
+return {r[1], hits, ttl, r[2], r[3]}
 """
 ADD_HITS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end

@@ -25,31 +25,44 @@ from .near import InvalidationListener, NearCache
 # server 0.1-0.3 ms (HNSW repair/insert), and no round trip may outlast `redis_timeout` (0.1 s).
 _BATCH = 64
 _WRITE_CHUNK = 32
+_SCAN_READS = 256  # entries read per round trip when listing them all
 
 
-def without_question(value: bytes, question: str) -> bytes:
-    """The entry JSON without its question when the hash holds it in `q` already (the index
-    returns `q` to the verifier): a question is stored once, not twice."""
+_SHARED = (("query", "q"), ("partition", "part"))
+"""Entry JSON fields that an indexed hash holds as index fields already: stored once."""
+
+
+def without_shared(value: bytes, fields: dict[str, Any]) -> bytes:
+    """The entry JSON without what the hash holds in its index fields (`q`, `part`)."""
     data = orjson.loads(value)
-    if not isinstance(data, dict) or data.get("query") != question:
+    if not isinstance(data, dict):
         return value
-    del data["query"]
-    return orjson.dumps(data)
+    dropped = False
+    for name, field in _SHARED:
+        held = fields.get(field)
+        if name in data and data[name] == (held.decode() if isinstance(held, bytes) else held):
+            del data[name]
+            dropped = True
+    return orjson.dumps(data) if dropped else value
 
 
-def with_question(data: Any, question: Any) -> bytes:
-    """The entry JSON as written: its question put back from `q` when it was taken out."""
+def with_shared(data: Any, question: Any, partition: Any = None) -> bytes:
+    """The entry JSON as written: what `without_shared` took out put back."""
     value = bytes(data)
-    if question is None:
+    if question is None and partition is None:
         return value
     try:
         parsed = orjson.loads(value)
     except orjson.JSONDecodeError:
         return value  # corrupt: the reader says so
-    if not isinstance(parsed, dict) or "query" in parsed:
+    if not isinstance(parsed, dict):
         return value
-    parsed["query"] = question.decode() if isinstance(question, bytes) else str(question)
-    return orjson.dumps(parsed)
+    changed = False
+    for (name, _), held in zip(_SHARED, (question, partition), strict=True):
+        if held is not None and name not in parsed:
+            parsed[name] = held.decode() if isinstance(held, bytes) else str(held)
+            changed = True
+    return orjson.dumps(parsed) if changed else value
 
 
 class RedisEntries:
@@ -76,7 +89,8 @@ class RedisEntries:
     def _got(self, ekey: str, raw: Any, ticket: int | None) -> tuple[bytes, int] | None:
         if raw is None:
             return None
-        value, hits = with_question(raw[0], raw[3] if len(raw) > 3 else None), int(raw[1])
+        extra = raw[3:5] if len(raw) > 4 else (None, None)
+        value, hits = with_shared(raw[0], *extra), int(raw[1])
         if self.near is not None:
             self.near.put(ekey, value, hits, int(raw[2]), ticket)
         return value, hits
@@ -111,15 +125,15 @@ class RedisEntries:
     # the near cache's own, by its listener. Otherwise the `get` script reads and counts.
     @staticmethod
     def _reads(keys: tuple[str, str]) -> tuple[tuple[Any, ...], ...]:
-        return ("HMGET", keys[0], "d", "q"), ("PTTL", keys[0]), ("GET", keys[1])
+        return ("HMGET", keys[0], "d", "q", "part"), ("PTTL", keys[0]), ("GET", keys[1])
 
     def _read(self, keys: tuple[str, str], raw: list[Any], ticket: int) -> tuple[bytes, int] | None:
-        (data, question), ttl_ms, hits = raw
+        (data, question, partition), ttl_ms, hits = raw
         if data is None:
             return None
         near = self.near
         assert near is not None
-        value = with_question(data, question)
+        value = with_shared(data, question, partition)
         count = int(hits or 0) + near.count_hit(keys[0])
         if int(ttl_ms) != -2:  # -2: deleted between the two reads; its message is on the way
             near.put(keys[0], value, count, int(ttl_ms), ticket)
@@ -128,13 +142,13 @@ class RedisEntries:
     def peek(self, key: str) -> tuple[bytes, int] | None:
         """Like `get` without counting a hit (for diagnostics)."""
         pipe = self.conn.client.pipeline(transaction=False)
-        pipe.hmget(self.keys.entry(key), "d", "q")
+        pipe.hmget(self.keys.entry(key), "d", "q", "part")
         pipe.get(self.keys.hits(key))
-        (data, question), hits = pipe.execute()
+        (data, question, partition), hits = pipe.execute()
         if data is None:
             return None
         pending = 0 if self.near is None else self.near.pending_hits(self.keys.entry(key))
-        return with_question(data, question), int(hits or 0) + pending
+        return with_shared(data, question, partition), int(hits or 0) + pending
 
     def _add_hits(self, pending: dict[str, int]) -> None:
         """Hits served by the near cache, added to the shared counters (listener thread)."""
@@ -175,7 +189,7 @@ class RedisEntries:
                 fields: dict[str, Any] = {"d": value}
                 if vector is not None and self.index is not None:
                     fields.update(self.index.fields(*vector))
-                    fields["d"] = without_question(value, vector[2])
+                    fields["d"] = without_shared(value, fields)
                 keys, args = self._write_args(key, ttl, fields)
                 pipe.execute_command(*self.conn.script_args("write", keys, args))
             yield pipe
@@ -215,6 +229,78 @@ class RedisEntries:
         pipe.execute_command("UNLINK", self.keys.hits(key))
         deleted = bool((await pipe.execute())[0])
         self._dropped(key)
+        return deleted
+
+    # -- sliding TTLs and targeted invalidation ------------------------------------------------
+    def touch(self, key: str, ttl: float) -> None:
+        """Restart the TTL of an entry and its hit counter (PEXPIRE: the document is not
+        re-indexed); its near copy lives as long."""
+        ms = max(1, int(ttl * 1000))
+        ekey = self.keys.entry(key)
+        self.conn.pipelined(("PEXPIRE", ekey, ms, "XX"), ("PEXPIRE", self.keys.hits(key), ms))
+        if self.near is not None:
+            self.near.touch(ekey, ms)
+
+    async def atouch(self, key: str, ttl: float) -> None:
+        ms = max(1, int(ttl * 1000))
+        ekey = self.keys.entry(key)
+        await self.conn.apipelined(
+            ("PEXPIRE", ekey, ms, "XX"), ("PEXPIRE", self.keys.hits(key), ms)
+        )
+        if self.near is not None:
+            self.near.touch(ekey, ms)
+
+    def _scanned(self, names: list[bytes], replies: list[Any]) -> list[tuple[str, bytes]]:
+        return [
+            (self.keys.entry_key_of(name), with_shared(*reply))
+            for name, reply in zip(names, replies, strict=True)
+            if reply[0] is not None
+        ]
+
+    def entries(self) -> list[tuple[str, bytes]]:
+        """Every entry of the namespace (SCAN on its shard, reads pipelined)."""
+        names = list(self.conn.node().scan_iter(match=self.keys.pattern("e"), count=1000))
+        out: list[tuple[str, bytes]] = []
+        for start in range(0, len(names), _SCAN_READS):
+            chunk = names[start : start + _SCAN_READS]
+            replies = self.conn.pipelined(*(("HMGET", n, "d", "q", "part") for n in chunk))
+            out += self._scanned(chunk, replies)
+        return out
+
+    async def aentries(self) -> list[tuple[str, bytes]]:
+        names = await self.conn.ascan(self.keys.pattern("e"))
+        out: list[tuple[str, bytes]] = []
+        for start in range(0, len(names), _SCAN_READS):
+            chunk = names[start : start + _SCAN_READS]
+            replies = await self.conn.apipelined(*(("HMGET", n, "d", "q", "part") for n in chunk))
+            out += self._scanned(chunk, replies)
+        return out
+
+    def _unlinks(self, keys: list[str]) -> list[tuple[bool, tuple[Any, ...]]]:
+        """(counts, UNLINK command) batches: the entries (counted), then their hit counters."""
+        out: list[tuple[bool, tuple[Any, ...]]] = []
+        for counted, name in ((True, self.keys.entry), (False, self.keys.hits)):
+            names = [name(k) for k in keys]
+            out += [
+                (counted, ("UNLINK", *names[i : i + _BATCH])) for i in range(0, len(names), _BATCH)
+            ]
+        return out
+
+    def delete_many(self, keys: list[str]) -> int:
+        """Delete entries (their vectors and hit counters with them): how many were there."""
+        deleted = 0
+        for counted, command in self._unlinks(keys):
+            removed = int(self.conn.client.execute_command(*command))
+            deleted += removed if counted else 0
+        self._dropped(*keys)
+        return deleted
+
+    async def adelete_many(self, keys: list[str]) -> int:
+        deleted = 0
+        for counted, command in self._unlinks(keys):
+            removed = int(await self.conn.acall(*command))
+            deleted += removed if counted else 0
+        self._dropped(*keys)
         return deleted
 
     def clear(self) -> None:

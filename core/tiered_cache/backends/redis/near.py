@@ -88,6 +88,13 @@ class NearCache:
             pending = self._pending[key] = self._pending.get(key, 0) + 1
             return pending
 
+    def touch(self, key: str, ttl_ms: int) -> None:
+        """The near copy of a sliding entry lives as long as its restarted TTL."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries[key] = (found[0], found[1], time.monotonic() + ttl_ms / 1000)
+
     def pending_hits(self, key: str) -> int:
         """Hits of `key` served or read here and not yet added to the shared counter."""
         with self._lock:

@@ -1,0 +1,254 @@
+"""`cached(model)`: a chat model that answers from the cache, streams included.
+
+LangChain's `stream`/`astream` never consult a `BaseCache`, so a chat UI that streams pays for
+every repeat. `CachedChatModel` is a `BaseChatModel` around another one: `invoke`, `batch`,
+`stream`, `astream`, `astream_events`, `bind_tools` and `with_structured_output` work as on the
+model itself, and callbacks and tracing see one chat-model run per call (the inner model is
+called without them: its tokens are this run's, not a second run's). A hit is replayed as a
+stream (a chunk a word; usage and metadata on the last chunk, like a provider's stream); a
+streamed miss is stored once the stream has been consumed to its end (a stream abandoned
+halfway is never stored). Calls are keyed exactly as the `BaseCache` adapter keys them, so
+`cached(model)` and `model` with `cache=TieredCache(...)` share entries.
+
+Per-call options (`tiered_cache.options.CallOptions`) come as a keyword,
+`model.invoke(messages, tiered_cache={"bypass": True})`, or in the config,
+`config={"metadata": {"tiered_cache": {...}}}`; they never reach the model or a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import orjson
+import tiered_cache
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.load import dumps
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    message_chunk_to_message,
+)
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableBinding
+from pydantic import ConfigDict, PrivateAttr
+from tiered_cache import CacheRequest
+from tiered_cache.options import OPTION, CallOptions, replay_pieces
+
+from .cache import TieredCache
+
+
+class CachedChatModel(BaseChatModel):
+    """`model` answered from `cache` first (see the module). Build it with `cached(...)`."""
+
+    model: BaseChatModel
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    _tiered: TieredCache = PrivateAttr()
+
+    def __init__(self, model: BaseChatModel, cache: TieredCache, **kwargs: Any) -> None:
+        # cache=False: this model looks up and stores itself, LangChain's BaseCache path is off
+        super().__init__(model=model, cache=False, **kwargs)  # type: ignore[call-arg]
+        self._tiered = cache
+
+    @property
+    def tiered_cache(self) -> TieredCache:
+        """The LangChain cache this model reads and writes."""
+        return self._tiered
+
+    @property
+    def _llm_type(self) -> str:
+        return f"tiered-cache/{self.model._llm_type}"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return dict(self.model._identifying_params)
+
+    # -- tools and structured output: the inner model formats, this one binds -------------------
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, Any]:
+        bound = self.model.bind_tools(tools, **kwargs)
+        if isinstance(bound, RunnableBinding) and bound.bound is self.model:
+            return self.bind(**bound.kwargs)  # the tools reach our calls, so their keys
+        raise NotImplementedError(
+            f"{type(self.model).__name__}.bind_tools returned {type(bound).__name__}, not a "
+            "binding of the model: bind the tools on the model, then call cached(...)"
+        )
+
+    # -- one call ---------------------------------------------------------------------------------
+    def _call(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: Any,
+        kwargs: dict[str, Any],
+    ) -> tuple[CacheRequest | None, CallOptions]:
+        """The call's request (as the BaseCache adapter keys it) and options; `kwargs` loses
+        the options."""
+        given = kwargs.pop(OPTION, None)
+        if given is None and run_manager is not None:
+            given = (run_manager.metadata or {}).get(OPTION)
+        options = CallOptions.of(given)
+        unkeyed = [m.model_copy(update={"id": None}) if m.id is not None else m for m in messages]
+        prompt = dumps(unkeyed)
+        llm_string = self.model._get_llm_string(stop=stop, **kwargs)
+        return self._tiered.request_of(prompt, llm_string), options
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request, options = self._call(messages, stop, run_manager, kwargs)
+        if request is not None:
+            hit = self._tiered.lookup_request(request, options)
+            if hit is not None:
+                return ChatResult(generations=hit)  # type: ignore[arg-type]
+        result = self.model.generate([messages], stop=stop, **kwargs)
+        generations = result.generations[0]
+        if request is not None:
+            self._tiered.store_request(request, generations, options)
+        return ChatResult(generations=generations, llm_output=result.llm_output)  # type: ignore[arg-type]
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request, options = self._call(messages, stop, run_manager, kwargs)
+        if request is not None:
+            hit = await self._tiered.alookup_request(request, options)
+            if hit is not None:
+                return ChatResult(generations=hit)  # type: ignore[arg-type]
+        result = await self.model.agenerate([messages], stop=stop, **kwargs)
+        generations = result.generations[0]
+        if request is not None:
+            await self._tiered.astore_request(request, generations, options)
+        return ChatResult(generations=generations, llm_output=result.llm_output)  # type: ignore[arg-type]
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        request, options = self._call(messages, stop, run_manager, kwargs)
+        if request is not None:
+            hit = self._tiered.lookup_request(request, options)
+            if hit is not None:
+                yield from replay(hit)
+                return
+        chunks: list[AIMessageChunk] = []
+        for message in self.model.stream(messages, stop=stop, **kwargs):
+            chunk = as_chunk(message)
+            chunks.append(chunk)
+            yield ChatGenerationChunk(message=chunk)
+        if request is not None and chunks:  # consumed to its end: the whole answer is known
+            self._tiered.store_request(request, [streamed(chunks)], options)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        request, options = self._call(messages, stop, run_manager, kwargs)
+        if request is not None:
+            hit = await self._tiered.alookup_request(request, options)
+            if hit is not None:
+                for replayed in replay(hit):
+                    yield replayed
+                return
+        chunks: list[AIMessageChunk] = []
+        async for message in self.model.astream(messages, stop=stop, **kwargs):
+            chunk = as_chunk(message)
+            chunks.append(chunk)
+            yield ChatGenerationChunk(message=chunk)
+        if request is not None and chunks:
+            await self._tiered.astore_request(request, [streamed(chunks)], options)
+
+
+def cached(
+    model: BaseChatModel,
+    cache: TieredCache | tiered_cache.TieredCache | None = None,
+    **settings: Any,
+) -> CachedChatModel:
+    """`model` answered from a tiered cache first, streams included: `cached(ChatOpenAI())`.
+
+    `cache`: a LangChain `TieredCache`, or a core `tiered_cache.TieredCache`; else one is
+    built from `settings` (`tiered_cache.CacheConfig` fields: `cached(model, redis_url=...)`).
+    """
+    if isinstance(cache, TieredCache):
+        if settings:
+            raise TypeError("give a cache or settings, not both")
+        adapter = cache
+    else:
+        adapter = TieredCache(cache, **settings)
+    return CachedChatModel(model, adapter)
+
+
+def as_chunk(message: BaseMessage) -> AIMessageChunk:
+    """A streamed piece as a chunk (a model without streaming yields one whole message)."""
+    if isinstance(message, AIMessageChunk):
+        return message
+    if isinstance(message, AIMessage):
+        return ai_chunk(message, message.content)
+    return AIMessageChunk(content=message.content)
+
+
+def ai_chunk(message: AIMessage, content: Any) -> AIMessageChunk:
+    """`message` as one chunk with `content` (its tool calls as tool-call chunks)."""
+    return AIMessageChunk(
+        content=content,
+        additional_kwargs=dict(message.additional_kwargs),
+        response_metadata=dict(message.response_metadata),
+        usage_metadata=message.usage_metadata,
+        name=message.name,
+        tool_call_chunks=[
+            tool_call_chunk(
+                name=call["name"],
+                args=orjson.dumps(call["args"]).decode(),
+                id=call.get("id"),
+                index=i,
+            )
+            for i, call in enumerate(message.tool_calls)
+        ],
+        chunk_position="last",
+    )
+
+
+def streamed(chunks: list[AIMessageChunk]) -> ChatGeneration:
+    """The whole answer of a stream, as the generation `invoke` would have returned."""
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total = total + chunk
+    message = message_chunk_to_message(total)
+    return ChatGeneration(message=message.model_copy(update={"id": None}))
+
+
+def replay(generations: list[Any]) -> Iterator[ChatGenerationChunk]:
+    """A cached answer as a provider streams one: its text a word a chunk, then a last chunk
+    with the usage, the metadata (`response_metadata["tiered_cache"]` says it is a hit) and
+    the tool calls."""
+    generation = generations[0]
+    message = getattr(generation, "message", None)
+    if not isinstance(message, AIMessage):
+        message = AIMessage(content=generation.text)
+    content = message.content
+    if isinstance(content, str) and content:
+        *pieces, last = replay_pieces(content)
+        for piece in pieces:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        yield ChatGenerationChunk(message=ai_chunk(message, last))
+    else:  # content blocks (or nothing): one chunk
+        yield ChatGenerationChunk(message=ai_chunk(message, content))
