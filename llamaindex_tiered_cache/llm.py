@@ -31,6 +31,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 from tiered_cache import CacheHit, CacheRequest, TieredCache
 from tiered_cache.observability.incidents import Incidents
+from tiered_cache.options import DEFAULT, OPTION, CallOptions
 
 from .guard import failure_log
 from .identity import (
@@ -44,11 +45,11 @@ from .identity import (
 from .messages import messages_to_dicts, prompt_to_dicts
 from .responses import (
     Response,
-    as_stream_chunk,
     decode,
     encode,
     final_from_stream,
     mark_hit,
+    stream_chunks,
     usage_of,
 )
 
@@ -166,22 +167,34 @@ class CachedLLM(LLM):
             self._failures.failed(exc, "reading a cached response")
             return None
 
-    def _hit(self, request: CacheRequest | None, kind: type[Response]) -> Response | None:
+    def _hit(
+        self, request: CacheRequest | None, kind: type[Response], options: CallOptions = DEFAULT
+    ) -> Response | None:
         if request is None:
             return None
         try:
-            hit = self._cache.lookup(request)
+            if options.refresh:
+                self._cache.forget(request)
+            if not options.looks_up:
+                return None
+            hit = self._cache.lookup(options.applied(request))
         except Exception as exc:
             self._failures.failed(exc, "lookup")
             return None
         self._failures.ok()
         return self._served(hit, kind)
 
-    async def _ahit(self, request: CacheRequest | None, kind: type[Response]) -> Response | None:
+    async def _ahit(
+        self, request: CacheRequest | None, kind: type[Response], options: CallOptions = DEFAULT
+    ) -> Response | None:
         if request is None:
             return None
         try:
-            hit = await self._cache.alookup(request)
+            if options.refresh:
+                await self._cache.aforget(request)
+            if not options.looks_up:
+                return None
+            hit = await self._cache.alookup(options.applied(request))
         except Exception as exc:
             self._failures.failed(exc, "lookup")
             return None
@@ -198,29 +211,43 @@ class CachedLLM(LLM):
             return None
 
     def _store(
-        self, request: CacheRequest | None, response: ChatResponse | CompletionResponse
+        self,
+        request: CacheRequest | None,
+        response: ChatResponse | CompletionResponse,
+        options: CallOptions = DEFAULT,
     ) -> None:
-        payload = self._payload(response) if request is not None else None
-        if request is None or payload is None:
+        if request is None or not options.stores:
+            return
+        payload = self._payload(response)
+        if payload is None:
             return
         try:
-            self._cache.store(request, payload[0], usage=payload[1])
+            self._cache.store(request, payload[0], usage=payload[1], **options.store_kwargs())
         except Exception as exc:
             self._failures.failed(exc, "store")
 
     async def _astore(
-        self, request: CacheRequest | None, response: ChatResponse | CompletionResponse
+        self,
+        request: CacheRequest | None,
+        response: ChatResponse | CompletionResponse,
+        options: CallOptions = DEFAULT,
     ) -> None:
-        payload = self._payload(response) if request is not None else None
-        if request is None or payload is None:
+        if request is None or not options.stores:
+            return
+        payload = self._payload(response)
+        if payload is None:
             return
         try:
-            await self._cache.astore(request, payload[0], usage=payload[1])
+            kwargs = options.store_kwargs()
+            await self._cache.astore(request, payload[0], usage=payload[1], **kwargs)
         except Exception as exc:
             self._failures.failed(exc, "store")
 
     def _recorded(
-        self, request: CacheRequest | None, stream: Iterator[Response]
+        self,
+        request: CacheRequest | None,
+        stream: Iterator[Response],
+        options: CallOptions = DEFAULT,
     ) -> Generator[Response, None, None]:
         """Pass the stream through; store the whole response once it has been fully consumed."""
         last: Response | None = None
@@ -230,10 +257,13 @@ class CachedLLM(LLM):
             deltas.append(chunk.delta or "")
             yield chunk
         if last is not None:
-            self._store(request, final_from_stream(last, deltas))
+            self._store(request, final_from_stream(last, deltas), options)
 
     async def _arecorded(
-        self, request: CacheRequest | None, stream: AsyncIterator[Response]
+        self,
+        request: CacheRequest | None,
+        stream: AsyncIterator[Response],
+        options: CallOptions = DEFAULT,
     ) -> AsyncGenerator[Response, None]:
         last: Response | None = None
         deltas: list[str] = []
@@ -242,7 +272,7 @@ class CachedLLM(LLM):
             deltas.append(chunk.delta or "")
             yield chunk
         if last is not None:
-            await self._astore(request, final_from_stream(last, deltas))
+            await self._astore(request, final_from_stream(last, deltas), options)
 
     # -- the LLM interface --------------------------------------------------------------------
     def _coalesced(
@@ -251,11 +281,19 @@ class CachedLLM(LLM):
         kind: type[R],
         call: Callable[[], R],
         report: Callable[[R], R],
+        options: CallOptions = DEFAULT,
     ) -> R:
         """Served from the cache (and reported), or `call()` once for all concurrent identical
-        misses."""
+        misses (a call with options of its own is not coalesced)."""
         if request is None:
             return call()
+        if options != DEFAULT:
+            cached = self._hit(request, kind, options)
+            if cached is not None:
+                return report(cached)
+            response = call()
+            self._store(request, response, options)
+            return response
         fresh: list[R] = []
 
         def compute() -> tuple[str, dict[str, int] | None]:
@@ -277,9 +315,17 @@ class CachedLLM(LLM):
         kind: type[R],
         call: Callable[[], Awaitable[R]],
         report: Callable[[R], Awaitable[R]],
+        options: CallOptions = DEFAULT,
     ) -> R:
         if request is None:
             return await call()
+        if options != DEFAULT:
+            cached = await self._ahit(request, kind, options)
+            if cached is not None:
+                return await report(cached)
+            response = await call()
+            await self._astore(request, response, options)
+            return response
         fresh: list[R] = []
 
         async def compute() -> tuple[str, dict[str, int] | None]:
@@ -334,80 +380,92 @@ class CachedLLM(LLM):
 
     # -- the LLM interface --------------------------------------------------------------------
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        options = _options(kwargs)
         request = self._chat_request(messages, kwargs)
         return self._coalesced(
             request,
             ChatResponse,
             lambda: self.llm.chat(messages, **kwargs),
             lambda hit: self._report(self._hit_chat, hit, messages, **kwargs),
+            options,
         )
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        options = _options(kwargs)
         request = self._complete_request(prompt, formatted, kwargs)
         return self._coalesced(
             request,
             CompletionResponse,
             lambda: self.llm.complete(prompt, formatted=formatted, **kwargs),
             lambda hit: self._report(self._hit_complete, hit, prompt, formatted, **kwargs),
+            options,
         )
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        options = _options(kwargs)
         request = self._chat_request(messages, kwargs)
-        cached = self._hit(request, ChatResponse)
+        cached = self._hit(request, ChatResponse, options)
         if cached is not None:
             return self._report(self._hit_chat, _replay(cached), messages, **kwargs)
-        return self._recorded(request, self.llm.stream_chat(messages, **kwargs))
+        return self._recorded(request, self.llm.stream_chat(messages, **kwargs), options)
 
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
+        options = _options(kwargs)
         request = self._complete_request(prompt, formatted, kwargs)
-        cached = self._hit(request, CompletionResponse)
+        cached = self._hit(request, CompletionResponse, options)
         if cached is not None:
             return self._report(self._hit_complete, _replay(cached), prompt, formatted, **kwargs)
         stream = self.llm.stream_complete(prompt, formatted=formatted, **kwargs)
-        return self._recorded(request, stream)
+        return self._recorded(request, stream, options)
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        options = _options(kwargs)
         request = self._chat_request(messages, kwargs)
         return await self._acoalesced(
             request,
             ChatResponse,
             lambda: self.llm.achat(messages, **kwargs),
             lambda hit: self._areport(self._ahit_chat, hit, messages, **kwargs),
+            options,
         )
 
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
+        options = _options(kwargs)
         request = self._complete_request(prompt, formatted, kwargs)
         return await self._acoalesced(
             request,
             CompletionResponse,
             lambda: self.llm.acomplete(prompt, formatted=formatted, **kwargs),
             lambda hit: self._areport(self._ahit_complete, hit, prompt, formatted, **kwargs),
+            options,
         )
 
     async def astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
+        options = _options(kwargs)
         request = self._chat_request(messages, kwargs)
-        cached = await self._ahit(request, ChatResponse)
+        cached = await self._ahit(request, ChatResponse, options)
         if cached is not None:
             return await self._areport(self._ahit_chat, _areplay(cached), messages, **kwargs)
         stream = await self.llm.astream_chat(messages, **kwargs)
-        return self._arecorded(request, stream)
+        return self._arecorded(request, stream, options)
 
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
+        options = _options(kwargs)
         request = self._complete_request(prompt, formatted, kwargs)
-        cached = await self._ahit(request, CompletionResponse)
+        cached = await self._ahit(request, CompletionResponse, options)
         if cached is not None:
             replay = _areplay(cached)
             return await self._areport(self._ahit_complete, replay, prompt, formatted, **kwargs)
         stream = await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)
-        return self._arecorded(request, stream)
+        return self._arecorded(request, stream, options)
 
 
 class _Unstorable(Exception):
@@ -418,12 +476,18 @@ def _unstorable() -> NoReturn:
     raise _Unstorable
 
 
+def _options(kwargs: dict[str, Any]) -> CallOptions:
+    """This call's cache options, taken out of its keywords (they never reach the LLM)."""
+    return CallOptions.of(kwargs.pop(OPTION, None))
+
+
 def _replay(response: Response) -> Generator[Response, None, None]:
-    yield as_stream_chunk(response)
+    yield from stream_chunks(response)
 
 
 async def _areplay(response: Response) -> AsyncGenerator[Response, None]:
-    yield as_stream_chunk(response)
+    for chunk in stream_chunks(response):
+        yield chunk
 
 
 class CachedFunctionCallingLLM(CachedLLM, FunctionCallingLLM):

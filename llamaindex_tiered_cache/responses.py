@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
+    ChatMessage,
     ChatResponse,
     CompletionResponse,
     TextBlock,
 )
 from tiered_cache import CacheHit
+from tiered_cache.options import replay_pieces
 
 Response = TypeVar("Response", ChatResponse, CompletionResponse)
 
@@ -75,11 +77,26 @@ def mark_hit(response: Response, hit: CacheHit) -> Response:
     return response
 
 
-def as_stream_chunk(response: Response) -> Response:
-    """A cached response replayed as a single stream chunk: the delta is the whole text."""
+def stream_chunks(response: Response) -> list[Response]:
+    """A cached response replayed as a stream, as LangChain's `cached` replays one (the same
+    pieces: `tiered_cache.options.replay_pieces`): each chunk's `delta` a word, its text the
+    text so far; the last chunk is the whole response (metadata, tool calls) with its delta."""
     if isinstance(response, ChatResponse):
-        return response.model_copy(update={"delta": response.message.content or ""})
-    return response.model_copy(update={"delta": response.text})
+        text = response.message.content or ""
+    else:
+        text = response.text or ""
+    *pieces, last = replay_pieces(text)
+    chunks: list[Any] = []
+    sofar = ""
+    for piece in pieces:
+        sofar += piece
+        if isinstance(response, ChatResponse):
+            message = ChatMessage(role=response.message.role, content=sofar)
+            chunks.append(ChatResponse(message=message, delta=piece))
+        else:
+            chunks.append(CompletionResponse(text=sofar, delta=piece))
+    chunks.append(response.model_copy(update={"delta": last}))
+    return chunks
 
 
 def final_from_stream(last: Response, deltas: list[str]) -> Response:

@@ -37,6 +37,7 @@ class CountingLLM(CustomLLM):
     _sync_calls: int = PrivateAttr(default=0)
     _async_calls: int = PrivateAttr(default=0)
     _prompts: list[str] = PrivateAttr(default_factory=list)
+    _kwargs: list[dict[str, Any]] = PrivateAttr(default_factory=list)
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -57,6 +58,12 @@ class CountingLLM(CustomLLM):
     @property
     def prompts(self) -> list[str]:
         return self._prompts
+
+    @property
+    def kwargs_seen(self) -> list[dict[str, Any]]:
+        """The keywords of each complete/acomplete/achat call (chat calls come through
+        complete)."""
+        return self._kwargs
 
     def _answer(self, prompt: str) -> str:
         self._prompts.append(prompt)
@@ -79,6 +86,7 @@ class CountingLLM(CustomLLM):
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         self._sync_calls += 1
+        self._kwargs.append(kwargs)
         return CompletionResponse(text=self._answer(prompt), additional_kwargs={"total_tokens": 7})
 
     @llm_completion_callback()
@@ -99,6 +107,7 @@ class CountingLLM(CustomLLM):
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
         self._async_calls += 1
+        self._kwargs.append(kwargs)
         return CompletionResponse(text=self._answer(prompt))
 
     @llm_completion_callback()
@@ -117,6 +126,7 @@ class CountingLLM(CustomLLM):
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         self._async_calls += 1
+        self._kwargs.append(kwargs)
         text = self._answer(self._chat_prompt(messages))
         return ChatResponse(message=ChatMessage(role="assistant", content=text))
 

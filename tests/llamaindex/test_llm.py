@@ -169,7 +169,7 @@ async def test_stream_complete_passes_through_then_replays(
 
     replay = await stream_complete(llm, api, "Tell me a story")
     assert inner.calls == 1
-    assert len(replay) >= 1
+    assert len(replay) > 3
     assert "".join(c.delta or "" for c in replay) == full
     assert replay[-1].text == full
     assert replay[-1].additional_kwargs[CACHE_KEY]["tier"] == "exact"
@@ -193,6 +193,11 @@ async def test_stream_chat_passes_through_then_replays(make_cache: CacheFactory,
     replay = await stream_chat(llm, api, messages)
     assert inner.calls == 1
     assert "".join(c.delta or "" for c in replay) == full
+    assert len(replay) > 3  # a stream, a word a chunk, like LangChain's cached(model)
+    assert [c.message.content for c in replay[:2]] == [
+        replay[0].delta,
+        replay[0].delta + replay[1].delta,
+    ]  # type: ignore[operator]
     assert replay[-1].message.content == full
     assert replay[-1].additional_kwargs[CACHE_KEY]["tier"] == "exact"
 
@@ -491,3 +496,32 @@ async def test_concurrent_identical_async_misses_call_the_llm_once(
     responses = await asyncio.gather(*(llm.acomplete("stampede?") for _ in range(12)))
     assert inner.calls == 1
     assert {r.text for r in responses} == {responses[0].text}
+
+
+# -- per-call options (never part of the key, never passed to the LLM) ---------------------------
+@pytest.mark.parametrize("api", APIS)
+async def test_per_call_options(make_cache: CacheFactory, api: str) -> None:
+    inner = CountingLLM()
+    core = make_cache()
+    llm = CachedLLM(llm=inner, cache=core)
+    question = user("What is the capital of France?")
+    await chat(llm, api, question, tiered_cache={"no_store": True})
+    await chat(llm, api, question)
+    assert inner.calls == 2  # the first answer was not stored
+    assert inner.kwargs_seen and all("tiered_cache" not in k for k in inner.kwargs_seen)
+    fresh = await chat(llm, api, question, tiered_cache={"bypass": True, "tags": ["doc-1"]})
+    assert (
+        inner.calls == 3
+        and (await chat(llm, api, question)).message.content == fresh.message.content
+    )
+    refreshed = await chat(llm, api, question, tiered_cache={"refresh": True})
+    assert inner.calls == 4 and refreshed.message.content != fresh.message.content
+    strict = await chat(
+        llm, api, user("What's the capital city of France?"), tiered_cache={"threshold": 0.999}
+    )
+    assert inner.calls == 5 and CACHE_KEY not in strict.additional_kwargs
+    await complete(llm, api, "Tell me a story", tiered_cache={"tags": ["doc-2"]})
+    assert core.invalidate(tags="doc-2") == 1
+    await complete(llm, api, "Tell me a story")
+    assert inner.calls == 7  # the tagged completion went; the chat answers stayed
+    assert (await chat(llm, api, question)).message.content == refreshed.message.content
