@@ -216,6 +216,30 @@ def test_clear_redis_asks_and_deletes_only_this_namespace(
     client.close()
 
 
+def test_clear_by_tag_model_and_age_counts_first(
+    redis_url: str, namespace: str, redis_args: list[str]
+) -> None:
+    cache = TieredCache.from_url(redis_url, namespace=namespace, semantic=False)
+    for i in range(3):
+        cache.store(cache.request(f"question {i}", model="m"), f"answer {i}", tags="doc-1")
+    cache.store(cache.request("question 3", model="m"), "answer 3", tags="doc-2")
+    cache.store(cache.request("question 4", model="other"), "answer 4")
+    counted = as_json(run_cli(*redis_args, "--json", "clear", "--tag", "doc-1", "--dry-run"))
+    assert counted == {"dry_run": True, "matching": 3, "deleted": 0}
+    refused = run_cli(*redis_args, "clear", "--tag", "doc-1", stdin=subprocess.DEVNULL)
+    assert refused.returncode == 2 and "refusing to delete 3 entries" in refused.stderr
+    done = run_cli(*redis_args, "clear", "--tag", "doc-1", "--tag", "doc-2", "--yes")
+    assert done.returncode == 0 and "deleted 4 entries" in done.stdout, done.stderr
+    old = run_cli(*redis_args, "clear", "--model", "other", "--older-than", "7d", "--yes")
+    assert old.returncode == 0 and "0 entries" in old.stdout  # stored just now: kept
+    hit = cache.lookup(cache.request("question 4", model="other"))
+    assert hit is not None and hit.payload == "answer 4"
+    assert cache.lookup(cache.request("question 0", model="m")) is None
+    bad = run_cli(*redis_args, "clear", "--older-than", "a week", "--yes")
+    assert bad.returncode == 2 and "age" in bad.stderr and "Traceback" not in bad.stderr
+    cache.close()
+
+
 # -- inspect ---------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_inspect_embedded_with_load(faq: Path, tmp_path: Path) -> None:

@@ -144,6 +144,7 @@ class Stats:
             "breaker_skips": counts.get("breaker_skips", 0),
             "corrupt_entries": counts.get("corrupt_entries", 0),
             "evictions": counts.get("evictions", 0),
+            "invalidated": counts.get("invalidated", 0),
             "verifier_rejections": counts.get("verifier_rejections", 0),
             "feedback": counts.get("feedback", 0),
             "feedback_incorrect": counts.get("feedback_incorrect", 0),

@@ -20,7 +20,7 @@ from .. import __version__
 from ..backends.redis.shared_stats import read_shared_stats, reset_shared_stats
 from ..cache import TieredCache
 from ..config import CacheConfig
-from ..errors import BackendError, TieredCacheError
+from ..errors import BackendError, InvalidRequestError, TieredCacheError
 from ..request import CacheRequest
 
 EMBEDDED_NOTE = (
@@ -243,7 +243,47 @@ def _confirm(question: str) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
+def _selected(args: argparse.Namespace) -> dict[str, Any]:
+    """The `invalidate` keywords of `clear --tag/--model/--older-than` (empty: everything)."""
+    chosen = {"tags": args.tag or None, "model": args.model, "older_than": args.older_than}
+    return {k: v for k, v in chosen.items() if v is not None}
+
+
+def cmd_invalidate(args: argparse.Namespace, selection: dict[str, Any]) -> int:
+    """`clear` with a selection: count first (`--dry-run` stops there), then delete."""
+    cache = _cache(args, semantic=False, shared_stats=False, metrics=False)
+    try:
+        try:
+            matching = cache.invalidate(**selection, dry_run=True)
+        except InvalidRequestError as exc:
+            raise CommandError(str(exc)) from exc
+        described = ", ".join(f"{k}={v}" for k, v in selection.items())
+        if args.dry_run or matching == 0:
+            data = {"dry_run": bool(args.dry_run), "matching": matching, "deleted": 0}
+            _emit(args, data, f"{matching} entries of {_where(cache)} match {described}")
+            return 0
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise CommandError(
+                    f"refusing to delete {matching} entries without --yes (stdin is not a terminal)"
+                )
+            if not _confirm(f"Delete {matching} entries of {_where(cache)} ({described})? [y/N]"):
+                print("aborted: nothing deleted", file=sys.stderr)
+                return 1
+        deleted = cache.invalidate(**selection)
+    finally:
+        cache.close()
+    data = {"dry_run": False, "matching": matching, "deleted": deleted}
+    _emit(args, data, f"deleted {deleted} entries of {_where(cache)} ({described})")
+    return 0
+
+
 def cmd_clear(args: argparse.Namespace) -> int:
+    selection = _selected(args)
+    if selection:
+        return cmd_invalidate(args, selection)
+    if args.dry_run:
+        raise CommandError("--dry-run counts what --tag, --model or --older-than select")
     cache = _cache(args, semantic=False, shared_stats=False, metrics=False)
     try:
         if not args.yes:
@@ -474,9 +514,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="rewrite entries already present")
     p.set_defaults(func=cmd_warm)
 
-    p = command("clear", "delete every entry of the namespace (asks first)")
+    p = command(
+        "clear",
+        "delete the entries of the namespace (asks first): all of them, or those selected "
+        "by tag, model and/or age",
+    )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reset-stats", action="store_true", help="also reset the shared counters")
+    p.add_argument(
+        "--tag", action="append", help="only entries carrying this tag (repeat: any of them)"
+    )
+    p.add_argument("--model", default=None, help="only entries stored for this model")
+    p.add_argument(
+        "--older-than", default=None, help="only entries older than this: 90s, 15m, 12h, 7d, 2w"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="count the selected entries, delete nothing"
+    )
     p.set_defaults(func=cmd_clear)
 
     p = command("inspect", "what a query would hit: exact entry, nearest semantic candidates")
