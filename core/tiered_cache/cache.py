@@ -61,6 +61,7 @@ class TieredCache:
                 embedder or make_embedder(cfg.embedding_model, cfg.embedding_backend),
                 cache_size=cfg.embedding_cache_size,
                 window_ms=cfg.batch_window_ms,
+                preload=cfg.preload,
             )
         dim = self.embeddings.embedder.dimension if self.embeddings else None
         self.backends = backends or build_backends(cfg, dim, on_evict=self._evicted)

@@ -103,6 +103,9 @@ class CacheConfig:
     question) is dominated by its context, so unrelated questions would look alike."""
     embedding_model: str | None = None
     """sentence-transformers model name or path; None: the packaged all-MiniLM-L6-v2."""
+    preload: bool = True
+    """Load the embedding model in a background thread as the first cache is built (it never
+    blocks construction and prints nothing); False: on the first semantic operation."""
     embedding_backend: Literal["auto", "onnx", "torch"] = "auto"
     """What runs the model: ONNX Runtime (same vectors, ~3x faster per query, no PyTorch at run
     time), sentence-transformers on PyTorch, or auto: ONNX when onnxruntime is installed."""

@@ -8,6 +8,7 @@ import functools
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -76,7 +77,23 @@ def _load_sentence_transformer(path: str, device: str) -> Any:
             "sentence-transformers is not installed: pip install 'tiered-cache[torch]' "
             "(or use the ONNX model shipped in the package: embedding_backend='onnx')"
         ) from exc
-    return SentenceTransformer(path, device=device, local_files_only=True)
+    return _quietly(lambda: SentenceTransformer(path, device=device, local_files_only=True))
+
+
+def _quietly(load: Callable[[], Any]) -> Any:
+    """`load()` without transformers' "Loading weights" progress bar (a cache prints
+    nothing); the bar's setting is put back after."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return load()
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        return load()
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 _FAST_MAX = 8  # texts per call on the fast path; larger batches gain from the model's sorting
@@ -175,7 +192,11 @@ class EmbeddingService:
     """
 
     def __init__(
-        self, embedder: Embedder, cache_size: int = 10_000, window_ms: float = 2.0
+        self,
+        embedder: Embedder,
+        cache_size: int = 10_000,
+        window_ms: float = 2.0,
+        preload: bool = True,
     ) -> None:
         self.embedder = embedder
         self.cache_size = cache_size
@@ -187,7 +208,7 @@ class EmbeddingService:
         self._busy: set[asyncio.AbstractEventLoop] = set()  # loops with an encode in flight
         self.encode_calls = 0
         self.encoded_texts = 0
-        if isinstance(embedder, Preloads):  # the first lookup should not pay for the load
+        if preload and isinstance(embedder, Preloads):  # the first lookup should not wait
             embedder.start_loading()
 
     def ready(self, timeout: float | None = None) -> bool:
