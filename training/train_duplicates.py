@@ -296,6 +296,7 @@ def train(args: argparse.Namespace) -> None:
         + "\n"
     )
     print(json.dumps({k: card[k] for k in ("train_seconds", "base_model", "adapted")}, indent=2))
+    print(plot(results / "training_curves.png"))
 
 
 def eval_only(args: argparse.Namespace) -> None:
@@ -312,6 +313,28 @@ def eval_only(args: argparse.Namespace) -> None:
             indent=2,
         )
     )
+
+
+def plot(png: Path) -> Path:
+    """The precision / duplicate-hit-rate curves of benchmarks/results/training.json as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = json.loads((ROOT / "benchmarks" / "results" / "training.json").read_text())
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curve_ in data["curves"].items():
+        ax.plot([c[1] for c in curve_], [c[2] for c in curve_], label=f"MiniLM cosine, {name}")
+    ax.axhline(0.90, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("hit rate on duplicates (QQP dev, report half)")
+    ax.set_ylabel("precision of hits")
+    ax.set_ylim(0.6, 1.0)
+    ax.legend()
+    ax.set_title(f"{data['version']}: cosine only, no verifier")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    return png
 
 
 def main() -> None:
@@ -334,7 +357,11 @@ def main() -> None:
     )
     p.add_argument("--out", default=str(ROOT / "training" / "artifacts"))
     p.add_argument("--eval-only", action="store_true")
+    p.add_argument("--plot", action="store_true", help="draw the curves of the last run (PNG)")
     args = p.parse_args()
+    if args.plot:
+        print(plot(ROOT / "benchmarks" / "results" / "training_curves.png"))
+        return
     (eval_only if args.eval_only else train)(args)
 
 
