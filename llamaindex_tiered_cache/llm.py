@@ -111,6 +111,14 @@ class CachedLLM(LLM):
         """The core cache (for `stats()`, `clear()`, ...)."""
         return self._cache
 
+    def invalidate(self, **selection: Any) -> int:
+        """Delete the entries selected by `tags=`, `model=`, `partition=`, `older_than=`
+        (`dry_run=True`: count them); see `tiered_cache.TieredCache.invalidate`."""
+        return self._cache.invalidate(**selection)
+
+    async def ainvalidate(self, **selection: Any) -> int:
+        return await self._cache.ainvalidate(**selection)
+
     @property
     def metadata(self) -> LLMMetadata:
         """The wrapped LLM's metadata. Function calling is reported only by

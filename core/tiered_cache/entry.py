@@ -31,6 +31,7 @@ class CacheEntry:
     tags: tuple[str, ...] = ()
     """User tags (a document id, a policy version): what `invalidate(tags=...)` deletes by."""
     model: str | None = None
+    """A digest of the request's model (`invalidation.model_digest`), never its name."""
     partition: str | None = None
     """The request's partition key: what `invalidate(partition=...)` deletes by."""
     sliding: bool = False

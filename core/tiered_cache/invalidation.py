@@ -6,6 +6,7 @@ and delete the keys they are given (`delete_entries`, the vector in the same ste
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ MAX_TAGS = 32
 MAX_TAG_CHARS = 256
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def model_digest(model: str) -> str:
+    """What an entry keeps of its request's model: a digest, never the name itself (a model
+    identity can carry configuration, even a secret, when an adapter cannot parse it)."""
+    return hashlib.sha256(model.encode()).hexdigest()[:16]
 
 
 def check_tags(tags: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -63,6 +70,7 @@ class Selection:
 
     tags: frozenset[str] = frozenset()
     model: str | None = None
+    """A `model_digest`."""
     partition: str | None = None
     older_than: float | None = None
 
@@ -83,7 +91,7 @@ class Selection:
             raise InvalidRequestError(f"model must be a non-empty string, got {model!r}")
         selection = cls(
             frozenset(check_tags(tags)),
-            model,
+            None if model is None else model_digest(model),
             key,
             None if older_than is None else parse_age(older_than),
         )
@@ -106,7 +114,7 @@ class Selection:
     def describe(self) -> dict[str, Any]:
         return {
             "tags": sorted(self.tags),
-            "model": self.model,
+            "model_digest": self.model,
             "partition": self.partition,
             "older_than_s": self.older_than,
         }

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from tiered_cache import CacheEntry, CacheRequest, InvalidRequestError, TieredCache
-from tiered_cache.invalidation import Selection, parse_age
+from tiered_cache.invalidation import Selection, model_digest, parse_age
 
 from ..conftest import CacheFactory
 
@@ -125,7 +125,7 @@ def test_ages_parse() -> None:
         1209600,
         30,
     ]
-    entry = CacheEntry("x", created_at=1000.0, tags=("a",), model="m", partition="p")
+    entry = CacheEntry("x", created_at=1000.0, tags=("a",), model=model_digest("m"), partition="p")
     assert Selection.of(older_than=100).matches(entry, now=1100.0)
     assert not Selection.of(older_than=100).matches(entry, now=1099.0)
     assert not Selection.of(tags="a", model="other").matches(entry, now=1100.0)

@@ -17,7 +17,7 @@ from ..backends.protocols import Match
 from ..config import CacheConfig
 from ..entry import CacheEntry, CorruptEntryError
 from ..errors import InvalidRequestError
-from ..invalidation import check_tags
+from ..invalidation import check_tags, model_digest
 from ..observability.pricing import PriceTable, usage_tokens
 from ..observability.stats import Stats
 from ..quality.threshold import ThresholdController
@@ -203,7 +203,7 @@ class Plans:
             usage,
             ttl=ttl,
             tags=check_tags(tags),
-            model=model if isinstance(model, str) else None,
+            model=model_digest(model) if isinstance(model, str) else None,
             partition=req.partition_key,
             sliding=bool(ttl) and (cfg.ttl_policy == "sliding" if sliding is None else sliding),
         )
