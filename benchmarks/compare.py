@@ -1242,11 +1242,15 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for row in report.get("targets", []):
         unit = row["unit"].strip()
-        measured = (
-            "-"
-            if row["measured"] is None
-            else f"{row['measured']:,}{unit if unit == 'x' else ' ' + unit}"
-        )
+        value = row["measured"]
+        if value is None:
+            measured = "-"
+        elif unit == "x":
+            measured = f"{value:.2f}x"
+        elif unit == "B":
+            measured = f"{value:,.0f} B"
+        else:
+            measured = f"{value:.2f} {unit}"
         lines.append(f"| {row['target']} | {measured} | {row['goal']} | {row['result']} |")
     scale = report.get("scale")
     if scale:
