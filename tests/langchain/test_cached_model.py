@@ -138,6 +138,25 @@ async def test_bypass_refresh_and_no_store(make_lc_cache: LCCacheFactory, stream
     assert inner.calls == 4
 
 
+def test_options_never_reach_the_model_nor_the_key(make_lc_cache: LCCacheFactory) -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Recording(StreamingEcho):
+        def _generate(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+        ) -> Any:
+            seen.append(kw)
+            return super()._generate(messages, stop, run_manager, **kw)
+
+    inner = Recording()
+    model = cached(inner, make_lc_cache())
+    model.invoke(QUESTION, tiered_cache={"tags": ["a"], "ttl": 60})
+    list(model.stream("Who wrote Hamlet?", tiered_cache={"no_store": False}))
+    assert seen == [{}, {}]
+    assert model.invoke(QUESTION).content == f"answer #1 to: {QUESTION}"  # the same key
+    assert inner.calls == 2
+
+
 async def test_a_call_threshold_and_a_bad_option(
     make_lc_cache: LCCacheFactory, stream: Stream
 ) -> None:
