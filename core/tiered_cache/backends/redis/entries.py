@@ -162,7 +162,7 @@ class RedisEntries:
     def _dropped(self, *keys: str) -> None:
         """This process changed these entries: its near copies go now, not when Redis says."""
         if self.near is not None:
-            self.near.invalidate([self.keys.entry(k) for k in keys])
+            self.near.invalidate([self.keys.entry(k) for k in keys], ours=True)
 
     def _write_args(
         self, key: str, ttl: float | None, fields: dict[str, Any]

@@ -121,8 +121,10 @@ class NearCache:
             return True  # the record of what changed does not reach back that far
         return any(seq > ticket and k in (key, None) for seq, k in reversed(self._recent))
 
-    def invalidate(self, keys: list[str] | None) -> None:
-        """Drop `keys` (None: everything), as a message from Redis or a write of ours says."""
+    def invalidate(self, keys: list[str] | None, ours: bool = False) -> None:
+        """Drop `keys` (None: everything), as a message from Redis or a write of ours says. A
+        write of ours also drops their hits not yet counted (the new entry has none); a message
+        does not: it may arrive after this process has read the new entry and counted a hit."""
         with self._lock:
             self._seq += 1
             if keys is None:
@@ -131,7 +133,8 @@ class NearCache:
                 return
             for key in keys:
                 self._entries.pop(key, None)
-                self._pending.pop(key, None)  # hits of the entry that was: a new one has none
+                if ours:
+                    self._pending.pop(key, None)
                 self._recent.append((self._seq, key))
 
     def set_live(self, live: bool) -> None:
