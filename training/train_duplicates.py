@@ -296,7 +296,7 @@ def train(args: argparse.Namespace) -> None:
         + "\n"
     )
     print(json.dumps({k: card[k] for k in ("train_seconds", "base_model", "adapted")}, indent=2))
-    print(plot(results / "training_curves.png"))
+    print(plot(results / "training_curves.png"))  # docs/training-curves.png: a copy, committed
 
 
 def eval_only(args: argparse.Namespace) -> None:
