@@ -243,6 +243,18 @@ def _confirm(question: str) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
+def _go_ahead(args: argparse.Namespace, refusal: str, question: str) -> bool:
+    """Whether to delete: `--yes`, or a yes at the terminal; without a terminal, refused."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise CommandError(f"refusing to {refusal} without --yes (stdin is not a terminal)")
+    if _confirm(f"{question} [y/N]"):
+        return True
+    print("aborted: nothing deleted", file=sys.stderr)
+    return False
+
+
 def _selected(args: argparse.Namespace) -> dict[str, Any]:
     """The `invalidate` keywords of `clear --tag/--model/--older-than` (empty: everything)."""
     chosen = {"tags": args.tag or None, "model": args.model, "older_than": args.older_than}
@@ -262,14 +274,9 @@ def cmd_invalidate(args: argparse.Namespace, selection: dict[str, Any]) -> int:
             data = {"dry_run": bool(args.dry_run), "matching": matching, "deleted": 0}
             _emit(args, data, f"{matching} entries of {_where(cache)} match {described}")
             return 0
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise CommandError(
-                    f"refusing to delete {matching} entries without --yes (stdin is not a terminal)"
-                )
-            if not _confirm(f"Delete {matching} entries of {_where(cache)} ({described})? [y/N]"):
-                print("aborted: nothing deleted", file=sys.stderr)
-                return 1
+        question = f"Delete {matching} entries of {_where(cache)} ({described})?"
+        if not _go_ahead(args, f"delete {matching} entries", question):
+            return 1
         deleted = cache.invalidate(**selection)
     finally:
         cache.close()
@@ -286,14 +293,9 @@ def cmd_clear(args: argparse.Namespace) -> int:
         raise CommandError("--dry-run counts what --tag, --model or --older-than select")
     cache = _cache(args, semantic=False, shared_stats=False, metrics=False)
     try:
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise CommandError(
-                    f"refusing to clear {_where(cache)} without --yes (stdin is not a terminal)"
-                )
-            if not _confirm(f"Delete every entry of {_where(cache)}? [y/N]"):
-                print("aborted: nothing deleted", file=sys.stderr)
-                return 1
+        question = f"Delete every entry of {_where(cache)}?"
+        if not _go_ahead(args, f"clear {_where(cache)}", question):
+            return 1
         shared = _shared(cache)
         backend = _backend(cache)
         try:
