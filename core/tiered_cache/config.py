@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -14,6 +15,8 @@ from .normalize import DYNAMIC_PATTERNS, Normalizer
 
 _NAME = re.compile(r"^[^\s:]{1,128}$")
 ENV_PREFIX = "TIERED_CACHE_"
+DEFAULT_THRESHOLD = 0.90
+"""The similarity threshold without a verifier, or with one fitted without the judge."""
 
 
 @dataclass(frozen=True)
@@ -69,16 +72,21 @@ class CacheConfig:
     """Embedded exact tier: LRU bound on stored bytes."""
     semantic: bool = True
     """Enable the semantic (L2) tier."""
-    threshold: float = 0.90
+    threshold: float | None = None
     """Cosine similarity at or above which a neighbour is considered (and, with the verifier
-    on, verified); the shipped verifier cut-off was calibrated with it on labelled Quora pairs
-    (benchmarks/quality.py; the weights file records how)."""
+    on, verified). None: the threshold the shipped verifier weights were calibrated with on
+    labelled Quora pairs (benchmarks/quality.py; the weights file records how): lower with the
+    judge, which can tell paraphrases from near misses, 0.90 without it or without a verifier.
+    `similarity_threshold` is the value in force."""
     candidates: int = 4
     """Neighbours fetched per semantic lookup (stale ones are skipped)."""
     verifier: bool = True
     """Check each candidate above the threshold (numbers, names, negation, question type...)."""
     verifier_cutoff: float | None = None
     """Verifier probability a candidate needs; None: the cut-off shipped with the weights."""
+    judge: bool = True
+    """Let the verifier ask the duplicate judge (a small cross-encoder, a few ms of CPU) about
+    candidates its features cannot settle; False: features only (and threshold 0.90)."""
     adaptive_threshold: bool = True
     """Adapt the threshold from `record_feedback` (per partition, shared through the backend)."""
     target_precision: float = 0.95
@@ -187,7 +195,7 @@ class CacheConfig:
             raise ConfigurationError(f"near_cache_size={size!r}: an integer >= 0 (0: off)")
         if self.ttl is not None and not (0 < self.ttl <= 10 * 365 * 86400):
             raise ConfigurationError(f"ttl={self.ttl!r}: seconds in (0, 10 years], or None")
-        if not 0.0 < self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
             raise ConfigurationError(f"threshold={self.threshold!r}: must be in (0, 1]")
         if self.verifier_cutoff is not None and not 0.0 <= self.verifier_cutoff <= 1.0:
             raise ConfigurationError(f"verifier_cutoff={self.verifier_cutoff!r}: in [0, 1] or None")
@@ -280,6 +288,13 @@ class CacheConfig:
             casefold=self.casefold, strip=self.strip_tokens, extra_patterns=self.strip_patterns
         )
 
+    @property
+    def similarity_threshold(self) -> float:
+        """The threshold in force: `threshold`, or the one its verifier weights were chosen with."""
+        if self.threshold is not None:
+            return self.threshold
+        return _default_threshold(self.semantic and self.verifier, self.judge)
+
     def replace(self, **changes: Any) -> CacheConfig:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
@@ -325,3 +340,13 @@ def _parse(name: str, type_text: str, raw: str) -> Any:
 
 
 __all__ = ["CacheConfig"]
+
+
+@functools.lru_cache(maxsize=4)
+def _default_threshold(verifier: bool, judge: bool) -> float:
+    if not verifier:
+        return DEFAULT_THRESHOLD
+    from .quality.verifier import VerifierWeights, judge_shipped
+
+    weights = VerifierWeights.load(judge=judge and judge_shipped())
+    return DEFAULT_THRESHOLD if weights.threshold is None else weights.threshold

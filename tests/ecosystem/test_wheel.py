@@ -43,6 +43,12 @@ def test_the_wheel_has_every_module_and_data_file(tmp_path: Path) -> None:
         if path.is_file() and "__pycache__" not in path.parts
     }
     assert expected <= names, sorted(expected - names)
-    for data in ("tiered_cache/py.typed", "tiered_cache/quality/verifier_weights.json"):
+    for data in (
+        "tiered_cache/py.typed",
+        "tiered_cache/quality/verifier_weights.json",
+        "tiered_cache/quality/verifier_judge_weights.json",
+        "tiered_cache/quality/judge/judge.json",
+        "tiered_cache/quality/judge/judge.npz",
+    ):
         assert data in names
     assert not any(n.startswith(("core/", "tests/", "benchmarks/")) for n in names)

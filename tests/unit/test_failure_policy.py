@@ -57,10 +57,10 @@ def test_a_bug_is_logged_with_its_traceback_and_never_opens_the_breaker(
     cache.store(req, "Paris.")
     para = cache.request("What's the capital city of France?", model="m")
 
-    def broken(*args: Any, **kwargs: Any) -> bool:
+    def broken(*args: Any, **kwargs: Any) -> tuple[bool | None, float]:
         raise ZeroDivisionError("a bug in the verifier")
 
-    monkeypatch.setattr(cache.plans, "verified", broken)
+    monkeypatch.setattr(cache.plans, "prejudged", broken)
     cache.backends.index.add(
         "x", para.partition_key, cache.embeddings.embed(para.query_text), "x", None
     )  # type: ignore[union-attr,arg-type]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from tiered_cache import CacheConfig, CacheEntry, Match
 from tiered_cache.engine.ops import (
+    AskJudge,
     Compute,
     Delete,
     Embed,
@@ -26,6 +27,7 @@ from tiered_cache.observability.stats import Stats
 from tiered_cache.request import build_request
 
 CFG = CacheConfig(threshold=0.9, candidates=3, adaptive_threshold=False)
+YES, NO = 50.0, -50.0  # a judge's term that settles any candidate one way or the other
 VECTOR = np.ones(4, dtype=np.float32) / 2
 
 
@@ -64,7 +66,8 @@ def test_a_semantic_hit_embeds_searches_the_partition_and_reads_the_neighbour() 
     assert isinstance(search, Search)
     assert (search.partition, search.k) == (req.partition_key, 3)
     neighbour = Match("stored", 0.96, "What is the capital of France?")
-    assert plan.send([neighbour]) == Get("stored")
+    assert plan.send([neighbour]) == AskJudge(req.query_text, "What is the capital of France?")
+    assert plan.send(YES) == Get("stored")  # the judge's term decides
     hit = finish(plan, entry("Paris.", "What is the capital of France?"))
     assert (hit.payload, hit.tier, hit.similarity) == ("Paris.", "semantic", 0.96)
     assert hit.matched_query == "What is the capital of France?"
@@ -78,7 +81,22 @@ def test_the_adaptive_threshold_reads_its_shared_state_once_a_neighbour_is_close
     plan.send(VECTOR)
     state = plan.send([Match("stored", 0.96, "What is the capital of France?")])
     assert state == ReadState("threshold:global")
-    assert plan.send(None) == Get("stored")  # no state yet: the configured threshold
+    assert isinstance(plan.send(None), AskJudge)  # no state yet: the configured threshold
+    assert plan.send(YES) == Get("stored")
+
+
+def test_a_candidate_the_judge_rejects_is_never_read() -> None:
+    req = ask("What's the capital city of France?")
+    cache_plans = plans()
+    plan = cache_plans.lookup(req)
+    next(plan)
+    plan.send(None)
+    plan.send(VECTOR)
+    assert isinstance(
+        plan.send([Match("stored", 0.96, "What is the capital of France?")]), AskJudge
+    )
+    assert finish(plan, NO) is None  # no Get: the next step would have read the entry
+    assert cache_plans.stats.snapshot()["judge_calls"] == 1
 
 
 def test_neighbours_below_the_threshold_or_rejected_are_never_read() -> None:
@@ -106,7 +124,8 @@ def test_a_vanished_neighbour_loses_its_vector() -> None:
     next(plan)
     plan.send(None)
     plan.send(VECTOR)
-    assert plan.send([Match("gone", 0.96, "What is the capital of France?")]) == Get("gone")
+    assert isinstance(plan.send([Match("gone", 0.96, "What is the capital of France?")]), AskJudge)
+    assert plan.send(YES) == Get("gone")
     assert plan.send(None) == Delete("gone")
     assert finish(plan, None) is None
 

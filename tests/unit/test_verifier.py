@@ -135,11 +135,14 @@ def test_shipped_weights_are_plain_json() -> None:
 
 def test_defaults_agree_with_the_shipped_weights() -> None:
     """The default threshold was chosen together with the shipped cut-off."""
-    weights = VerifierWeights.load()
+    weights = VerifierWeights.load(judge=True)
     cfg = CacheConfig()
-    assert cfg.verifier is True and cfg.verifier_cutoff is None
-    assert cfg.threshold == weights.threshold
+    assert cfg.verifier is True and cfg.verifier_cutoff is None and cfg.threshold is None
+    assert cfg.similarity_threshold == weights.threshold
     assert Verifier().cutoff == weights.cutoff
+    plain = VerifierWeights.load()
+    assert CacheConfig(judge=False).similarity_threshold == plain.threshold == 0.90
+    assert Verifier(judge=False).cutoff == plain.cutoff
 
 
 def test_weights_round_trip_and_load_from_path(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from ..request import CacheRequest
 from .breaker import CircuitBreaker
 from .flight import Flights
 from .ops import (
+    AskJudge,
     Compute,
     Delete,
     Embed,
@@ -152,7 +153,14 @@ class Driver:
             if b.own_index is not None:
                 b.own_index.delete(op.key)
             return None
+        if isinstance(op, AskJudge):
+            return self._judge_term(op)
         raise TypeError(f"unknown plan operation {op!r}")
+
+    def _judge_term(self, op: AskJudge) -> float:
+        verifier = self.plans.verifier
+        assert verifier is not None, "a plan asked the judge without a verifier"
+        return verifier.judge_term(op.query, op.candidate)
 
     async def ado(self, op: Op) -> Any:
         try:
@@ -179,6 +187,8 @@ class Driver:
             if b.own_index is not None:
                 await b.own_index.adelete(op.key)
             return None
+        if isinstance(op, AskJudge):  # CPU work of a few ms: off the event loop
+            return await asyncio.get_running_loop().run_in_executor(None, self._judge_term, op)
         raise TypeError(f"unknown plan operation {op!r}")
 
     @staticmethod
@@ -502,7 +512,7 @@ class Driver:
     def current_threshold(self, partition: str) -> float:
         thresholds = self.plans.thresholds
         if thresholds is None:
-            return self._config().threshold
+            return self._config().similarity_threshold
         for key in thresholds.stale_keys(partition):
             thresholds.loaded(key, self.backends.aux.get(key))
         return thresholds.current(partition)
@@ -577,7 +587,7 @@ class Driver:
             "namespace": cfg.namespace,
             "backend": "redis" if cfg.redis_url else "embedded",
             "semantic": self.plans.semantic,
-            "threshold": cfg.threshold,
+            "threshold": cfg.similarity_threshold,
             "verifier_cutoff": self.plans.verifier_cutoff,
             "adaptive_threshold": self.plans.thresholds is not None,
         }

