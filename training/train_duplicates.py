@@ -214,6 +214,16 @@ def batches(rows: list[dict[str, Any]], size: int, tokenizer: Any) -> list[list[
     return out
 
 
+def optimizer(params: list[Any], lr: float, weight_decay: float, steps: int) -> tuple[Any, Any]:
+    """AdamW with a linear warm-up over the first 5% of the steps, then a linear decay to 0."""
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    warm = max(1, int(0.05 * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
+    )
+    return opt, sched
+
+
 def train(args: argparse.Namespace) -> None:
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -225,12 +235,8 @@ def train(args: argparse.Namespace) -> None:
     if args.limit:
         rows = rows[: args.limit]
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     steps = args.epochs * math.ceil(len(rows) / args.batch)
-    warm = max(1, int(0.05 * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
-    )
+    opt, sched = optimizer(params, args.lr, 0.0, steps)
     started = time.perf_counter()
     bar = tqdm(total=steps, desc="train", mininterval=10)
     for _ in range(args.epochs):

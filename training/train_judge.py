@@ -26,9 +26,9 @@ What it does (fixed seed, one CPU process, progress bar):
 - evaluates on the dev file split as benchmarks.quality splits it (the cut for precision 0.90 on
   the "fit" half, the figures on the "report" half);
 - writes what was trained (judge.npz, float16, no pickle: the base weights are read at run time
-  from the packaged ONNX graph, so the file stays small) and its card (JSON: version, layers, the names of
-  the ONNX weights each layer uses, the logit range the runtime clips to, the NumPy runtime's
-  agreement with PyTorch, seed, figures) to --out (default
+  from the packaged ONNX graph, so the file stays small) and its card (JSON: version, layers,
+  the names of the ONNX weights each layer uses, the logit range the runtime clips to, the
+  NumPy runtime's agreement with PyTorch, seed, figures) to --out (default
   core/tiered_cache/quality/judge/), the figures to benchmarks/results/judge_training.json.
 """
 
@@ -52,7 +52,16 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
-from .train_duplicates import DATA, ROOT, TARGETS, LoRALinear, base_path, read, split_of
+from .train_duplicates import (
+    DATA,
+    ROOT,
+    TARGETS,
+    LoRALinear,
+    base_path,
+    optimizer,
+    read,
+    split_of,
+)
 
 VERSION = "qqp-judge-v1"
 OUT = ROOT / "core" / "tiered_cache" / "quality" / "judge"
@@ -236,12 +245,8 @@ def train(args: argparse.Namespace) -> None:
     if args.limit:
         rows = rows[: args.limit]
     params = [p for p in judge.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(rows) / args.batch)
-    warm = max(1, int(0.05 * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
-    )
+    opt, sched = optimizer(params, args.lr, 0.01, steps)
     loss_fn = nn.BCEWithLogitsLoss()
     started = time.perf_counter()
     bar = tqdm(total=steps, desc="train judge", mininterval=10)
