@@ -14,7 +14,7 @@ from typing import Any
 from .backends.factory import build_backends
 from .backends.protocols import Backends, Peek
 from .config import CacheConfig
-from .embeddings.embedder import Embedder, EmbeddingService
+from .embeddings.embedder import Embedder, EmbeddingService, embedder_tag
 from .embeddings.onnx import make_embedder
 from .engine.driver import Driver, Hooks
 from .engine.ops import Served
@@ -68,7 +68,8 @@ class TieredCache:
         if self.backends.stats_sink is not None:
             self._stats.add_sink(self.backends.stats_sink)
         semantic = cfg.semantic and self.backends.index is not None
-        self.plans = Plans.build(self._current, self._stats, semantic=semantic)
+        space = embedder_tag(self.embeddings.embedder) if self.embeddings else ""
+        self.plans = Plans.build(self._current, self._stats, semantic=semantic, space=space)
         self.driver = Driver(
             self.backends, self.embeddings, self.plans, self._stats, self._current, hooks
         )

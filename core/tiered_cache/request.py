@@ -176,6 +176,10 @@ def _normalize_message(
     return out
 
 
+PARTITION_KEY_CHARS = 32
+"""Hex digits of a partition key (128 bits of a SHA-256)."""
+
+
 def build_request(
     messages: Sequence[Mapping[str, Any]],
     *,
@@ -217,7 +221,7 @@ def build_request(
             "final_turn": final_turn,
         }
     )
-    partition_key = digest_canonical(partition)[:32]
+    partition_key = digest_canonical(partition)[:PARTITION_KEY_CHARS]
     temperature = kept.get("temperature")
     if max_semantic_temperature is None or temperature is None:
         deterministic = True

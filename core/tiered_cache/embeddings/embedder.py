@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -29,6 +30,15 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
     def encode(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]: ...
+
+
+def embedder_tag(embedder: Embedder) -> str:
+    """Eight hex digits naming an embedder's vector space (its model and dimension). The engine
+    files and searches vectors under the partition key followed by this tag, so that the vectors
+    of two models are never compared: switching models leaves the old vectors unseen (exact hits
+    still serve) and needs no migration."""
+    identity = f"{embedder.model_id}|{embedder.dimension}".encode()
+    return hashlib.sha256(identity).hexdigest()[:8]
 
 
 @runtime_checkable

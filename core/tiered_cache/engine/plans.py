@@ -76,6 +76,7 @@ class Plans:
         semantic: bool,
         verifier: Verifier | None,
         thresholds: ThresholdController | None,
+        space: str = "",
     ) -> None:
         self._config = config
         self.stats = stats
@@ -83,9 +84,14 @@ class Plans:
         self.semantic = semantic
         self.verifier = verifier
         self.thresholds = thresholds
+        self.space = space
+        """Appended to a partition key where vectors are filed and searched: the embedder's
+        identity (`embedder_tag`), so that vectors of two models are never compared."""
 
     @classmethod
-    def build(cls, config: Callable[[], CacheConfig], stats: Stats, *, semantic: bool) -> Plans:
+    def build(
+        cls, config: Callable[[], CacheConfig], stats: Stats, *, semantic: bool, space: str = ""
+    ) -> Plans:
         """The plans a configuration asks for (verifier, adaptive threshold, prices)."""
         cfg = config()
         return cls(
@@ -97,6 +103,7 @@ class Plans:
             thresholds=ThresholdController(config, stats)
             if semantic and cfg.adaptive_threshold
             else None,
+            space=space,
         )
 
     # -- reading entries ---------------------------------------------------------------------------
@@ -146,7 +153,7 @@ class Plans:
         cfg = self._config()
         vector = yield Embed(req.query_text)
         partition = req.partition_key
-        matches: list[Match] = yield Search(partition, vector, cfg.candidates)
+        matches: list[Match] = yield Search(partition + self.space, vector, cfg.candidates)
         threshold = cfg.similarity_threshold if req.threshold is None else req.threshold
         thresholds = self.thresholds if req.threshold is None else None  # a call's own wins
         if thresholds is not None and matches and matches[0].similarity >= thresholds.floor:
@@ -232,7 +239,7 @@ class Plans:
         if self.semantic and req.semantic_allowed and req.query_text is not None:
             # Embed first: the entry and its vector are then written in one operation.
             vector = yield Embed(req.query_text)
-            add = Add(req.exact_key, req.partition_key, vector, req.query_text, ttl)
+            add = Add(req.exact_key, req.partition_key + self.space, vector, req.query_text, ttl)
         yield Write(Set(req.exact_key, value, ttl), add)
         return True  # the caller counts the store once the write has succeeded
 

@@ -249,8 +249,8 @@ def card(directory: Path | None = None) -> dict[str, Any]:
 def load(directory: Path | None = None) -> Judge:
     """The judge in `directory` (default: the one shipped in the package)."""
     root = directory or _shipped_dir()
+    meta = card(directory)
     try:
-        meta = json.loads((root / CARD).read_text())
         with np.load(root / WEIGHTS, allow_pickle=False) as saved:
             trained = {k: saved[k].astype(np.float32) for k in saved.files}
     except FileNotFoundError as exc:

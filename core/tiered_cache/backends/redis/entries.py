@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from ...request import PARTITION_KEY_CHARS
 from ..protocols import WriteItem
 from .connection import ERRORS, RedisConnection
 from .index import RedisIndex
@@ -29,7 +30,13 @@ _SCAN_READS = 256  # entries read per round trip when listing them all
 
 
 _SHARED = (("query", "q"), ("partition", "part"))
-"""Entry JSON fields that an indexed hash holds as index fields already: stored once."""
+"""Entry JSON fields that an indexed hash holds as index fields already: stored once. (`part`
+holds the partition key followed by the embedder's tag: the vector space it is searched in.)"""
+
+
+def _held(name: str, value: Any) -> str:
+    text: str = value.decode() if isinstance(value, bytes) else str(value)
+    return text[:PARTITION_KEY_CHARS] if name == "partition" else text
 
 
 def without_shared(value: bytes, fields: dict[str, Any]) -> bytes:
@@ -40,7 +47,7 @@ def without_shared(value: bytes, fields: dict[str, Any]) -> bytes:
     dropped = False
     for name, field in _SHARED:
         held = fields.get(field)
-        if name in data and data[name] == (held.decode() if isinstance(held, bytes) else held):
+        if name in data and held is not None and data[name] == _held(name, held):
             del data[name]
             dropped = True
     return orjson.dumps(data) if dropped else value
@@ -60,7 +67,7 @@ def with_shared(data: Any, question: Any, partition: Any = None) -> bytes:
     changed = False
     for (name, _), held in zip(_SHARED, (question, partition), strict=True):
         if held is not None and name not in parsed:
-            parsed[name] = held.decode() if isinstance(held, bytes) else str(held)
+            parsed[name] = _held(name, held)
             changed = True
     return orjson.dumps(parsed) if changed else value
 
