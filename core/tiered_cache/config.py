@@ -87,6 +87,9 @@ class CacheConfig:
     judge: bool = True
     """Let the verifier ask the duplicate judge (a small cross-encoder, a few ms of CPU) about
     candidates its features cannot settle; False: features only (and threshold 0.90)."""
+    judge_max_calls: int = 1
+    """Candidates the judge may be asked about per lookup (the most promising first; the rest
+    are misses): each call costs ~10 ms of CPU, so many close neighbours cannot multiply it."""
     adaptive_threshold: bool = True
     """Adapt the threshold from `record_feedback` (per partition, shared through the backend)."""
     target_precision: float = 0.95
@@ -174,6 +177,7 @@ class CacheConfig:
             "max_entries",
             "max_bytes",
             "candidates",
+            "judge_max_calls",
             "embedding_cache_size",
             "exact_search_max",
             "hnsw_m",

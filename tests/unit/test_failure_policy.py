@@ -61,9 +61,8 @@ def test_a_bug_is_logged_with_its_traceback_and_never_opens_the_breaker(
         raise ZeroDivisionError("a bug in the verifier")
 
     monkeypatch.setattr(cache.plans, "prejudged", broken)
-    cache.backends.index.add(
-        "x", para.partition_key, cache.embeddings.embed(para.query_text), "x", None
-    )  # type: ignore[union-attr,arg-type]
+    space = para.partition_key + cache.plans.space  # where the engine files its vectors
+    cache.backends.index.add("x", space, cache.embeddings.embed(para.query_text), "x", None)  # type: ignore[union-attr,arg-type]
     with caplog.at_level(logging.ERROR):
         results = [cache.lookup(para) for _ in range(5)]
     assert results == [None] * 5

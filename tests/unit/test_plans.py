@@ -99,6 +99,33 @@ def test_a_candidate_the_judge_rejects_is_never_read() -> None:
     assert cache_plans.stats.snapshot()["judge_calls"] == 1
 
 
+def test_the_judge_is_asked_about_the_most_promising_candidates_only() -> None:
+    req = ask("What's the capital city of France?")
+    stored = "What is the capital of France?"
+    # Out of similarity order on purpose: the features' score decides who is asked first.
+    close = [Match("c", 0.93, stored), Match("a", 0.96, stored), Match("b", 0.95, stored)]
+    for max_calls, answers, served in ((1, [NO], None), (2, [NO, YES], "b")):
+        cache_plans = plans(cfg=CFG.replace(judge_max_calls=max_calls))
+        plan = cache_plans.lookup(req)
+        next(plan)
+        plan.send(None)
+        plan.send(VECTOR)
+        step = plan.send(close)
+        for answer in answers[:-1]:
+            assert step == AskJudge(req.query_text, stored)
+            step = plan.send(answer)
+        assert step == AskJudge(req.query_text, stored)
+        if served is None:
+            assert finish(plan, answers[-1]) is None  # the rest were never asked, nor served
+        else:
+            assert plan.send(answers[-1]) == Get(served)  # "a" was asked first, then "b"
+            hit = finish(plan, entry("Paris.", stored))
+            assert (hit.payload, hit.similarity) == ("Paris.", 0.95)
+        counts = cache_plans.stats.snapshot()
+        assert counts["judge_calls"] == max_calls
+        assert counts["judge_skips"] == (3 - max_calls if served is None else 0)
+
+
 def test_neighbours_below_the_threshold_or_rejected_are_never_read() -> None:
     req = ask("How do I lose 10 kg in a month?")
     plan = plans().lookup(req)

@@ -160,30 +160,41 @@ class Plans:
             for key in thresholds.stale_keys(partition):
                 thresholds.loaded(key, (yield ReadState(key)))
             threshold = thresholds.current(partition)
+        undecided: list[tuple[float, Match]] = []
         for match in matches:
             if match.similarity < threshold:
                 break
             accepted, z = self.prejudged(req.query_text, match)
             if accepted is None:
-                assert self.verifier is not None and match.query_text is not None
-                term = yield AskJudge(req.query_text, match.query_text)
-                accepted = self.verifier.conclude(z, term, self.verifier_cutoff)
-                if counted:
-                    self.stats.incr("judge_calls")
+                undecided.append((z, match))
+                continue
             if not accepted:
                 if counted:
                     self.stats.incr("verifier_rejections")
                 continue
-            raw = yield Get(match.key)
-            entry = self.entry(raw) if raw is not None else None
-            if entry is None:  # evicted or corrupt: its vector must not be found again
-                yield Delete(match.key)
+            hit = yield from self._served(match, partition)
+            if hit is not None:
+                return hit
+        # What the features could not settle goes to the judge, the most promising candidate
+        # first and at most `judge_max_calls` of them: its cost stays bounded however many
+        # neighbours come close (an unjudged candidate is never served).
+        undecided.sort(key=lambda u: -u[0])
+        for asked, (z, match) in enumerate(undecided):
+            if asked == cfg.judge_max_calls:
+                if counted:
+                    self.stats.incr("judge_skips", len(undecided) - asked)
+                break
+            assert self.verifier is not None and match.query_text is not None
+            term = yield AskJudge(req.query_text, match.query_text)
+            if counted:
+                self.stats.incr("judge_calls")
+            if not self.verifier.conclude(z, term, self.verifier_cutoff):
+                if counted:
+                    self.stats.incr("verifier_rejections")
                 continue
-            if entry.sliding and entry.ttl:
-                yield Touch(match.key, entry.ttl)
-            return CacheHit(
-                entry.payload, "semantic", match.similarity, match.query_text, entry, partition
-            )
+            hit = yield from self._served(match, partition)
+            if hit is not None:
+                return hit
         if matches and counted:
             nearest = matches[0]
             why = "below the threshold" if nearest.similarity < threshold else "rejected"
@@ -191,6 +202,19 @@ class Plans:
                 req.query_text, nearest.query_text, nearest.similarity, why
             )
         return None
+
+    def _served(self, match: Match, partition: str) -> Plan[CacheHit | None]:
+        """The hit of an accepted candidate (None: its entry is gone, and its vector with it)."""
+        raw = yield Get(match.key)
+        entry = self.entry(raw) if raw is not None else None
+        if entry is None:  # evicted or corrupt: its vector must not be found again
+            yield Delete(match.key)
+            return None
+        if entry.sliding and entry.ttl:
+            yield Touch(match.key, entry.ttl)
+        return CacheHit(
+            entry.payload, "semantic", match.similarity, match.query_text, entry, partition
+        )
 
     def forget(self, req: CacheRequest) -> Plan[bool]:
         """Delete the entry stored for this request (and its vector)."""

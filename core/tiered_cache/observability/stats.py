@@ -147,6 +147,7 @@ class Stats:
             "invalidated": counts.get("invalidated", 0),
             "verifier_rejections": counts.get("verifier_rejections", 0),
             "judge_calls": counts.get("judge_calls", 0),
+            "judge_skips": counts.get("judge_skips", 0),
             "feedback": counts.get("feedback", 0),
             "feedback_incorrect": counts.get("feedback_incorrect", 0),
             "threshold_changes": counts.get("threshold_changes", 0),
