@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -160,38 +160,16 @@ class Plans:
             for key in thresholds.stale_keys(partition):
                 thresholds.loaded(key, (yield ReadState(key)))
             threshold = thresholds.current(partition)
-        undecided: list[tuple[float, Match]] = []
-        for match in matches:
-            if match.similarity < threshold:
-                break
-            accepted, z = self.prejudged(req.query_text, match)
-            if accepted is None:
-                undecided.append((z, match))
-                continue
-            if not accepted:
+        for z, match in self._candidates(req.query_text, matches, threshold, cfg, counted):
+            if z is not None:  # the features could not settle it: the judge does
+                assert self.verifier is not None and match.query_text is not None
+                term = yield AskJudge(req.query_text, match.query_text)
                 if counted:
-                    self.stats.incr("verifier_rejections")
-                continue
-            hit = yield from self._served(match, partition)
-            if hit is not None:
-                return hit
-        # What the features could not settle goes to the judge, the most promising candidate
-        # first and at most `judge_max_calls` of them: its cost stays bounded however many
-        # neighbours come close (an unjudged candidate is never served).
-        undecided.sort(key=lambda u: -u[0])
-        for asked, (z, match) in enumerate(undecided):
-            if asked == cfg.judge_max_calls:
-                if counted:
-                    self.stats.incr("judge_skips", len(undecided) - asked)
-                break
-            assert self.verifier is not None and match.query_text is not None
-            term = yield AskJudge(req.query_text, match.query_text)
-            if counted:
-                self.stats.incr("judge_calls")
-            if not self.verifier.conclude(z, term, self.verifier_cutoff):
-                if counted:
-                    self.stats.incr("verifier_rejections")
-                continue
+                    self.stats.incr("judge_calls")
+                if not self.verifier.conclude(z, term, self.verifier_cutoff):
+                    if counted:
+                        self.stats.incr("verifier_rejections")
+                    continue
             hit = yield from self._served(match, partition)
             if hit is not None:
                 return hit
@@ -202,6 +180,30 @@ class Plans:
                 req.query_text, nearest.query_text, nearest.similarity, why
             )
         return None
+
+    def _candidates(
+        self, query: str, matches: list[Match], threshold: float, cfg: CacheConfig, counted: bool
+    ) -> Iterator[tuple[float | None, Match]]:
+        """The neighbours worth reading, lazily: (None, match) for each the features accept, as
+        they come; then (log-odds so far, match) for those only the judge can settle, the most
+        promising first and at most `judge_max_calls` of them, so that its cost stays bounded
+        however many neighbours come close (one never judged is never served)."""
+        undecided: list[tuple[float, Match]] = []
+        for match in matches:
+            if match.similarity < threshold:
+                break
+            accepted, z = self.prejudged(query, match)
+            if accepted is None:
+                undecided.append((z, match))
+            elif accepted:
+                yield None, match
+            elif counted:
+                self.stats.incr("verifier_rejections")
+        undecided.sort(key=lambda u: -u[0])
+        skipped = len(undecided) - cfg.judge_max_calls
+        if skipped > 0 and counted:
+            self.stats.incr("judge_skips", skipped)
+        yield from undecided[: cfg.judge_max_calls]
 
     def _served(self, match: Match, partition: str) -> Plan[CacheHit | None]:
         """The hit of an accepted candidate (None: its entry is gone, and its vector with it)."""
