@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,11 +16,20 @@ from .redis_server import RedisStackCluster, RedisStackServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Hermetic: the caller's cache settings never change what a test tests. REDIS_URL and
+# REDIS_CLUSTER_URL name servers for the fixtures below and are hidden from everything else
+# (the CLI and `CacheConfig.from_env` read REDIS_URL), as are all TIERED_CACHE_* settings.
+_GIVEN = {
+    name: os.environ.pop(name)
+    for name in list(os.environ)
+    if name.startswith("TIERED_CACHE_") or name in ("REDIS_URL", "REDIS_CLUSTER_URL")
+}
+
 
 def _servers(variable: str, what: str, make: Callable[[], Any]) -> Iterator[str]:
     """The URL in `variable` when given, else a server `make()` starts for this session. Under
     CI a server that cannot start fails the test; elsewhere it skips."""
-    given = os.environ.get(variable)
+    given = _GIVEN.get(variable)
     if given:
         yield given
         return
@@ -44,6 +54,14 @@ def redis_url() -> Iterator[str]:
 def redis_cluster_url() -> Iterator[str]:
     """REDIS_CLUSTER_URL, or three Redis Stack primaries joined into a cluster on loopback."""
     yield from _servers("REDIS_CLUSTER_URL", "Redis Stack cluster", RedisStackCluster)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
 BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]

@@ -143,6 +143,9 @@ class RedisStackCluster:
             RedisStackServer(
                 extra_args=(
                     *("--cluster-enabled", "yes", "--cluster-node-timeout", "2000"),
+                    # A dead primary (no replicas here) leaves the other shards serving: the
+                    # default (yes) refuses every query once one slot range is lost.
+                    *("--cluster-require-full-coverage", "no"),
                     *("--cluster-port", str(free_port())),
                 )
             )

@@ -86,12 +86,20 @@ def test_new_question():
 
 
 @pytest.fixture
-def app(pytester: pytest.Pytester) -> pytest.Pytester:
+def app(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    # The sample app's runs load our plugin alone: plugins installed beside it (pytest-asyncio's
+    # start-up warnings, plugins that rewrite the terminal summary) are not what is tested.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.makeini("[pytest]\npythonpath = .\n")
     pytester.makepyfile(app=APP)
     tests = pytester.mkdir("tests")
     (tests / "test_app.py").write_text(TESTS)
     return pytester
+
+
+def run(app: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """The sample app's test suite run with the plugin, as `pytest *args` would."""
+    return app.runpytest("-p", "tiered_cache.tools.pytest_plugin", "-p", "no:cacheprovider", *args)
 
 
 def recording(pytester: pytest.Pytester) -> Path:
@@ -102,7 +110,7 @@ def test_replay_after_record_never_calls_the_llm(
     app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("APP_LLM_OFFLINE", raising=False)
-    result = app.runpytest("--llm-cache=record", "-p", "no:cacheprovider")
+    result = run(app, "--llm-cache=record")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*llm-cache: recorded 3 response(s) into tests/llm_cache.jsonl*"])
     path = recording(app)
@@ -123,18 +131,18 @@ def test_replay_after_record_never_calls_the_llm(
 
     monkeypatch.setenv("APP_LLM_OFFLINE", "1")
     # The plugin warns about nothing of its own: it runs clean with warnings as errors.
-    result = app.runpytest("--llm-cache=replay", "-p", "no:cacheprovider", "-W", "error")
+    result = run(app, "--llm-cache=replay", "-W", "error")
     result.assert_outcomes(passed=3)
     assert "the LLM was called" not in result.stdout.str()
     assert path.read_text() == text  # replay never writes
 
     monkeypatch.delenv("APP_LLM_OFFLINE")
-    result = app.runpytest("--llm-cache=record", "-p", "no:cacheprovider")
+    result = run(app, "--llm-cache=record")
     result.assert_outcomes(passed=3)
     assert path.read_text() == text  # nothing new: the recording is unchanged
 
     monkeypatch.setenv("APP_LLM_OFFLINE", "1")
-    result = app.runpytest("--llm-cache=off", "-p", "no:cacheprovider")
+    result = run(app, "--llm-cache=off")
     result.assert_outcomes(passed=0, failed=3)  # off: the model is called
 
 
@@ -142,10 +150,10 @@ def test_replay_fails_loudly_on_an_unrecorded_request(
     app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("APP_LLM_OFFLINE", raising=False)
-    app.runpytest("--llm-cache=record", "-p", "no:cacheprovider").assert_outcomes(passed=3)
+    run(app, "--llm-cache=record").assert_outcomes(passed=3)
     (app.path / "tests" / "test_new.py").write_text(NEW)
     monkeypatch.setenv("APP_LLM_OFFLINE", "1")
-    result = app.runpytest("--llm-cache=replay", "-p", "no:cacheprovider")
+    result = run(app, "--llm-cache=replay")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -159,14 +167,12 @@ def test_replay_fails_loudly_on_an_unrecorded_request(
 def test_file_option_and_ini(app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APP_LLM_OFFLINE", raising=False)
     app.makeini("[pytest]\npythonpath = .\nllm_cache = record\nllm_cache_file = rec/llm.jsonl\n")
-    app.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+    run(app).assert_outcomes(passed=3)
     assert len((app.path / "rec" / "llm.jsonl").read_text().splitlines()) == 3
     monkeypatch.setenv("APP_LLM_OFFLINE", "1")
     custom = app.path / "elsewhere.jsonl"
     custom.write_text((app.path / "rec" / "llm.jsonl").read_text())
-    result = app.runpytest(
-        "--llm-cache=replay", f"--llm-cache-file={custom}", "-p", "no:cacheprovider"
-    )
+    result = run(app, "--llm-cache=replay", f"--llm-cache-file={custom}")
     result.assert_outcomes(passed=3)
 
 

@@ -3,25 +3,18 @@ degrades only its own namespaces (a 3-primary Redis Stack cluster on loopback)."
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from tiered_cache import TieredCache
 
+from ..conftest import wait_for
 from ..redis_server import RedisStackCluster
 from ..unit.fake_embedder import MapEmbedder
 
 pytestmark = pytest.mark.redis
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def spread(url: str, count: int, **settings: Any) -> list[TieredCache]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tiered_cache import InvalidRequestError, TieredCache
 
-from ..conftest import CacheFactory
+from ..conftest import CacheFactory, wait_for
 from ..redis_server import RedisStackServer
 from .test_semantic_tier import TOPICS
 
@@ -222,14 +222,6 @@ def test_no_lost_or_mixed_updates_under_contention(make_cache: CacheFactory) -> 
         assert hit is not None and hit.payload in written[key]
 
 
-def _wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
-    """Poll `condition` until it holds; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
 @pytest.mark.redis
 def test_redis_killed_mid_run_never_reaches_callers() -> None:
     """8 callers, 2,000 operations in three phases: Redis up, down, back up (empty).
@@ -278,7 +270,7 @@ def test_redis_killed_mid_run_never_reaches_callers() -> None:
         server.stop()
         listener = cache.backends.entries._listener  # type: ignore[attr-defined]
         # The near cache must have noticed, or phase 2 could be served from it alone.
-        _wait_for(lambda: not listener.connected.is_set(), "the near cache to go offline")
+        wait_for(lambda: not listener.connected.is_set(), "the near cache to go offline")
         phase.wait()  # phase 2: Redis down
         phase.wait()
         errors_down = cache.stats()["errors"]
@@ -299,7 +291,7 @@ def test_redis_killed_mid_run_never_reaches_callers() -> None:
             hit = cache.lookup(req)
             return hit is not None and hit.payload == "answer again"
 
-        _wait_for(stored_and_served, "exact hits after the restart")
+        wait_for(stored_and_served, "exact hits after the restart")
         assert time.monotonic() - restarted < 60
         paraphrase = cache.request(
             f"Explain the basics of {TOPICS[0]} to a total beginner.", model="m"
@@ -310,7 +302,7 @@ def test_redis_killed_mid_run_never_reaches_callers() -> None:
             served[:] = [cache.lookup(paraphrase)]
             return served[0] is not None
 
-        _wait_for(paraphrase_served, "a semantic hit after the index is rebuilt")
+        wait_for(paraphrase_served, "a semantic hit after the index is rebuilt")
         assert served[0].payload == "answer again"
         assert served[0].tier == "semantic"
         cache.close()
