@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from tiered_cache import ConfigurationError
+from tiered_cache.tools import pytest_plugin
 from tiered_cache.tools.recording import LLMCacheMiss, Recording
 
 pytest_plugins = ["pytester"]
@@ -99,7 +100,7 @@ def app(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Py
 
 def run(app: pytest.Pytester, *args: str) -> pytest.RunResult:
     """The sample app's test suite run with the plugin, as `pytest *args` would."""
-    return app.runpytest("-p", "tiered_cache.tools.pytest_plugin", "-p", "no:cacheprovider", *args)
+    return app.runpytest("-p", "no:cacheprovider", *args, plugins=[pytest_plugin])
 
 
 def recording(pytester: pytest.Pytester) -> Path:
