@@ -1348,9 +1348,13 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="300 entries, 40 queries, warm 500")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
-    parser.add_argument("--readme", action="store_true", help="write the tables into docs/benchmarks.md")
     parser.add_argument(
-        "--readme-only", action="store_true", help="docs/benchmarks.md from the last compare.json, no run"
+        "--readme", action="store_true", help="write the tables into docs/benchmarks.md"
+    )
+    parser.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="docs/benchmarks.md from the last compare.json, no run",
     )
     parser.add_argument("--note", default="", help="a sentence for the README (the conditions)")
     args = parser.parse_args()
