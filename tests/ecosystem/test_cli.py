@@ -101,7 +101,7 @@ def test_stats_redis_down_is_a_clear_error(tmp_path: Path) -> None:
     from ..redis_server import free_port
 
     result = run_cli("--redis-url", f"redis://127.0.0.1:{free_port()}", "stats", cwd=tmp_path)
-    assert result.returncode == 2 and "tiered-cache: error: cannot read" in result.stderr
+    assert result.returncode == 2 and "tiered-cache: error: cannot reach Redis at" in result.stderr
 
 
 # -- warm ------------------------------------------------------------------------------------------
@@ -434,4 +434,5 @@ def test_demo_without_langchain_is_a_clear_message(
     monkeypatch.setitem(sys.modules, "langchain_tiered_cache._demo", None)
     assert cli.main(["demo"]) == 2
     err = capsys.readouterr().err
-    assert "the demo needs LangChain" in err and "tiered-cache[langchain,embeddings]" in err
+    assert "the demo needs LangChain" in err
+    assert "pip install '.[langchain,embeddings,cli]' in a clone of tiered-cache" in err

@@ -44,7 +44,41 @@ def _config(args: argparse.Namespace, **overrides: Any) -> CacheConfig:
 
 
 def _cache(args: argparse.Namespace, **overrides: Any) -> TieredCache:
-    return TieredCache(_config(args, **overrides))
+    config = _config(args, **overrides)
+    _reachable(config)
+    return TieredCache(config)
+
+
+def _reachable(config: CacheConfig) -> None:
+    """Fail in one line, before a cache is built (whose warnings would say it in many), when the
+    configured Redis does not answer."""
+    url = config.redis_url
+    if url is None:
+        return
+    try:
+        import redis
+    except ImportError:
+        raise CommandError(
+            "--redis-url needs the redis extra: pip install '.[redis]' in a clone of tiered-cache"
+        ) from None
+    try:
+        probe = redis.Redis.from_url(
+            url,
+            socket_timeout=max(config.redis_timeout, 1.0),
+            socket_connect_timeout=config.redis_connect_timeout,
+        )
+    except ValueError as exc:
+        raise CommandError(f"--redis-url {safe_url(url)}: {exc}") from None
+    try:
+        probe.ping()
+    except redis.RedisError as exc:
+        raise BackendError(
+            f"cannot reach Redis at {safe_url(url)}: {exc} (is it running? e.g. "
+            "docker run -p 6379:6379 redis/redis-stack-server; or fix --redis-url / "
+            "TIERED_CACHE_REDIS_URL)"
+        ) from None
+    finally:
+        probe.close()
 
 
 def safe_url(url: str | None) -> str:
@@ -400,6 +434,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.pairs is None:
         args.parser.print_help()
         return 0
+    if not Path(args.pairs).is_file():
+        raise CommandError(f"{args.pairs}: no such file")
     try:
         pairs = read_pairs(args.pairs)
     except (OSError, ValueError) as exc:
@@ -429,7 +465,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CommandError(
             f"the demo needs LangChain and the embedding model ({exc}): "
-            "pip install 'tiered-cache[langchain,embeddings]'"
+            "pip install '.[langchain,embeddings,cli]' in a clone of tiered-cache"
         ) from exc
     report = run_demo(
         requests=args.requests,
@@ -572,6 +608,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """What went wrong, said as a person would: `file: No such file or directory`, not
+    `[Errno 2] ...`."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The model is loaded from the package: its loading bar would only clutter the output.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -585,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (CommandError, TieredCacheError, OSError, UnicodeError) as exc:
         # Usage, files, servers: one line, never a traceback.
-        print(f"tiered-cache: error: {exc}", file=sys.stderr)
+        print(f"tiered-cache: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
