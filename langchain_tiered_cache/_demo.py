@@ -396,15 +396,18 @@ def run_demo(
     model: str = "gpt-4o-mini",
     seed: int = 7,
     progress: IO[str] | None = None,
+    cache: TieredCache | None = None,
 ) -> dict[str, Any]:
-    """Run the workload through a LangChain app on `TieredCache()`; a report of what happened."""
+    """Run the workload through a LangChain app on `cache` (default: a new `TieredCache()`,
+    closed at the end); a report of what happened."""
 
     def say(text: str) -> None:
         if progress is not None:
             print(text, file=progress, flush=True)
 
     say("loading the embedding model (all-MiniLM-L6-v2, packaged, offline)...")
-    cache = TieredCache()
+    owned = cache is None
+    cache = TieredCache() if cache is None else cache
     core = cache.core
     if core.embeddings is not None:  # load the model now, so that it is not timed as a lookup
         core.embeddings.embedder.encode(["warm-up"])
@@ -443,7 +446,8 @@ def run_demo(
         set_llm_cache(previous)
     wall = time.perf_counter() - started
     stats = core.stats()
-    core.close()
+    if owned:
+        core.close()
     hits = latencies["exact"] + latencies["semantic"]
     price = core.plans.prices.price(model)
     return {

@@ -339,6 +339,7 @@ def test_demo_text_report() -> None:
 
 # -- serve -----------------------------------------------------------------------------------------
 def serve(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """`tiered-cache serve` in a process of its own; the URL it says it serves at."""
     proc = subprocess.Popen(
         [*CLI, *args, "serve", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -360,9 +361,52 @@ def fetch(url: str) -> str:
 def test_serve_embedded(tmp_path: Path) -> None:
     proc, url = serve([])
     try:
+        assert proc.stderr is not None
+        note = [proc.stderr.readline() for _ in range(3)]  # said right after the URL
+        assert note[0].startswith("note: an embedded cache lives inside the process that uses it")
+        assert "start_server(cache)" in note[1] and "examples/stats_page.py" in note[2]
         assert json.loads(fetch(f"{url}/health"))["status"] == "ok"
         assert json.loads(fetch(f"{url}/stats"))["process"]["lookups"] == 0
         assert fetch(f"{url}/metrics")
+        page = fetch(f"{url}/")
+        assert 'id="warning"' in page and "can only show this process" in page
+        assert "<code>examples/stats_page.py</code>" in page
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.redis
+def test_serve_redis_page_shows_the_namespace_counters(
+    redis_url: str, namespace: str, redis_args: list[str]
+) -> None:
+    """Two processes: this one looks up through a cache on Redis, the page served by
+    `tiered-cache serve` shows its counters and its similarity histogram."""
+    from ..unit.fake_embedder import MapEmbedder
+
+    proc, url = serve(redis_args)
+    try:
+        emb = MapEmbedder()
+        emb.pair("What is the capital of France?", "What's the capital city of France?", 0.97)
+        emb.pair("How do I reset my password?", "How do I change my username?", 0.81)
+        cache = TieredCache.from_url(redis_url, namespace=namespace, embedder=emb, verifier=False)
+        for question in ("What is the capital of France?", "How do I reset my password?"):
+            cache.store(cache.request(question, model="m"), "an answer", usage={"input_tokens": 9})
+        for question in (
+            "What is the capital of France?",  # exact
+            "What's the capital city of France?",  # semantic, 0.97
+            "How do I change my username?",  # a near miss, 0.81
+        ):
+            cache.lookup(cache.request(question, model="m"))
+        cache.close()  # flushes this process's counters to the namespace's
+        page = fetch(f"{url}/")
+        assert f"Every process of namespace &#x27;{namespace}&#x27; on {redis_url}" in page
+        assert '<div class="n">3</div>lookups' in page
+        assert '<div class="n">1 / 1</div>exact / semantic hits' in page
+        assert '<div class="n">18</div>tokens saved' in page
+        assert 'class="bar-hit" data-bin="0.96" data-count="1"' in page
+        assert 'class="bar-near" data-bin="0.80" data-count="1"' in page
+        assert "Latest near misses (this process)" in page and 'id="warning"' not in page
     finally:
         proc.terminate()
         proc.wait(10)

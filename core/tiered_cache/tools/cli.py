@@ -27,6 +27,11 @@ EMBEDDED_NOTE = (
     "note: an embedded cache lives inside the process that uses it, so this command sees an\n"
     "empty one; point it at a shared cache with --redis-url or TIERED_CACHE_REDIS_URL"
 )
+SERVE_EMBEDDED_NOTE = (
+    "note: an embedded cache lives inside the process that uses it, so this page can only show\n"
+    "this process, which does no lookups. Serve the page from your app with start_server(cache)\n"
+    "(see examples/stats_page.py), or share the cache on Redis and pass --redis-url"
+)
 
 
 class CommandError(Exception):
@@ -486,7 +491,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The sidecar does no lookups: its /metrics are the shared counters (and process metrics).
     cache = _cache(args, semantic=False, shared_stats=False, metrics=False)
     try:
-        server = make_server(cache, args.host, args.port)
+        server = make_server(cache, args.host, args.port, sidecar=True)
     except OSError as exc:
         cache.close()
         raise CommandError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
@@ -495,6 +500,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if cache.config.redis_url is None:
+        print(SERVE_EMBEDDED_NOTE, file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
