@@ -10,6 +10,7 @@ Without a terminal (a service, `nohup`, stdin from /dev/null) it serves until Ct
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -39,10 +40,8 @@ def wait_until_stopped(seconds: float | None) -> None:
         threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
     elif seconds is None:
         print("no terminal: serving until Ctrl-C or SIGTERM", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C
         stop.wait(seconds)
-    except KeyboardInterrupt:
-        pass
 
 
 def main() -> None:
