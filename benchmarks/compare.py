@@ -1325,8 +1325,9 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def update_readme(markdown: str) -> Path:
-    """Replace what lies between the benchmark markers of README.md with `markdown`."""
-    readme = ROOT / "README.md"
+    """Replace what lies between the benchmark markers of docs/benchmarks.md with `markdown`
+    (the README links there: its first page is for newcomers)."""
+    readme = ROOT / "docs" / "benchmarks.md"
     text = readme.read_text()
     start = text.index(README_START) + len(README_START)
     end = text.find(README_END, start)
@@ -1347,9 +1348,13 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="300 entries, 40 queries, warm 500")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
-    parser.add_argument("--readme", action="store_true", help="write the tables into README.md")
     parser.add_argument(
-        "--readme-only", action="store_true", help="README.md from the last compare.json, no run"
+        "--readme", action="store_true", help="write the tables into docs/benchmarks.md"
+    )
+    parser.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="docs/benchmarks.md from the last compare.json, no run",
     )
     parser.add_argument("--note", default="", help="a sentence for the README (the conditions)")
     args = parser.parse_args()

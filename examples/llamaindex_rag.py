@@ -2,15 +2,18 @@
 
     python examples/llamaindex_rag.py
 
-Runs offline: MockLLM and MockEmbedding stand for OpenAI(...) and HuggingFaceEmbedding(...).
+Runs offline: ScriptedLLM and MockEmbedding stand for OpenAI(...) and HuggingFaceEmbedding(...).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.ingestion import IngestionCache, IngestionPipeline
-from llama_index.core.llms import MockLLM
+from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
+from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.node_parser import SentenceSplitter
 
 from llamaindex_tiered_cache import CachedEmbedding, TieredKVStore, cached_llm
@@ -19,10 +22,30 @@ DOCS = [
     Document(text="Paris is the capital of France. It lies on the Seine."),
     Document(text="Madrid is the capital of Spain. It lies on the Manzanares."),
 ]
+SCRIPT = {"Paris": "The Seine flows through Paris.", "Madrid": "The Manzanares."}
+
+
+class ScriptedLLM(CustomLLM):
+    """Answers like a model would, from SCRIPT, by the question at the end of the prompt."""
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="scripted")
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        question = prompt.rsplit("Query:", 1)[-1]
+        text = next((a for k, a in SCRIPT.items() if k in question), "I do not know.")
+        print("  (the LLM was called)")
+        return CompletionResponse(text=text)
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        yield self.complete(prompt, formatted, **kwargs)
 
 
 def main() -> None:
-    Settings.llm = cached_llm(MockLLM())  # a function-calling model gets the agent wrapper
+    Settings.llm = cached_llm(ScriptedLLM())  # a function-calling model gets the agent wrapper
     Settings.embed_model = CachedEmbedding(MockEmbedding(embed_dim=8))
     pipeline = IngestionPipeline(
         transformations=[SentenceSplitter(chunk_size=128, chunk_overlap=16), Settings.embed_model],
@@ -33,7 +56,7 @@ def main() -> None:
     assert [n.text for n in again] == [n.text for n in nodes]
     engine = VectorStoreIndex(nodes).as_query_engine()
     for question in ("Which river flows through Paris?", "Which river flows through Paris?"):
-        print(f"{question!r} -> {str(engine.query(question))[:60]!r}")
+        print(f"{question!r} -> {str(engine.query(question))!r}")
     stats = Settings.llm.cache.stats()
     print(f"LLM cache: {stats['exact_hits']} exact hit(s), {stats['misses']} miss(es)")
 

@@ -1,14 +1,19 @@
 """An app that serves its cache's stats page beside its own work (standard library only; in a
 FastAPI or Flask app, start the same server at start-up, or mount `/` of it behind your proxy).
 
-    python examples/stats_page.py            # then open the printed URL; Ctrl-C stops it
-    python examples/stats_page.py --once     # answer a few requests, print the page's size, exit
+    python examples/stats_page.py              # open the printed URL; Enter or Ctrl-C stops it
+    python examples/stats_page.py --seconds 5  # serve for 5 seconds, then stop (0: at once)
+
+Without a terminal (a service, `nohup`, stdin from /dev/null) it serves until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import signal
 import sys
+import threading
 import urllib.request
 
 from tiered_cache import TieredCache
@@ -26,7 +31,23 @@ ASKED = [
 ]
 
 
+def wait_until_stopped(seconds: float | None) -> None:
+    """Enter at a terminal, Ctrl-C or SIGTERM stop the wait; so does `seconds`, when given."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if seconds is None and sys.stdin.isatty():
+        print("press Enter or Ctrl-C to stop", flush=True)
+        threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    elif seconds is None:
+        print("no terminal: serving until Ctrl-C or SIGTERM", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C
+        stop.wait(seconds)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=None, help="serve this long, then stop")
+    args = parser.parse_args()
     cache = TieredCache(namespace="support")
     server = start_server(cache, port=0)  # 127.0.0.1, a daemon thread
     cache.wait_ready(120)
@@ -36,12 +57,11 @@ def main() -> None:
         hit = cache.lookup(cache.request(question, model="gpt-4o-mini"))
         print(f"{question!r:42} -> {'cache (' + hit.tier + ')' if hit else 'the model'}")
     page = urllib.request.urlopen(f"{server.url}/").read()
-    print(f"stats page: {server.url}/ ({len(page):,} bytes)")
-    if "--once" not in sys.argv:
-        with contextlib.suppress(EOFError, KeyboardInterrupt):
-            input("press Enter to stop\n")
+    print(f"stats page: {server.url}/ ({len(page):,} bytes)", flush=True)
+    wait_until_stopped(args.seconds)
     server.shutdown()
     cache.close()
+    print("stopped")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+try:
+    import langchain_core  # noqa: F401
+except ImportError:
+    raise ModuleNotFoundError(
+        "langchain_tiered_cache needs LangChain: pip install '.[langchain,embeddings]' in a clone "
+        "of tiered-cache (or the wheel's [langchain,embeddings] extras)",
+        name="langchain_core",
+    ) from None
+
 from .cache import TieredCache
 
 if TYPE_CHECKING:

@@ -354,21 +354,60 @@ def _p50(values: list[float]) -> float | None:
     return round(statistics.median(values), 2) if values else None
 
 
+class Progress:
+    """A progress bar on `stream`: tqdm's when installed (the `cli` extra); else a bar redrawn in
+    place on a terminal, or a line every tenth of the way into a file or pipe."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: IO[str]) -> None:
+        self.total, self.stream, self.done, self._said = total, stream, 0, -1
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self._tqdm: Any = None
+        else:
+            self._tqdm = tqdm(total=total, unit="request", desc="requests", file=stream)
+        self._tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def update(self) -> None:
+        self.done += 1
+        if self._tqdm is not None:
+            self._tqdm.update(1)
+            return
+        filled = self.WIDTH * self.done // max(1, self.total)
+        line = f"  [{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/{self.total}"
+        tenth = 10 * self.done // max(1, self.total)
+        if self._tty:
+            end = "\n" if self.done == self.total else ""
+            print(f"\r{line}", end=end, file=self.stream, flush=True)
+        elif tenth != self._said:
+            self._said = tenth
+            print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._tqdm is not None:
+            self._tqdm.close()
+
+
 def run_demo(
     requests: int = 200,
     latency_ms: float = 300.0,
     model: str = "gpt-4o-mini",
     seed: int = 7,
     progress: IO[str] | None = None,
+    cache: TieredCache | None = None,
 ) -> dict[str, Any]:
-    """Run the workload through a LangChain app on `TieredCache()`; a report of what happened."""
+    """Run the workload through a LangChain app on `cache` (default: a new `TieredCache()`,
+    closed at the end); a report of what happened."""
 
     def say(text: str) -> None:
         if progress is not None:
             print(text, file=progress, flush=True)
 
     say("loading the embedding model (all-MiniLM-L6-v2, packaged, offline)...")
-    cache = TieredCache()
+    owned = cache is None
+    cache = TieredCache() if cache is None else cache
     core = cache.core
     if core.embeddings is not None:  # load the model now, so that it is not timed as a lookup
         core.embeddings.embedder.encode(["warm-up"])
@@ -381,9 +420,10 @@ def run_demo(
     say(f"sending {requests} requests through set_llm_cache(TieredCache()) ...")
     latencies: dict[str, list[float]] = {"exact": [], "semantic": [], "miss": []}
     wrong: list[dict[str, Any]] = []
+    bar = None if progress is None else Progress(requests, progress)
     started = time.perf_counter()
     try:
-        for i, req in enumerate(workload(requests, seed)):
+        for req in workload(requests, seed):
             t0 = time.perf_counter()
             reply = app.invoke({"question": req.question})
             elapsed_ms = 1e3 * (time.perf_counter() - t0)
@@ -398,13 +438,16 @@ def run_demo(
                         "similarity": info.get("similarity"),
                     }
                 )
-            if progress is not None and (i + 1) % 50 == 0:
-                say(f"  {i + 1} requests done")
+            if bar is not None:
+                bar.update()
     finally:
+        if bar is not None:
+            bar.close()
         set_llm_cache(previous)
     wall = time.perf_counter() - started
     stats = core.stats()
-    core.close()
+    if owned:
+        core.close()
     hits = latencies["exact"] + latencies["semantic"]
     price = core.plans.prices.price(model)
     return {

@@ -1,5 +1,14 @@
 """LlamaIndex adapters of tiered-cache: an LLM wrapper, an embedding wrapper and a BaseKVStore."""
 
+try:
+    import llama_index.core  # noqa: F401
+except ImportError:
+    raise ModuleNotFoundError(
+        "llamaindex_tiered_cache needs LlamaIndex: pip install '.[llamaindex,embeddings]' in a "
+        "clone of tiered-cache (or the wheel's [llamaindex,embeddings] extras)",
+        name="llama_index.core",
+    ) from None
+
 from .embedding import CachedEmbedding
 from .kvstore import TieredKVStore
 from .llm import CachedFunctionCallingLLM, CachedLLM, cached_llm

@@ -1,17 +1,29 @@
-"""The README's code blocks, by section, so that tests run the examples as written."""
+"""The code blocks of the README and the docs pages, by section, so that tests run the examples
+as written."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
-def python_blocks(section: str) -> list[str]:
-    """The ```python blocks under the `## {section}` heading, in order."""
-    text = README.read_text()
-    match = re.search(rf"^## {re.escape(section)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+def page_path(page: str = "README.md") -> Path:
+    """The file of a page named relative to the repository root (`README.md`, `docs/x.md`)."""
+    return ROOT / page
+
+
+def section(heading: str, page: str = "README.md") -> str:
+    """The text under the `## {heading}` heading of `page`, up to the next `## ` heading."""
+    text = page_path(page).read_text()
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     if match is None:
-        raise LookupError(f"README has no '## {section}' section")
-    return re.findall(r"```python\n(.*?)```", match.group(1), flags=re.S)
+        raise LookupError(f"{page} has no '## {heading}' section")
+    return match.group(1)
+
+
+def python_blocks(heading: str, page: str = "README.md") -> list[str]:
+    """The ```python blocks under the `## {heading}` heading of `page`, in order."""
+    return re.findall(r"```python\n(.*?)```", section(heading, page), flags=re.S)

@@ -101,7 +101,7 @@ def test_stats_redis_down_is_a_clear_error(tmp_path: Path) -> None:
     from ..redis_server import free_port
 
     result = run_cli("--redis-url", f"redis://127.0.0.1:{free_port()}", "stats", cwd=tmp_path)
-    assert result.returncode == 2 and "tiered-cache: error: cannot read" in result.stderr
+    assert result.returncode == 2 and "tiered-cache: error: cannot reach Redis at" in result.stderr
 
 
 # -- warm ------------------------------------------------------------------------------------------
@@ -339,6 +339,7 @@ def test_demo_text_report() -> None:
 
 # -- serve -----------------------------------------------------------------------------------------
 def serve(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """`tiered-cache serve` in a process of its own; the URL it says it serves at."""
     proc = subprocess.Popen(
         [*CLI, *args, "serve", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -360,9 +361,52 @@ def fetch(url: str) -> str:
 def test_serve_embedded(tmp_path: Path) -> None:
     proc, url = serve([])
     try:
+        assert proc.stderr is not None
+        note = [proc.stderr.readline() for _ in range(3)]  # said right after the URL
+        assert note[0].startswith("note: an embedded cache lives inside the process that uses it")
+        assert "start_server(cache)" in note[1] and "examples/stats_page.py" in note[2]
         assert json.loads(fetch(f"{url}/health"))["status"] == "ok"
         assert json.loads(fetch(f"{url}/stats"))["process"]["lookups"] == 0
         assert fetch(f"{url}/metrics")
+        page = fetch(f"{url}/")
+        assert 'id="warning"' in page and "can only show this process" in page
+        assert "<code>examples/stats_page.py</code>" in page
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.redis
+def test_serve_redis_page_shows_the_namespace_counters(
+    redis_url: str, namespace: str, redis_args: list[str]
+) -> None:
+    """Two processes: this one looks up through a cache on Redis, the page served by
+    `tiered-cache serve` shows its counters and its similarity histogram."""
+    from ..unit.fake_embedder import MapEmbedder
+
+    proc, url = serve(redis_args)
+    try:
+        emb = MapEmbedder()
+        emb.pair("What is the capital of France?", "What's the capital city of France?", 0.97)
+        emb.pair("How do I reset my password?", "How do I change my username?", 0.81)
+        cache = TieredCache.from_url(redis_url, namespace=namespace, embedder=emb, verifier=False)
+        for question in ("What is the capital of France?", "How do I reset my password?"):
+            cache.store(cache.request(question, model="m"), "an answer", usage={"input_tokens": 9})
+        for question in (
+            "What is the capital of France?",  # exact
+            "What's the capital city of France?",  # semantic, 0.97
+            "How do I change my username?",  # a near miss, 0.81
+        ):
+            cache.lookup(cache.request(question, model="m"))
+        cache.close()  # flushes this process's counters to the namespace's
+        page = fetch(f"{url}/")
+        assert f"Every process of namespace &#x27;{namespace}&#x27; on {redis_url}" in page
+        assert '<div class="n">3</div>lookups' in page
+        assert '<div class="n">1 / 1</div>exact / semantic hits' in page
+        assert '<div class="n">18</div>tokens saved' in page
+        assert 'class="bar-hit" data-bin="0.96" data-count="1"' in page
+        assert 'class="bar-near" data-bin="0.80" data-count="1"' in page
+        assert "Latest near misses (this process)" in page and 'id="warning"' not in page
     finally:
         proc.terminate()
         proc.wait(10)
@@ -434,4 +478,5 @@ def test_demo_without_langchain_is_a_clear_message(
     monkeypatch.setitem(sys.modules, "langchain_tiered_cache._demo", None)
     assert cli.main(["demo"]) == 2
     err = capsys.readouterr().err
-    assert "the demo needs LangChain" in err and "tiered-cache[langchain,embeddings]" in err
+    assert "the demo needs LangChain" in err
+    assert "pip install '.[langchain,embeddings,cli]' in a clone of tiered-cache" in err

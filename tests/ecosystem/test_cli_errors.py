@@ -99,3 +99,23 @@ def test_stdout_closed_early_is_harmless(tmp_path: Path) -> None:
     cli.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert sys.executable
+
+
+def test_a_down_redis_is_said_in_exactly_one_line(tmp_path: Path) -> None:
+    """With the default settings (semantic tier on), every command that reads a Redis says in one
+    line that it cannot reach it, naming where it looked, and builds no cache (no warnings)."""
+    port = free_port()
+    down = f"redis://127.0.0.1:{port}"
+    for command in [*commands(files(tmp_path)), ["clear", "--tag", "x", "--yes"], ["serve"]]:
+        result = run_cli("--redis-url", down, *command, cwd=tmp_path, env=clean_env(), input="")
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.splitlines() == [result.stderr.strip()], (command, result.stderr)
+        assert result.stderr.startswith(f"tiered-cache: error: cannot reach Redis at {down}: ")
+        assert "redis/redis-stack-server" in result.stderr
+
+
+def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    for command in (["calibrate", "nope.jsonl"], ["warm", "nope.jsonl"]):
+        result = run_cli(*command, cwd=tmp_path, env=clean_env())
+        assert result.returncode == 2
+        assert result.stderr == "tiered-cache: error: nope.jsonl: no such file\n", result.stderr

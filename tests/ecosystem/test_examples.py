@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +50,12 @@ def test_langchain_chat() -> None:
 @pytest.mark.slow
 def test_llamaindex_rag() -> None:
     out = run("llamaindex_rag.py")
-    assert "LLM cache: 1 exact hit(s), 1 miss(es)" in out
+    assert out.splitlines() == [
+        "  (the LLM was called)",  # once: the repeat is served by the cache
+        "'Which river flows through Paris?' -> 'The Seine flows through Paris.'",
+        "'Which river flows through Paris?' -> 'The Seine flows through Paris.'",
+        "LLM cache: 1 exact hit(s), 1 miss(es)",
+    ]
 
 
 @pytest.mark.slow
@@ -57,6 +68,70 @@ def test_shared_redis(redis_url: str) -> None:
 
 @pytest.mark.slow
 def test_stats_page() -> None:
-    out = run("stats_page.py", "--once")
+    out = run("stats_page.py", "--seconds", "0")
     assert "'How can I reset my password?'             -> cache (semantic)" in out
     assert "stats page: http://127.0.0.1:" in out
+    assert out.endswith("stopped\n")
+
+
+def start_stats_page(stdin: Any) -> tuple[subprocess.Popen[str], str]:
+    """The stats-page example running; the URL of its page once it says it serves one."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "stats_page.py")],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=EXAMPLES.parent,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        line = proc.stdout.readline() if ready else ""
+        if line.startswith("stats page: "):
+            return proc, line.split()[2]
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"no page served: {proc.communicate()[1][-2000:]}")
+
+
+def still_serving(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return b"tiered-cache: support" in response.read()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_stats_page_without_a_terminal_serves_until_stopped(stop: signal.Signals) -> None:
+    proc, url = start_stats_page(subprocess.DEVNULL)  # stdin at EOF, not a terminal
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "no terminal: serving until Ctrl-C or SIGTERM\n"
+        assert still_serving(url)  # EOF on stdin did not stop it
+        proc.send_signal(stop)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-2000:]
+        assert out == "stopped\n"
+    finally:
+        proc.kill()
+
+
+@pytest.mark.slow
+def test_stats_page_at_a_terminal_stops_on_enter() -> None:
+    terminal, stdin = pty.openpty()
+    try:
+        proc, url = start_stats_page(stdin)
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "press Enter or Ctrl-C to stop\n"
+        assert still_serving(url)
+        os.write(terminal, b"\n")
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-2000:]
+        assert out == "stopped\n"
+    finally:
+        os.close(terminal)
+        os.close(stdin)

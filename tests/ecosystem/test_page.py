@@ -4,6 +4,7 @@ headless browser (Debian's chromium) into a screenshot whose charts have their c
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from tiered_cache import TieredCache
+from tiered_cache.tools.page import similarity_chart
 from tiered_cache.tools.server import start_server
 
 from ..conftest import IN_CI
@@ -21,8 +23,8 @@ STORED = ["What is the capital of France?", "How do I reset my password?"]
 
 def served_page() -> str:
     emb = MapEmbedder()
-    emb.pair(STORED[0], "What's the capital city of France?", 0.96)
-    emb.pair(STORED[1], "How do I change my username?", 0.80)  # a near miss
+    emb.pair(STORED[0], "What's the capital city of France?", 0.97)
+    emb.pair(STORED[1], "How do I change my username?", 0.81)  # a near miss
     cache = TieredCache(embedder=emb, verifier=False, prices='{"m": {"input": 1, "output": 4}}')
     server = start_server(cache)
     try:
@@ -53,6 +55,52 @@ def test_the_page_is_self_contained_and_shows_the_numbers() -> None:
     assert "How do I change my username?" in page and "below the threshold" in page
     assert "$0.0001" in page  # two hits x 50 input tokens at $1 per 1M
     assert '<meta http-equiv="refresh"' in page
+    assert "The embedded cache of this process." in page and 'id="warning"' not in page
+
+
+def bars(page: str, kind: str) -> dict[str, int]:
+    """The histogram's bars of one kind: {bin's lower edge: count}."""
+    found = re.findall(rf'class="bar-{kind}" data-bin="([0-9.]+)" data-count="(\d+)"', page)
+    return {edge: int(count) for edge, count in found}
+
+
+def test_the_similarity_chart_is_a_histogram() -> None:
+    page = served_page()
+    chart = page[
+        page.index('id="similarity"') : page.index("</svg>", page.index('id="similarity"'))
+    ]
+    assert bars(chart, "hit") == {"0.96": 1}  # the paraphrase, served at 0.97
+    assert bars(chart, "near") == {"0.80": 1}  # the near miss at 0.81, under the threshold
+    # A count axis of integers, a similarity axis every 0.1, both labelled.
+    assert re.findall(r'class="y-tick"[^>]*>(\d+)<', chart) == ["0", "1"]
+    ticks = re.findall(r'class="x-tick"[^>]*>([0-9.]+)<', chart)
+    assert ticks == ["0.5", "0.6", "0.7", "0.8", "0.9", "1.0"]
+    assert "similarity to the nearest stored question" in chart and ">lookups<" in chart
+    # The threshold in force (0.90 without a verifier) drawn where 0.9 is on the axis.
+    assert 'id="threshold" data-value="0.900"' in chart and "threshold 0.900" in chart
+    x_of = {
+        label: float(x)
+        for x, label in re.findall(r'class="x-tick" x="([0-9.]+)"[^>]*>([0-9.]+)<', chart)
+    }
+    line_x = float(re.search(r'id="threshold"[^>]* x1="([0-9.]+)"', chart).group(1))  # type: ignore[union-attr]
+    assert line_x == pytest.approx(x_of["0.9"], abs=0.2)
+    # Bars stand at their bin: the 0.96-0.98 bar between the 0.9 and 1.0 ticks, 60% of the way.
+    hit_x = float(re.search(r'class="bar-hit"[^>]* x="([0-9.]+)"', chart).group(1))  # type: ignore[union-attr]
+    assert x_of["0.9"] + 0.55 * (x_of["1.0"] - x_of["0.9"]) < hit_x < x_of["1.0"]
+
+
+def test_counts_below_the_axis_are_said_not_drawn() -> None:
+    sims = {
+        "low": 0.5,
+        "bin": 0.02,
+        "hits": [0] * 24 + [3],
+        "near_misses": [58] + [0] * 23 + [2],
+        "latest_near_misses": [],
+    }
+    chart = similarity_chart(sims, 0.845)
+    assert "+ 58 near misses below 0.52 (not drawn)" in chart
+    assert bars(chart, "near") == {"0.98": 2} and bars(chart, "hit") == {"0.98": 3}
+    assert re.findall(r'class="y-tick"[^>]*>(\d+)<', chart) == ["0", "1", "2", "3"]
 
 
 def chromium() -> str | None:

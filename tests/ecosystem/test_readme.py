@@ -1,4 +1,4 @@
-"""The README's Metrics and record/replay examples run as written."""
+"""The Metrics and record/replay examples of docs/metrics.md run as written."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import pytest
 from ..readme import python_blocks
 from .conftest import clean_env
 
+DOCS = "docs/metrics.md"
+
 pytest_plugins = ["pytester"]
 
 
 def test_metrics_example() -> None:
-    (block,) = python_blocks("Metrics")
+    (block,) = python_blocks("Metrics", page=DOCS)
     # A fresh interpreter: Prometheus counters are process-wide.
     result = subprocess.run(
         [sys.executable, "-c", block],
@@ -36,7 +38,7 @@ def test_metrics_example() -> None:
 
 
 def test_record_replay_example(pytester: pytest.Pytester) -> None:
-    (block,) = python_blocks("Testing your app with record/replay")
+    (block,) = python_blocks("Testing your app with record/replay", page=DOCS)
     pytester.mkdir("tests")
     (pytester.path / "tests" / "test_bot.py").write_text(block)
     pytester.runpytest("--llm-cache=record", "-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -74,8 +74,11 @@ def test_the_default_backend_is_onnx_and_falls_back_to_pytorch_with_a_warning(
     with caplog.at_level("WARNING"):
         assert isinstance(make_embedder(None, "auto"), SentenceTransformerEmbedder)
     assert "ONNX Runtime is not installed" in caplog.text
-    with pytest.raises(ModelNotFoundError, match="pip install onnxruntime"):
+    with pytest.raises(ModelNotFoundError, match=r"pip install '\.\[embeddings\]' in a clone"):
         make_embedder(None, "onnx")
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # neither installed
+    with pytest.raises(ModelNotFoundError, match=r"pip install '\.\[embeddings\]' in a clone"):
+        make_embedder(None, "auto")
     with pytest.raises(ConfigurationError, match="auto, onnx or torch"):
         TieredCache(embedding_backend="tensorflow")
 

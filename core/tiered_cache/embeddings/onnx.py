@@ -13,6 +13,7 @@ over the attention mask) and normalization are NumPy. Works for the Transformer 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -297,9 +298,10 @@ def make_embedder(model: str | None, backend: str) -> Any:
         import onnxruntime  # noqa: F401
         import tokenizers  # noqa: F401
     except ImportError:
-        if backend == "onnx":
+        if backend == "onnx" or importlib.util.find_spec("sentence_transformers") is None:
             raise ModelNotFoundError(
-                "embedding_backend='onnx' needs ONNX Runtime: pip install onnxruntime tokenizers"
+                "the semantic tier needs ONNX Runtime: pip install '.[embeddings]' in a clone of "
+                "tiered-cache (or pass semantic=False for an exact-only cache)"
             ) from None
         logger.warning(
             "tiered-cache: ONNX Runtime is not installed; embedding with PyTorch instead "

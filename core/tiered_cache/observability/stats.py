@@ -30,8 +30,14 @@ SIMILARITY_BINS = 25
 NEAR_MISSES_KEPT = 20
 
 
-def _bin(similarity: float) -> int:
-    return max(0, min(SIMILARITY_BINS - 1, int((similarity - SIMILARITY_LOW) / SIMILARITY_BIN)))
+def similarity_bin(similarity: float) -> int:
+    """The histogram bin of a similarity: SIMILARITY_BIN wide from SIMILARITY_LOW (clamped),
+    each bin [low, high): 0.96 falls in 0.96-0.98 despite 0.46 / 0.02 = 22.999..."""
+    position = (similarity - SIMILARITY_LOW) / SIMILARITY_BIN + 1e-9
+    return max(0, min(SIMILARITY_BINS - 1, int(position)))
+
+
+_bin = similarity_bin
 
 
 class Stats:
@@ -91,6 +97,10 @@ class Stats:
             self._near_misses.append(
                 {"query": query, "nearest": nearest, "similarity": similarity, "why": why}
             )
+        for sink in self._sinks:  # the sinks that keep a histogram of near misses
+            note = getattr(sink, "observe_near_miss", None)
+            if note is not None:
+                note(similarity)
 
     def similarities(self) -> dict[str, Any]:
         """The histograms of hit and near-miss similarities, and the latest near misses."""

@@ -27,6 +27,11 @@ EMBEDDED_NOTE = (
     "note: an embedded cache lives inside the process that uses it, so this command sees an\n"
     "empty one; point it at a shared cache with --redis-url or TIERED_CACHE_REDIS_URL"
 )
+SERVE_EMBEDDED_NOTE = (
+    "note: an embedded cache lives inside the process that uses it, so this page can only show\n"
+    "this process, which does no lookups. Serve the page from your app with start_server(cache)\n"
+    "(see examples/stats_page.py), or share the cache on Redis and pass --redis-url"
+)
 
 
 class CommandError(Exception):
@@ -44,7 +49,41 @@ def _config(args: argparse.Namespace, **overrides: Any) -> CacheConfig:
 
 
 def _cache(args: argparse.Namespace, **overrides: Any) -> TieredCache:
-    return TieredCache(_config(args, **overrides))
+    config = _config(args, **overrides)
+    _reachable(config)
+    return TieredCache(config)
+
+
+def _reachable(config: CacheConfig) -> None:
+    """Fail in one line, before a cache is built (whose warnings would say it in many), when the
+    configured Redis does not answer."""
+    url = config.redis_url
+    if url is None:
+        return
+    try:
+        import redis
+    except ImportError:
+        raise CommandError(
+            "--redis-url needs the redis extra: pip install '.[redis]' in a clone of tiered-cache"
+        ) from None
+    try:
+        probe = redis.Redis.from_url(
+            url,
+            socket_timeout=max(config.redis_timeout, 1.0),
+            socket_connect_timeout=config.redis_connect_timeout,
+        )
+    except ValueError as exc:
+        raise CommandError(f"--redis-url {safe_url(url)}: {exc}") from None
+    try:
+        probe.ping()
+    except redis.RedisError as exc:
+        raise BackendError(
+            f"cannot reach Redis at {safe_url(url)}: {exc} (is it running? e.g. "
+            "docker run -p 6379:6379 redis/redis-stack-server; or fix --redis-url / "
+            "TIERED_CACHE_REDIS_URL)"
+        ) from None
+    finally:
+        probe.close()
 
 
 def safe_url(url: str | None) -> str:
@@ -400,6 +439,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.pairs is None:
         args.parser.print_help()
         return 0
+    if not Path(args.pairs).is_file():
+        raise CommandError(f"{args.pairs}: no such file")
     try:
         pairs = read_pairs(args.pairs)
     except (OSError, ValueError) as exc:
@@ -429,7 +470,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CommandError(
             f"the demo needs LangChain and the embedding model ({exc}): "
-            "pip install 'tiered-cache[langchain,embeddings]'"
+            "pip install '.[langchain,embeddings,cli]' in a clone of tiered-cache"
         ) from exc
     report = run_demo(
         requests=args.requests,
@@ -450,7 +491,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The sidecar does no lookups: its /metrics are the shared counters (and process metrics).
     cache = _cache(args, semantic=False, shared_stats=False, metrics=False)
     try:
-        server = make_server(cache, args.host, args.port)
+        server = make_server(cache, args.host, args.port, sidecar=True)
     except OSError as exc:
         cache.close()
         raise CommandError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
@@ -459,6 +500,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if cache.config.redis_url is None:
+        print(SERVE_EMBEDDED_NOTE, file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -572,6 +615,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """What went wrong, said as a person would: `file: No such file or directory`, not
+    `[Errno 2] ...`."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The model is loaded from the package: its loading bar would only clutter the output.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -585,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (CommandError, TieredCacheError, OSError, UnicodeError) as exc:
         # Usage, files, servers: one line, never a traceback.
-        print(f"tiered-cache: error: {exc}", file=sys.stderr)
+        print(f"tiered-cache: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -33,6 +33,14 @@ logger = logging.getLogger(__name__)
 SCAN_EVERY = 15.0
 """Seconds between SCANs counting the entries of a Redis namespace (the counters are fresh)."""
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+EMBEDDED_SIDECAR_WARNING = (
+    "This server has an embedded cache of its own: an embedded cache lives inside the process "
+    "that uses it, so this page can only show this process, which does no lookups. Serve the "
+    "page from your app instead (<code>start_server(cache)</code> beside your work, as "
+    "<code>examples/stats_page.py</code> does), or share the cache on Redis and point "
+    "<code>tiered-cache serve --redis-url</code> at it."
+)
+"""The page's warning when `tiered-cache serve` runs on the embedded default (HTML)."""
 HISTORY = 120
 """Samples of the counters the page's hit-rate chart keeps (one per page load)."""
 
@@ -42,17 +50,22 @@ class StatsServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, cache: TieredCache, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, cache: TieredCache, host: str = "127.0.0.1", port: int = 0, sidecar: bool = False
+    ) -> None:
         self.cache = cache
+        self.sidecar = sidecar  # `tiered-cache serve`: a process of its own, doing no lookups
         self._scan_lock = threading.Lock()
         self._scanned: tuple[float, dict[str, Any]] | None = None
         self.history: deque[dict[str, int]] = deque(maxlen=HISTORY)
-        self.sample()
+        if cache.redis is None:  # a baseline; on Redis the first page load takes it
+            self.sample()
         super().__init__((host, port), _Handler)
 
-    def sample(self) -> dict[str, Any]:
-        """This process's stats now, remembered for the page's hit rate over time."""
-        stats = self.cache.stats()
+    def sample(self, stats: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The counters the page shows (this process's unless given), remembered for the page's
+        hit rate over time."""
+        stats = self.cache.stats() if stats is None else stats
         self.history.append(
             {
                 "exact": stats["exact_hits"],
@@ -63,9 +76,30 @@ class StatsServer(ThreadingHTTPServer):
         return stats
 
     def page(self) -> bytes:
-        stats = self.sample()
-        title = f"tiered-cache: {self.cache.config.namespace}"
-        return render_page(stats, stats["similarities"], list(self.history), title).encode()
+        """The page: on Redis, the namespace's counters (every process); embedded, this
+        process's own, with a warning when that is a sidecar's empty cache."""
+        process = self.cache.stats()
+        namespace = self.cache.config.namespace
+        title = f"tiered-cache: {namespace}"
+        conn, shared = self.cache.redis, self.shared()
+        if conn is not None and shared is not None:
+            stats = {**process, **{k: v for k, v in shared.items() if k != "similarities"}}
+            sims = {
+                **shared["similarities"],
+                "latest_near_misses": process["similarities"]["latest_near_misses"],
+                "latest_note": "this process",
+            }
+            scope = (
+                f"Every process of namespace {namespace!r} on {conn.safe_url} (each adds its "
+                "counters about once a second)."
+            )
+            warning = ""
+        else:
+            stats, sims = process, process["similarities"]
+            scope = "The embedded cache of this process."
+            warning = EMBEDDED_SIDECAR_WARNING if self.sidecar else ""
+        self.sample(stats)
+        return render_page(stats, sims, list(self.history), title, scope, warning).encode()
 
     @property
     def url(self) -> str:
@@ -159,9 +193,12 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("tiered-cache http: " + format, *args)
 
 
-def make_server(cache: TieredCache, host: str = "127.0.0.1", port: int = 0) -> StatsServer:
-    """A server bound to (host, port) and not yet serving (`serve_forever()` it)."""
-    return StatsServer(cache, host, port)
+def make_server(
+    cache: TieredCache, host: str = "127.0.0.1", port: int = 0, sidecar: bool = False
+) -> StatsServer:
+    """A server bound to (host, port) and not yet serving (`serve_forever()` it); `sidecar`:
+    it runs in a process of its own (`tiered-cache serve`), not in the app that does lookups."""
+    return StatsServer(cache, host, port, sidecar)
 
 
 def start_server(cache: TieredCache, host: str = "127.0.0.1", port: int = 0) -> StatsServer:

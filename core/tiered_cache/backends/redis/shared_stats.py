@@ -18,6 +18,13 @@ import weakref
 from collections import defaultdict
 from typing import Any
 
+from ...observability.stats import (
+    SIMILARITY_BIN,
+    SIMILARITY_BINS,
+    SIMILARITY_LOW,
+    similarity_bin,
+)
+
 logger = logging.getLogger(__name__)
 FLUSH_INTERVAL = 1.0
 _SCAN_COUNT = 1000
@@ -63,6 +70,13 @@ class RedisStatsSink:
             if similarity is not None:
                 self._ints["similarity_count"] += 1
                 self._floats["similarity_sum"] += similarity
+                self._ints[f"similarity_hit:{similarity_bin(similarity)}"] += 1
+        self._maybe_flush()
+
+    def observe_near_miss(self, similarity: float) -> None:
+        """A semantic miss whose nearest candidate had `similarity` (the page's histogram)."""
+        with self._lock:
+            self._ints[f"similarity_near_miss:{similarity_bin(similarity)}"] += 1
         self._maybe_flush()
 
     def observe_saving(self, tokens: int, usd: float) -> None:
@@ -174,6 +188,15 @@ def read_shared_stats(client: Any, base: str, *, scan: bool = True) -> dict[str,
             else None
         ),
         "latency": latency,
+        "similarities": {  # shaped as Stats.similarities(); near-miss texts stay in each process
+            "low": SIMILARITY_LOW,
+            "bin": SIMILARITY_BIN,
+            "hits": [int(_num(raw, f"similarity_hit:{i}")) for i in range(SIMILARITY_BINS)],
+            "near_misses": [
+                int(_num(raw, f"similarity_near_miss:{i}")) for i in range(SIMILARITY_BINS)
+            ],
+            "latest_near_misses": [],
+        },
     }
     if scan:
         entries = hits = 0
