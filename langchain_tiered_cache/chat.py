@@ -36,7 +36,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableBinding
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import ConfigDict, PrivateAttr
 from tiered_cache import CacheRequest
 from tiered_cache.options import OPTION, CallOptions, replay_pieces
@@ -110,7 +110,7 @@ class CachedChatModel(BaseChatModel):
             hit = self._tiered.lookup_request(request, options)
             if hit is not None:
                 return ChatResult(generations=hit)  # type: ignore[arg-type]
-        result = self.model.generate([messages], stop=stop, **kwargs)
+        result = self.model.generate([messages], stop=stop, callbacks=[], **kwargs)
         generations = result.generations[0]
         if request is not None:
             self._tiered.store_request(request, generations, options)
@@ -128,7 +128,7 @@ class CachedChatModel(BaseChatModel):
             hit = await self._tiered.alookup_request(request, options)
             if hit is not None:
                 return ChatResult(generations=hit)  # type: ignore[arg-type]
-        result = await self.model.agenerate([messages], stop=stop, **kwargs)
+        result = await self.model.agenerate([messages], stop=stop, callbacks=[], **kwargs)
         generations = result.generations[0]
         if request is not None:
             await self._tiered.astore_request(request, generations, options)
@@ -148,7 +148,7 @@ class CachedChatModel(BaseChatModel):
                 yield from replay(hit)
                 return
         chunks: list[AIMessageChunk] = []
-        for message in self.model.stream(messages, stop=stop, **kwargs):
+        for message in self.model.stream(messages, own_config(), stop=stop, **kwargs):
             chunk = as_chunk(message)
             chunks.append(chunk)
             yield ChatGenerationChunk(message=chunk)
@@ -170,7 +170,7 @@ class CachedChatModel(BaseChatModel):
                     yield replayed
                 return
         chunks: list[AIMessageChunk] = []
-        async for message in self.model.astream(messages, stop=stop, **kwargs):
+        async for message in self.model.astream(messages, own_config(), stop=stop, **kwargs):
             chunk = as_chunk(message)
             chunks.append(chunk)
             yield ChatGenerationChunk(message=chunk)
@@ -195,6 +195,13 @@ def cached(
     else:
         adapter = TieredCache(cache, **settings)
     return CachedChatModel(model, adapter)
+
+
+def own_config() -> RunnableConfig:
+    """The inner model's config: no callbacks. Without one, `stream` takes the caller's from
+    LangChain's context variable (a graph node's, a chain step's), and every handler would see a
+    second chat-model run: each token streamed twice, once per run."""
+    return RunnableConfig(callbacks=[])
 
 
 def as_chunk(message: BaseMessage) -> AIMessageChunk:

@@ -1,0 +1,149 @@
+"""`cached(model)` and `set_llm_cache` inside LangGraph graphs, chains and `create_agent`: one
+chat-model run per call and each token once, fresh message ids on hits, per-call options from
+the run's config, sync and async."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import pytest
+from langchain.agents import create_agent
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
+from langchain_core.tools import tool
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from langchain_tiered_cache import TieredCache, cached
+
+from .fakes import StreamingEcho, WeatherAgentModel
+
+QUESTION = "What is the weather like in Paris?"
+Mode = str
+
+
+class Runs(BaseCallbackHandler):
+    """The chat-model runs a handler sees, and the tokens streamed to it."""
+
+    def __init__(self) -> None:
+        self.starts: list[UUID] = []
+        self.tokens: list[str] = []
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        self.starts.append(run_id)
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        self.tokens.append(token)
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> Mode:
+    return str(request.param)
+
+
+def chat_graph(model: Runnable[Any, Any], mode: Mode) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """START -> chat -> END, the node calling `model` with invoke or ainvoke."""
+
+    def chat(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    async def achat(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("chat", achat if mode == "async" else chat)
+    graph.add_edge(START, "chat")
+    graph.add_edge("chat", END)
+    return graph.compile()
+
+
+async def streamed_messages(
+    app: Runnable[Any, Any], value: Any, mode: Mode, config: Any = None
+) -> list[tuple[BaseMessage, dict[str, Any]]]:
+    """What `stream_mode="messages"` yields: (message chunk, metadata) pairs."""
+    if mode == "sync":
+        return list(app.stream(value, config, stream_mode="messages"))
+    return [item async for item in app.astream(value, config, stream_mode="messages")]
+
+
+def text_of(items: list[tuple[BaseMessage, dict[str, Any]]]) -> str:
+    return "".join(str(message.content) for message, _ in items)
+
+
+# -- one run per call, each token once -------------------------------------------------------------
+async def test_a_graph_streams_each_token_once(mode: Mode) -> None:
+    inner = StreamingEcho()
+    app = chat_graph(cached(inner, TieredCache(semantic=False)), mode)
+    for _ in ("a miss", "a hit"):
+        runs = Runs()
+        items = await streamed_messages(
+            app, {"messages": [HumanMessage(QUESTION)]}, mode, {"callbacks": [runs]}
+        )
+        assert text_of(items) == f"answer #1 to: {QUESTION}"
+        assert len({message.id for message, _ in items}) == 1  # one run's chunks
+        assert all(meta["langgraph_node"] == "chat" for _, meta in items)
+        assert len(runs.starts) == 1 and "".join(runs.tokens) == f"answer #1 to: {QUESTION}"
+    assert inner.calls == 1
+
+
+async def test_graph_events_show_one_run_per_call() -> None:
+    inner = StreamingEcho()
+    app = chat_graph(cached(inner, TieredCache(semantic=False)), "async")
+    for _ in ("a miss", "a hit"):
+        events = [
+            e
+            async for e in app.astream_events({"messages": [HumanMessage(QUESTION)]}, version="v2")
+        ]
+        starts = [e for e in events if e["event"] == "on_chat_model_start"]
+        tokens = [
+            e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream"
+        ]
+        assert len(starts) == 1
+        assert "".join(tokens) == f"answer #1 to: {QUESTION}"
+    assert inner.calls == 1
+
+
+async def test_a_chain_streams_each_token_once(mode: Mode) -> None:
+    inner = StreamingEcho()
+    prompt = ChatPromptTemplate.from_messages([("user", "{question}")])
+    chain = prompt | cached(inner, TieredCache(semantic=False))
+    for _ in ("a miss", "a hit"):
+        runs = Runs()
+        config: Any = {"callbacks": [runs]}
+        if mode == "sync":
+            chunks = list(chain.stream({"question": QUESTION}, config))
+        else:
+            chunks = [c async for c in chain.astream({"question": QUESTION}, config)]
+        assert "".join(str(c.content) for c in chunks) == f"answer #1 to: {QUESTION}"
+        assert len(runs.starts) == 1 and "".join(runs.tokens) == f"answer #1 to: {QUESTION}"
+    assert inner.calls == 1
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return "sunny" if "Paris" in city else "rainy"
+
+
+def weather_agent(model: Runnable[Any, Any] | Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    return create_agent(model, tools=[get_weather])
+
+
+async def test_an_agent_streams_each_token_once(mode: Mode) -> None:
+    inner = WeatherAgentModel()
+    agent = weather_agent(cached(inner, TieredCache(semantic=False)))
+    for _ in ("misses", "hits"):
+        runs = Runs()
+        items = await streamed_messages(
+            agent, {"messages": [HumanMessage("Paris")]}, mode, {"callbacks": [runs]}
+        )
+        from_model = [(m, meta) for m, meta in items if meta["langgraph_node"] == "model"]
+        assert text_of(from_model) == "The weather in Paris is sunny."
+        assert len(runs.starts) == 2  # two steps: the tool call, the answer
+        assert "".join(runs.tokens) == "The weather in Paris is sunny."
+    assert inner.calls == 2
