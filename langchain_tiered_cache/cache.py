@@ -17,7 +17,7 @@ from tiered_cache.observability.incidents import Incidents
 from tiered_cache.options import DEFAULT, CallOptions
 
 from .parse import parse_call
-from .serialize import dump_generations, load_generations, mark_hit, usage_of
+from .serialize import dump_generations, load_generations, mark_hit, renew_ids, usage_of
 
 logger = logging.getLogger(__name__)
 _REMEMBERED_REQUESTS = 1024
@@ -72,7 +72,8 @@ class TieredCache(BaseCache):
                     self._requests.popitem(last=False)
         return request
 
-    def _served(self, hit: CacheHit | None) -> list[Generation] | None:
+    def _served(self, hit: CacheHit | None, *, assign_ids: bool) -> list[Generation] | None:
+        """The generations of a hit, marked, with new message ids (see `renew_ids`)."""
         if hit is None:
             return None
         generations = load_generations(hit.payload)
@@ -80,6 +81,7 @@ class TieredCache(BaseCache):
             logger.warning("tiered-cache: ignoring a cached payload that holds no generations")
             return None
         mark_hit(generations, hit)
+        renew_ids(generations, assign=assign_ids)
         return generations
 
     def _guard(self, action: str) -> _Guard:
@@ -102,7 +104,7 @@ class TieredCache(BaseCache):
             if options.refresh:
                 self.core.forget(request)
             if options.looks_up:
-                return self._served(self.core.lookup(options.applied(request)))
+                return self._served(self.core.lookup(options.applied(request)), assign_ids=False)
         return None
 
     async def alookup_request(
@@ -112,7 +114,9 @@ class TieredCache(BaseCache):
             if options.refresh:
                 await self.core.aforget(request)
             if options.looks_up:
-                return self._served(await self.core.alookup(options.applied(request)))
+                return self._served(
+                    await self.core.alookup(options.applied(request)), assign_ids=False
+                )
         return None
 
     def _payload(self, generations: Sequence[Generation]) -> str | None:
@@ -154,12 +158,16 @@ class TieredCache(BaseCache):
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The cached generations (a list), or None on a miss or any failure."""
         with self._guard("looked up"):
-            return self._served(self.core.lookup(self._request(prompt, llm_string)))
+            return self._served(
+                self.core.lookup(self._request(prompt, llm_string)), assign_ids=True
+            )
         return None
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         with self._guard("looked up"):
-            return self._served(await self.core.alookup(self._request(prompt, llm_string)))
+            return self._served(
+                await self.core.alookup(self._request(prompt, llm_string)), assign_ids=True
+            )
         return None
 
     def _prepared(

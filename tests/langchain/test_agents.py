@@ -4,18 +4,22 @@ the run's config, sync and async."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypedDict
 from uuid import UUID
 
 import pytest
 from langchain.agents import create_agent
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 from langchain_core.tools import tool
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import END, START, MessagesState, StateGraph, add_messages
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Send
 
 from langchain_tiered_cache import TieredCache, cached
 
@@ -147,3 +151,81 @@ async def test_an_agent_streams_each_token_once(mode: Mode) -> None:
         assert len(runs.starts) == 2  # two steps: the tool call, the answer
         assert "".join(runs.tokens) == "The weather in Paris is sunny."
     assert inner.calls == 2
+
+
+# -- fresh message ids on hits ---------------------------------------------------------------------
+Path = str
+PATHS = ["cached", "set_llm_cache"]
+
+
+def model_on_path(
+    path: Path, inner: BaseChatModel, global_cache: Callable[[BaseCache], None]
+) -> Runnable[Any, Any]:
+    """The model as a graph calls it: `cached(inner)`, or `inner` under `set_llm_cache`."""
+    lc_cache = TieredCache(semantic=False)
+    if path == "cached":
+        return cached(inner, lc_cache)
+    global_cache(lc_cache)
+    return inner
+
+
+class Cities(TypedDict):
+    cities: list[str]
+    messages: Annotated[list[BaseMessage], add_messages]
+
+
+def fan_out(model: Runnable[Any, Any], mode: Mode) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """One `ask` node per city (`Send`), each answer added to the state's messages."""
+
+    def ask(city: dict[str, str]) -> dict[str, Any]:
+        return {"messages": [model.invoke([HumanMessage(city["city"])])]}
+
+    async def aask(city: dict[str, str]) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke([HumanMessage(city["city"])])]}
+
+    def route(state: Cities) -> list[Send]:
+        return [Send("ask", {"city": city}) for city in state["cities"]]
+
+    graph = StateGraph(Cities)
+    graph.add_node("ask", aask if mode == "async" else ask)
+    graph.add_conditional_edges(START, route, ["ask"])
+    graph.add_edge("ask", END)
+    return graph.compile()
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_fan_out_keeps_every_answer_served_from_the_cache(
+    path: Path, mode: Mode, global_cache: Callable[[BaseCache], None]
+) -> None:
+    inner = StreamingEcho()
+    model = model_on_path(path, inner, global_cache)
+    first = model.invoke([HumanMessage("Paris")])  # stored: the two Paris asks below are hits
+    app = fan_out(model, mode)
+    value = {"cities": ["Paris", "Paris", "London"], "messages": []}
+    state = app.invoke(value) if mode == "sync" else await app.ainvoke(value)
+    answers = state["messages"]
+    assert sorted(str(m.content) for m in answers) == [
+        "answer #1 to: Paris",
+        "answer #1 to: Paris",
+        "answer #2 to: London",
+    ]
+    assert inner.calls == 2
+    ids = [m.id for m in answers]
+    assert len(set(ids)) == 3 and first.id not in ids and None not in ids
+    hits = [m for m in answers if "tiered_cache" in m.response_metadata]
+    assert len(hits) == 2 and {m.response_metadata["tiered_cache"]["tier"] for m in hits} == {
+        "exact"
+    }
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_each_hit_gets_a_new_id(
+    path: Path, invoke: Any, global_cache: Callable[[BaseCache], None]
+) -> None:
+    inner = StreamingEcho()
+    model = model_on_path(path, inner, global_cache)
+    answers = [await invoke(model, "Paris") for _ in range(3)]
+    assert [a.content for a in answers] == ["answer #1 to: Paris"] * 3 and inner.calls == 1
+    assert len({a.id for a in answers}) == 3
+    prefix = "lc_run-" if path == "cached" else "lc_"  # the wrapper's run names its message
+    assert all(a.id.startswith(prefix) for a in answers[1:])
