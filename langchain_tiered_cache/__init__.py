@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .cache import TieredCache
+from .options import call_options
 
 if TYPE_CHECKING:
     from .chat import CachedChatModel, cached
 
-__all__ = ["CachedChatModel", "TieredCache", "cached"]
+__all__ = ["CachedChatModel", "TieredCache", "cached", "call_options"]
 
 
 def __getattr__(name: str) -> Any:

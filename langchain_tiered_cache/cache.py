@@ -16,6 +16,7 @@ from tiered_cache import CacheHit, CacheRequest, InvalidRequestError
 from tiered_cache.observability.incidents import Incidents
 from tiered_cache.options import DEFAULT, CallOptions
 
+from .options import context_options
 from .parse import parse_call
 from .serialize import dump_generations, load_generations, mark_hit, renew_ids, usage_of
 
@@ -100,24 +101,36 @@ class TieredCache(BaseCache):
     def lookup_request(
         self, request: CacheRequest, options: CallOptions = DEFAULT
     ) -> list[Generation] | None:
+        """The hit for `request` under `options`; its message ids left for LangChain to set."""
         with self._guard("looked up"):
-            if options.refresh:
-                self.core.forget(request)
-            if options.looks_up:
-                return self._served(self.core.lookup(options.applied(request)), assign_ids=False)
+            return self._lookup(request, options, assign_ids=False)
         return None
 
     async def alookup_request(
         self, request: CacheRequest, options: CallOptions = DEFAULT
     ) -> list[Generation] | None:
         with self._guard("looked up"):
-            if options.refresh:
-                await self.core.aforget(request)
-            if options.looks_up:
-                return self._served(
-                    await self.core.alookup(options.applied(request)), assign_ids=False
-                )
+            return await self._alookup(request, options, assign_ids=False)
         return None
+
+    def _lookup(
+        self, request: CacheRequest, options: CallOptions, *, assign_ids: bool
+    ) -> list[Generation] | None:
+        if options.refresh:
+            self.core.forget(request)
+        if not options.looks_up:
+            return None
+        return self._served(self.core.lookup(options.applied(request)), assign_ids=assign_ids)
+
+    async def _alookup(
+        self, request: CacheRequest, options: CallOptions, *, assign_ids: bool
+    ) -> list[Generation] | None:
+        if options.refresh:
+            await self.core.aforget(request)
+        if not options.looks_up:
+            return None
+        hit = await self.core.alookup(options.applied(request))
+        return self._served(hit, assign_ids=assign_ids)
 
     def _payload(self, generations: Sequence[Generation]) -> str | None:
         payload = dump_generations(generations)
@@ -154,40 +167,33 @@ class TieredCache(BaseCache):
                 usage = usage_of(generations)
                 await self.core.astore(request, payload, usage=usage, **options.store_kwargs())
 
-    # -- BaseCache -------------------------------------------------------------------------------
+    # -- BaseCache: options from the run config (see `options.py`) ---------------------------------
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The cached generations (a list), or None on a miss or any failure."""
         with self._guard("looked up"):
-            return self._served(
-                self.core.lookup(self._request(prompt, llm_string)), assign_ids=True
-            )
+            options = context_options()
+            return self._lookup(self._request(prompt, llm_string), options, assign_ids=True)
         return None
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         with self._guard("looked up"):
-            return self._served(
-                await self.core.alookup(self._request(prompt, llm_string)), assign_ids=True
-            )
+            options = context_options()
+            request = self._request(prompt, llm_string)
+            return await self._alookup(request, options, assign_ids=True)
         return None
-
-    def _prepared(
-        self, prompt: str, llm_string: str, return_val: Sequence[Generation]
-    ) -> tuple[CacheRequest, str] | None:
-        payload = self._payload(return_val)
-        return None if payload is None else (self._request(prompt, llm_string), payload)
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         """Store the generations; a failure drops the write (logged), never the LLM call."""
         with self._guard("stored"):
-            prepared = self._prepared(prompt, llm_string, return_val)
-            if prepared is not None:
-                self.core.store(prepared[0], prepared[1], usage=usage_of(return_val))
+            options = context_options()
+            if options.stores:
+                self.store_request(self._request(prompt, llm_string), return_val, options)
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         with self._guard("stored"):
-            prepared = self._prepared(prompt, llm_string, return_val)
-            if prepared is not None:
-                await self.core.astore(prepared[0], prepared[1], usage=usage_of(return_val))
+            options = context_options()
+            if options.stores:
+                await self.astore_request(self._request(prompt, llm_string), return_val, options)
 
     def clear(self, **kwargs: Any) -> None:
         """Delete this cache's entries (its namespace and version only); with `tags=`,

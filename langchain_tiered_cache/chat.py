@@ -12,7 +12,9 @@ halfway is never stored). Calls are keyed exactly as the `BaseCache` adapter key
 
 Per-call options (`tiered_cache.options.CallOptions`) come as a keyword,
 `model.invoke(messages, tiered_cache={"bypass": True})`, or in the config,
-`config={"metadata": {"tiered_cache": {...}}}`; they never reach the model or a key.
+`config={"metadata": {"tiered_cache": {...}}}` (a chain's, graph's or agent's config too), or
+from a `with call_options(...)` block; they never reach the model or a key. The inner model
+runs without LangChain's cache and with a config of its own (see `own_config`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from tiered_cache import CacheRequest
 from tiered_cache.options import OPTION, CallOptions, replay_pieces
 
 from .cache import TieredCache
+from .options import options_of
 
 
 class CachedChatModel(BaseChatModel):
@@ -50,11 +53,16 @@ class CachedChatModel(BaseChatModel):
     model: BaseChatModel
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _tiered: TieredCache = PrivateAttr()
+    _uncached: BaseChatModel = PrivateAttr()
 
     def __init__(self, model: BaseChatModel, cache: TieredCache, **kwargs: Any) -> None:
         # cache=False: this model looks up and stores itself, LangChain's BaseCache path is off
         super().__init__(model=model, cache=False, **kwargs)  # type: ignore[call-arg]
         self._tiered = cache
+        # The model is called without LangChain's cache too: under set_llm_cache it would answer
+        # a bypass or a refresh from the global cache. Keys are still `model`'s.
+        uncached = model if model.cache is False else model.model_copy(update={"cache": False})
+        self._uncached = uncached
 
     @property
     def tiered_cache(self) -> TieredCache:
@@ -90,9 +98,10 @@ class CachedChatModel(BaseChatModel):
         """The call's request (as the BaseCache adapter keys it) and options; `kwargs` loses
         the options."""
         given = kwargs.pop(OPTION, None)
-        if given is None and run_manager is not None:
-            given = (run_manager.metadata or {}).get(OPTION)
-        options = CallOptions.of(given)
+        if given is not None:
+            options = CallOptions.of(given)
+        else:  # the run's metadata: the call's config, its chain's or graph's, `call_options`
+            options = options_of(None if run_manager is None else run_manager.metadata)
         unkeyed = [m.model_copy(update={"id": None}) if m.id is not None else m for m in messages]
         prompt = dumps(unkeyed)
         llm_string = self.model._get_llm_string(stop=stop, **kwargs)
@@ -110,7 +119,7 @@ class CachedChatModel(BaseChatModel):
             hit = self._tiered.lookup_request(request, options)
             if hit is not None:
                 return ChatResult(generations=hit)  # type: ignore[arg-type]
-        result = self.model.generate([messages], stop=stop, callbacks=[], **kwargs)
+        result = self._uncached.generate([messages], stop=stop, callbacks=[], **kwargs)
         generations = result.generations[0]
         if request is not None:
             self._tiered.store_request(request, generations, options)
@@ -128,7 +137,7 @@ class CachedChatModel(BaseChatModel):
             hit = await self._tiered.alookup_request(request, options)
             if hit is not None:
                 return ChatResult(generations=hit)  # type: ignore[arg-type]
-        result = await self.model.agenerate([messages], stop=stop, callbacks=[], **kwargs)
+        result = await self._uncached.agenerate([messages], stop=stop, callbacks=[], **kwargs)
         generations = result.generations[0]
         if request is not None:
             await self._tiered.astore_request(request, generations, options)
@@ -148,7 +157,7 @@ class CachedChatModel(BaseChatModel):
                 yield from replay(hit)
                 return
         chunks: list[AIMessageChunk] = []
-        for message in self.model.stream(messages, own_config(), stop=stop, **kwargs):
+        for message in self._uncached.stream(messages, own_config(), stop=stop, **kwargs):
             chunk = as_chunk(message)
             chunks.append(chunk)
             yield ChatGenerationChunk(message=chunk)
@@ -170,7 +179,7 @@ class CachedChatModel(BaseChatModel):
                     yield replayed
                 return
         chunks: list[AIMessageChunk] = []
-        async for message in self.model.astream(messages, own_config(), stop=stop, **kwargs):
+        async for message in self._uncached.astream(messages, own_config(), stop=stop, **kwargs):
             chunk = as_chunk(message)
             chunks.append(chunk)
             yield ChatGenerationChunk(message=chunk)

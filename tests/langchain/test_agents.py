@@ -20,8 +20,10 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph, add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
+from tiered_cache import InvalidRequestError
+from tiered_cache.options import OPTION
 
-from langchain_tiered_cache import TieredCache, cached
+from langchain_tiered_cache import TieredCache, cached, call_options
 
 from .fakes import StreamingEcho, WeatherAgentModel
 
@@ -162,11 +164,17 @@ def model_on_path(
     path: Path, inner: BaseChatModel, global_cache: Callable[[BaseCache], None]
 ) -> Runnable[Any, Any]:
     """The model as a graph calls it: `cached(inner)`, or `inner` under `set_llm_cache`."""
+    return model_and_cache(path, inner, global_cache)[0]
+
+
+def model_and_cache(
+    path: Path, inner: BaseChatModel, global_cache: Callable[[BaseCache], None]
+) -> tuple[Runnable[Any, Any], TieredCache]:
     lc_cache = TieredCache(semantic=False)
     if path == "cached":
-        return cached(inner, lc_cache)
+        return cached(inner, lc_cache), lc_cache
     global_cache(lc_cache)
-    return inner
+    return inner, lc_cache
 
 
 class Cities(TypedDict):
@@ -229,3 +237,95 @@ async def test_each_hit_gets_a_new_id(
     assert len({a.id for a in answers}) == 3
     prefix = "lc_run-" if path == "cached" else "lc_"  # the wrapper's run names its message
     assert all(a.id.startswith(prefix) for a in answers[1:])
+
+
+# -- per-call options from the run's config --------------------------------------------------------
+@pytest.mark.parametrize("path", PATHS)
+async def test_options_in_a_graph_config_reach_the_cache_never_the_model(
+    path: Path, mode: Mode, global_cache: Callable[[BaseCache], None]
+) -> None:
+    inner = WeatherAgentModel()  # its tool-call ids count its calls: call_<n>
+    model, lc_cache = model_and_cache(path, inner, global_cache)
+    app = chat_graph(model, mode)
+
+    async def ask(**options: Any) -> str:
+        config: Any = {"metadata": {OPTION: options}} if options else None
+        value = {"messages": [HumanMessage("Paris")]}
+        state = app.invoke(value, config) if mode == "sync" else await app.ainvoke(value, config)
+        return str(state["messages"][-1].tool_calls[0]["id"])
+
+    assert [await ask(), await ask()] == ["call_1", "call_1"]
+    assert await ask(bypass=True) == "call_2"  # the model answered...
+    assert await ask() == "call_2"  # ...and its answer replaced the stored one, same key
+    assert await ask(bypass=True, no_store=True) == "call_3"
+    assert await ask() == "call_2"
+    assert await ask(refresh=True, tags=["weather"]) == "call_4"
+    assert await ask() == "call_4"
+    lc_cache.clear(tags=["weather"])
+    assert [await ask(), await ask()] == ["call_5", "call_5"]
+    assert inner.kwargs_seen == [{}] * 5  # never passed to the model
+
+
+async def test_options_in_a_chain_config(
+    mode: Mode, global_cache: Callable[[BaseCache], None]
+) -> None:
+    inner = WeatherAgentModel()
+    global_cache(TieredCache(semantic=False))
+    chain = ChatPromptTemplate.from_messages([("user", "{city}")]) | inner
+
+    async def ask(**options: Any) -> str:
+        config: Any = {"metadata": {OPTION: options}}
+        value = {"city": "Paris"}
+        answer = (
+            chain.invoke(value, config) if mode == "sync" else await chain.ainvoke(value, config)
+        )
+        return str(answer.tool_calls[0]["id"])
+
+    assert [await ask(), await ask(bypass=True), await ask()] == ["call_1", "call_2", "call_2"]
+    assert inner.kwargs_seen == [{}] * 2
+
+
+async def test_call_options_for_a_bare_call(
+    invoke: Any, global_cache: Callable[[BaseCache], None]
+) -> None:
+    inner = WeatherAgentModel()
+    global_cache(TieredCache(semantic=False))
+
+    async def ask() -> str:
+        return str((await invoke(inner, "Paris")).tool_calls[0]["id"])
+
+    assert [await ask(), await ask()] == ["call_1", "call_1"]
+    with call_options(bypass=True) as options:
+        assert options.bypass and await ask() == "call_2"
+    assert await ask() == "call_2"
+    wrapped = cached(WeatherAgentModel(), TieredCache(semantic=False))  # the same block serves it
+    assert (await invoke(wrapped, "Paris")).tool_calls[0]["id"] == "call_1"
+    with call_options(refresh=True):
+        assert (await invoke(wrapped, "Paris")).tool_calls[0]["id"] == "call_2"
+    assert (await invoke(wrapped, "Paris")).tool_calls[0]["id"] == "call_2"
+    with pytest.raises(InvalidRequestError, match="unknown"), call_options(bypas=True):
+        pass
+    assert inner.kwargs_seen == [{}] * 2
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_options_in_an_agent_config(
+    path: Path, mode: Mode, global_cache: Callable[[BaseCache], None]
+) -> None:
+    inner = WeatherAgentModel()
+    agent = weather_agent(model_on_path(path, inner, global_cache))
+
+    async def run(**options: Any) -> str:
+        config: Any = {"metadata": {OPTION: options}} if options else None
+        value = {"messages": [HumanMessage("Paris")]}
+        state = (
+            agent.invoke(value, config) if mode == "sync" else await agent.ainvoke(value, config)
+        )
+        assert state["messages"][-1].content == "The weather in Paris is sunny."
+        return str(state["messages"][1].tool_calls[0]["id"])
+
+    assert [await run(), await run()] == ["call_1", "call_1"]
+    assert inner.calls == 2  # one call a step, then hits
+    assert await run(bypass=True) == "call_3" and inner.calls == 4
+    assert await run() == "call_3" and inner.calls == 4
+    assert all(OPTION not in kwargs and "tools" in kwargs for kwargs in inner.kwargs_seen)
