@@ -10,8 +10,9 @@ from .options import call_options
 
 if TYPE_CHECKING:
     from .chat import CachedChatModel, cached
+    from .graph import GraphCache
 
-__all__ = ["CachedChatModel", "TieredCache", "cached", "call_options"]
+__all__ = ["CachedChatModel", "GraphCache", "TieredCache", "cached", "call_options"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +21,8 @@ def __getattr__(name: str) -> Any:
         from . import chat
 
         return getattr(chat, name)
+    if name == "GraphCache":  # needs langgraph (the `langgraph` extra)
+        from .graph import GraphCache
+
+        return GraphCache
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
