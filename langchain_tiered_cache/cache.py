@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import tiered_cache
@@ -113,23 +114,53 @@ class TieredCache(BaseCache):
             return await self._alookup(request, options, assign_ids=False)
         return None
 
+    @contextlib.contextmanager
+    def flight_request(
+        self, request: CacheRequest, options: CallOptions = DEFAULT
+    ) -> Iterator[list[Generation] | None]:
+        """`lookup_request` as a single flight: on a miss the first caller gets None and must
+        store its answer inside the block; concurrent callers of the same request wait for it
+        and get it as a hit. The key is freed when the block ends, whatever happens (a failed
+        or abandoned call stores nothing: a waiter calls the model then)."""
+        if not options.looks_up:  # bypass, refresh: this call wants the model's answer
+            yield self.lookup_request(request, options)
+            return
+        with self.core.flight(options.applied(request)) as hit:
+            yield self._served_guarded(hit, assign_ids=False)
+
+    @contextlib.asynccontextmanager
+    async def aflight_request(
+        self, request: CacheRequest, options: CallOptions = DEFAULT
+    ) -> AsyncIterator[list[Generation] | None]:
+        if not options.looks_up:
+            yield await self.alookup_request(request, options)
+            return
+        async with self.core.aflight(options.applied(request)) as hit:
+            yield self._served_guarded(hit, assign_ids=False)
+
+    def _served_guarded(self, hit: CacheHit | None, *, assign_ids: bool) -> list[Generation] | None:
+        with self._guard("looked up"):
+            return self._served(hit, assign_ids=assign_ids)
+        return None
+
     def _lookup(
-        self, request: CacheRequest, options: CallOptions, *, assign_ids: bool
+        self, request: CacheRequest, options: CallOptions, *, assign_ids: bool, lead: bool = False
     ) -> list[Generation] | None:
         if options.refresh:
             self.core.forget(request)
         if not options.looks_up:
             return None
-        return self._served(self.core.lookup(options.applied(request)), assign_ids=assign_ids)
+        hit = self.core.lookup(options.applied(request), lead=lead)
+        return self._served(hit, assign_ids=assign_ids)
 
     async def _alookup(
-        self, request: CacheRequest, options: CallOptions, *, assign_ids: bool
+        self, request: CacheRequest, options: CallOptions, *, assign_ids: bool, lead: bool = False
     ) -> list[Generation] | None:
         if options.refresh:
             await self.core.aforget(request)
         if not options.looks_up:
             return None
-        hit = await self.core.alookup(options.applied(request))
+        hit = await self.core.alookup(options.applied(request), lead=lead)
         return self._served(hit, assign_ids=assign_ids)
 
     def _payload(self, generations: Sequence[Generation]) -> str | None:
@@ -168,32 +199,51 @@ class TieredCache(BaseCache):
                 await self.core.astore(request, payload, usage=usage, **options.store_kwargs())
 
     # -- BaseCache: options from the run config (see `options.py`) ---------------------------------
+    # Single flight: a miss leads its request's flight (concurrent identical lookups wait for it
+    # and are served its answer); `update`, which LangChain calls in the same thread or task once
+    # the model has answered, lands it. A model call that raises never reaches `update`: its
+    # lead expires after `lease_ms` and its waiters call the model after `lease_wait`.
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The cached generations (a list), or None on a miss or any failure."""
         with self._guard("looked up"):
             options = context_options()
-            return self._lookup(self._request(prompt, llm_string), options, assign_ids=True)
+            request = self._request(prompt, llm_string)
+            return self._lookup(request, options, assign_ids=True, lead=True)
         return None
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         with self._guard("looked up"):
             options = context_options()
             request = self._request(prompt, llm_string)
-            return await self._alookup(request, options, assign_ids=True)
+            return await self._alookup(request, options, assign_ids=True, lead=True)
         return None
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         """Store the generations; a failure drops the write (logged), never the LLM call."""
-        with self._guard("stored"):
-            options = context_options()
-            if options.stores:
-                self.store_request(self._request(prompt, llm_string), return_val, options)
+        request = None
+        try:
+            with self._guard("stored"):
+                request = self._request(prompt, llm_string)
+                options = context_options()
+                if options.stores:
+                    self.store_request(request, return_val, options)
+        finally:
+            if request is not None:
+                with self._guard("stored"):
+                    self.core.land(request)
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
-        with self._guard("stored"):
-            options = context_options()
-            if options.stores:
-                await self.astore_request(self._request(prompt, llm_string), return_val, options)
+        request = None
+        try:
+            with self._guard("stored"):
+                request = self._request(prompt, llm_string)
+                options = context_options()
+                if options.stores:
+                    await self.astore_request(request, return_val, options)
+        finally:
+            if request is not None:
+                with self._guard("stored"):
+                    await self.core.aland(request)
 
     def clear(self, **kwargs: Any) -> None:
         """Delete this cache's entries (its namespace and version only); with `tags=`,

@@ -115,15 +115,20 @@ class CachedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request, options = self._call(messages, stop, run_manager, kwargs)
-        if request is not None:
-            hit = self._tiered.lookup_request(request, options)
+        if request is None:
+            return self._model_result(messages, stop, kwargs)
+        with self._tiered.flight_request(request, options) as hit:  # one model call at a time
             if hit is not None:
                 return ChatResult(generations=hit)  # type: ignore[arg-type]
+            result = self._model_result(messages, stop, kwargs)
+            self._tiered.store_request(request, result.generations, options)
+            return result
+
+    def _model_result(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> ChatResult:
         result = self._uncached.generate([messages], stop=stop, callbacks=[], **kwargs)
-        generations = result.generations[0]
-        if request is not None:
-            self._tiered.store_request(request, generations, options)
-        return ChatResult(generations=generations, llm_output=result.llm_output)  # type: ignore[arg-type]
+        return ChatResult(generations=result.generations[0], llm_output=result.llm_output)  # type: ignore[arg-type]
 
     async def _agenerate(
         self,
@@ -133,15 +138,20 @@ class CachedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request, options = self._call(messages, stop, run_manager, kwargs)
-        if request is not None:
-            hit = await self._tiered.alookup_request(request, options)
+        if request is None:
+            return await self._amodel_result(messages, stop, kwargs)
+        async with self._tiered.aflight_request(request, options) as hit:
             if hit is not None:
                 return ChatResult(generations=hit)  # type: ignore[arg-type]
+            result = await self._amodel_result(messages, stop, kwargs)
+            await self._tiered.astore_request(request, result.generations, options)
+            return result
+
+    async def _amodel_result(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> ChatResult:
         result = await self._uncached.agenerate([messages], stop=stop, callbacks=[], **kwargs)
-        generations = result.generations[0]
-        if request is not None:
-            await self._tiered.astore_request(request, generations, options)
-        return ChatResult(generations=generations, llm_output=result.llm_output)  # type: ignore[arg-type]
+        return ChatResult(generations=result.generations[0], llm_output=result.llm_output)  # type: ignore[arg-type]
 
     def _stream(
         self,
@@ -151,18 +161,22 @@ class CachedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request, options = self._call(messages, stop, run_manager, kwargs)
-        if request is not None:
-            hit = self._tiered.lookup_request(request, options)
+        if request is None:
+            for message in self._uncached.stream(messages, own_config(), stop=stop, **kwargs):
+                yield ChatGenerationChunk(message=as_chunk(message))
+            return
+        # The flight lasts until the stream is stored: a stream closed halfway frees the key.
+        with self._tiered.flight_request(request, options) as hit:
             if hit is not None:
                 yield from replay(hit)
                 return
-        chunks: list[AIMessageChunk] = []
-        for message in self._uncached.stream(messages, own_config(), stop=stop, **kwargs):
-            chunk = as_chunk(message)
-            chunks.append(chunk)
-            yield ChatGenerationChunk(message=chunk)
-        if request is not None and chunks:  # consumed to its end: the whole answer is known
-            self._tiered.store_request(request, [streamed(chunks)], options)
+            chunks: list[AIMessageChunk] = []
+            for message in self._uncached.stream(messages, own_config(), stop=stop, **kwargs):
+                chunk = as_chunk(message)
+                chunks.append(chunk)
+                yield ChatGenerationChunk(message=chunk)
+            if chunks:  # consumed to its end: the whole answer is known
+                self._tiered.store_request(request, [streamed(chunks)], options)
 
     async def _astream(
         self,
@@ -172,19 +186,26 @@ class CachedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request, options = self._call(messages, stop, run_manager, kwargs)
-        if request is not None:
-            hit = await self._tiered.alookup_request(request, options)
+        if request is None:
+            async for message in self._uncached.astream(
+                messages, own_config(), stop=stop, **kwargs
+            ):
+                yield ChatGenerationChunk(message=as_chunk(message))
+            return
+        async with self._tiered.aflight_request(request, options) as hit:
             if hit is not None:
                 for replayed in replay(hit):
                     yield replayed
                 return
-        chunks: list[AIMessageChunk] = []
-        async for message in self._uncached.astream(messages, own_config(), stop=stop, **kwargs):
-            chunk = as_chunk(message)
-            chunks.append(chunk)
-            yield ChatGenerationChunk(message=chunk)
-        if request is not None and chunks:
-            await self._tiered.astore_request(request, [streamed(chunks)], options)
+            chunks: list[AIMessageChunk] = []
+            async for message in self._uncached.astream(
+                messages, own_config(), stop=stop, **kwargs
+            ):
+                chunk = as_chunk(message)
+                chunks.append(chunk)
+                yield ChatGenerationChunk(message=chunk)
+            if chunks:
+                await self._tiered.astore_request(request, [streamed(chunks)], options)
 
 
 def cached(

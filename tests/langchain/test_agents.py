@@ -4,7 +4,10 @@ the run's config, sync and async."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypedDict
 from uuid import UUID
 
@@ -13,18 +16,21 @@ from langchain.agents import create_agent
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph, add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
+from pydantic import PrivateAttr
 from tiered_cache import InvalidRequestError
 from tiered_cache.options import OPTION
 
 from langchain_tiered_cache import TieredCache, cached, call_options
 
+from .conftest import LCCacheFactory
 from .fakes import StreamingEcho, WeatherAgentModel
 
 QUESTION = "What is the weather like in Paris?"
@@ -37,11 +43,14 @@ class Runs(BaseCallbackHandler):
     def __init__(self) -> None:
         self.starts: list[UUID] = []
         self.tokens: list[str] = []
+        self.started = threading.Condition()
 
     def on_chat_model_start(
         self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any
     ) -> None:
-        self.starts.append(run_id)
+        with self.started:
+            self.starts.append(run_id)
+            self.started.notify_all()
 
     def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
         self.tokens.append(token)
@@ -168,9 +177,12 @@ def model_on_path(
 
 
 def model_and_cache(
-    path: Path, inner: BaseChatModel, global_cache: Callable[[BaseCache], None]
+    path: Path,
+    inner: BaseChatModel,
+    global_cache: Callable[[BaseCache], None],
+    lc_cache: TieredCache | None = None,
 ) -> tuple[Runnable[Any, Any], TieredCache]:
-    lc_cache = TieredCache(semantic=False)
+    lc_cache = lc_cache or TieredCache(semantic=False)
     if path == "cached":
         return cached(inner, lc_cache), lc_cache
     global_cache(lc_cache)
@@ -329,3 +341,94 @@ async def test_options_in_an_agent_config(
     assert await run(bypass=True) == "call_3" and inner.calls == 4
     assert await run() == "call_3" and inner.calls == 4
     assert all(OPTION not in kwargs and "tools" in kwargs for kwargs in inner.kwargs_seen)
+
+
+# -- single flight: concurrent identical misses wait for the first call ----------------------------
+RUNS_AT_ONCE = 8
+DEADLINE = 20.0
+
+
+class GatedWeather(WeatherAgentModel):
+    """WeatherAgentModel whose call at step n waits until `8 * n` chat-model runs have started
+    (every concurrent run has reached that step's cache lookup), bounded by a deadline: without
+    single flight each run would be calling the model by then."""
+
+    _runs: Runs = PrivateAttr(default_factory=Runs)
+
+    def _gate(self, messages: list[BaseMessage]) -> None:
+        step = 2 if isinstance(messages[-1], ToolMessage) else 1
+        with self._runs.started:
+            self._runs.started.wait_for(
+                lambda: len(self._runs.starts) >= RUNS_AT_ONCE * step, timeout=DEADLINE
+            )
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        self._gate(messages)
+        return super()._generate(messages, *args, **kwargs)
+
+    def _stream(
+        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        self._gate(messages)
+        yield from super()._stream(messages, *args, **kwargs)
+
+    async def _astream(
+        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        await asyncio.to_thread(self._gate, messages)  # the other runs go on meanwhile
+        async for chunk in super()._astream(messages, *args, **kwargs):
+            yield chunk
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_concurrent_identical_agent_runs_make_one_model_call_per_step(
+    path: Path,
+    mode: Mode,
+    global_cache: Callable[[BaseCache], None],
+    make_lc_cache: LCCacheFactory,
+) -> None:
+    inner = GatedWeather()
+    runs = inner._runs
+    model, _ = model_and_cache(path, inner, global_cache, make_lc_cache(semantic=False))
+    agent = weather_agent(model)
+    value = {"messages": [HumanMessage("Paris")]}
+    config: Any = {"callbacks": [runs], "max_concurrency": RUNS_AT_ONCE}
+    if mode == "sync":
+        states = agent.batch([value] * RUNS_AT_ONCE, config)
+    else:
+        states = await asyncio.gather(
+            *(agent.ainvoke(value, {"callbacks": [runs]}) for _ in range(RUNS_AT_ONCE))
+        )
+    assert [s["messages"][-1].content for s in states] == ["The weather in Paris is sunny."] * 8
+    assert inner.calls == 2  # one model call per step, for the eight runs
+    assert len(runs.starts) == 2 * RUNS_AT_ONCE
+    answers = [s["messages"][-1].id for s in states]
+    assert len(set(answers)) == RUNS_AT_ONCE  # the waiters' answers are theirs: new ids
+
+
+async def test_concurrent_identical_streamed_agent_runs_make_one_model_call_per_step(
+    mode: Mode, make_lc_cache: LCCacheFactory
+) -> None:
+    inner = GatedWeather()
+    runs = inner._runs
+    agent = weather_agent(cached(inner, make_lc_cache(semantic=False)))
+    value = {"messages": [HumanMessage("Paris")]}
+    config: Any = {"callbacks": [runs]}
+
+    def tokens(items: list[tuple[BaseMessage, dict[str, Any]]]) -> str:
+        return text_of([(m, meta) for m, meta in items if meta["langgraph_node"] == "model"])
+
+    if mode == "sync":
+        with ThreadPoolExecutor(RUNS_AT_ONCE) as pool:
+            streams = list(
+                pool.map(
+                    lambda _: list(agent.stream(value, config, stream_mode="messages")),
+                    range(RUNS_AT_ONCE),
+                )
+            )
+    else:
+        streams = await asyncio.gather(
+            *(streamed_messages(agent, value, mode, config) for _ in range(RUNS_AT_ONCE))
+        )
+    assert [tokens(s) for s in streams] == ["The weather in Paris is sunny."] * RUNS_AT_ONCE
+    assert inner.calls == 2
