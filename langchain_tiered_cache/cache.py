@@ -8,12 +8,13 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import tiered_cache
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 from tiered_cache import CacheHit, CacheRequest, InvalidRequestError
+from tiered_cache.cache import NOT_A_KEY_VALUE_CACHE
 from tiered_cache.observability.incidents import Incidents
 from tiered_cache.options import DEFAULT, CallOptions
 
@@ -267,6 +268,13 @@ class TieredCache(BaseCache):
 
     def close(self) -> None:
         self.core.close()
+
+    def get(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Raises: a LangChain LLM cache, not LangGraph's (its `compile(cache=...)` calls `get`)."""
+        raise TypeError(NOT_A_KEY_VALUE_CACHE)
+
+    async def aget(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(NOT_A_KEY_VALUE_CACHE)
 
 
 class _Guard:

@@ -18,7 +18,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any
+from typing import Any, NoReturn
 
 from .backends.factory import build_backends
 from .backends.protocols import Backends, Peek
@@ -374,3 +374,17 @@ class TieredCache:
     async def aclose(self) -> None:
         """`close`, also closing the asyncio connections of the running loop."""
         await self.driver.aclose()
+
+    # -- not a key-value cache -------------------------------------------------------------------
+    def get(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Raises: this is an LLM response cache (LangGraph's `compile(cache=...)` calls `get`)."""
+        raise TypeError(NOT_A_KEY_VALUE_CACHE)
+
+    async def aget(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(NOT_A_KEY_VALUE_CACHE)
+
+
+NOT_A_KEY_VALUE_CACHE = (
+    "TieredCache is an LLM response cache, not a key-value cache: for LangGraph's "
+    "graph.compile(cache=...) pass langchain_tiered_cache.GraphCache(cache) instead"
+)

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from typing import Any, TypedDict
 
 import pytest
+import tiered_cache
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import CachePolicy
 from tiered_cache import ConfigurationError
 
+from langchain_tiered_cache import TieredCache
 from langchain_tiered_cache.graph import GraphCache, entry_key
 
 from ..conftest import CacheFactory
@@ -152,3 +154,12 @@ def test_never_pickle(graph_cache: GraphCache) -> None:
         GraphCache(graph_cache.core, serde=JsonPlusSerializer(pickle_fallback=True))
     graph_cache.core.aux.set(entry_key(("n",), "k"), b"pickle:\x80\x04K\x01.", None)
     assert graph_cache.get([(("n",), "k")]) == {}
+
+
+@pytest.mark.parametrize("kind", ["core", "langchain"])
+async def test_a_response_cache_given_to_compile_says_what_to_use(kind: str, mode: str) -> None:
+    core = tiered_cache.TieredCache(semantic=False)
+    given = core if kind == "core" else TieredCache(core)
+    app = graph_of({"ask": Counted()}, given)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"GraphCache\(cache\)"):
+        await run(app, mode, "Paris")
