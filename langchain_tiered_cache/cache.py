@@ -16,7 +16,7 @@ from langchain_core.outputs import Generation
 from tiered_cache import CacheHit, CacheRequest, InvalidRequestError
 from tiered_cache.cache import NOT_A_KEY_VALUE_CACHE
 from tiered_cache.observability.incidents import Incidents
-from tiered_cache.options import DEFAULT, CallOptions
+from tiered_cache.options import DEFAULT, OPTION, CallOptions
 
 from .options import context_options
 from .parse import parse_call
@@ -43,6 +43,7 @@ class TieredCache(BaseCache):
         self._requests_config: tiered_cache.CacheConfig | None = None
         self._lock = threading.Lock()
         self._incidents = Incidents("LangChain", logger)
+        self._warned_keyword = False
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> TieredCache:
@@ -63,6 +64,15 @@ class TieredCache(BaseCache):
                 self._requests.move_to_end(key)
                 return request
         call = parse_call(prompt, llm_string)
+        if OPTION in call.params and not self._warned_keyword:
+            self._warned_keyword = True  # once: the caller's code repeats it on every call
+            logger.warning(
+                "tiered-cache: a %s= model keyword is sent to the provider and joins the key "
+                "under set_llm_cache; pass the options in the run config's metadata "
+                '(config={"metadata": {"%s": {...}}}), call_options(...), or use cached(model)',
+                OPTION,
+                OPTION,
+            )
         request = self.core.request(
             call.messages, model=call.model, params=call.params, tools=call.tools
         )

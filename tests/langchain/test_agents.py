@@ -320,6 +320,18 @@ async def test_call_options_for_a_bare_call(
     assert inner.kwargs_seen == [{}] * 2
 
 
+async def test_a_keyword_under_set_llm_cache_is_flagged(
+    invoke: Any, global_cache: Callable[[BaseCache], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    inner = WeatherAgentModel()
+    global_cache(TieredCache(semantic=False))
+    for _ in range(2):  # LangChain cannot keep a keyword from the provider: said once
+        await invoke(inner, "Paris", tiered_cache={"bypass": True})
+    flagged = [r for r in caplog.records if "model keyword is sent to the provider" in r.message]
+    assert len(flagged) == 1 and flagged[0].levelname == "WARNING"
+    assert inner.kwargs_seen == [{OPTION: {"bypass": True}}]  # what the provider got
+
+
 @pytest.mark.parametrize("path", PATHS)
 async def test_options_in_an_agent_config(
     path: Path, mode: Mode, global_cache: Callable[[BaseCache], None]
