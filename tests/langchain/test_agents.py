@@ -106,6 +106,20 @@ async def test_a_graph_streams_each_token_once(mode: Mode) -> None:
     assert inner.calls == 1
 
 
+async def test_under_set_llm_cache_a_hit_streams_as_one_whole_message(
+    mode: Mode, global_cache: Callable[[BaseCache], None]
+) -> None:
+    inner = StreamingEcho()
+    global_cache(TieredCache(semantic=False))
+    app = chat_graph(inner, mode)
+    value = {"messages": [HumanMessage(QUESTION)]}
+    miss = await streamed_messages(app, value, mode)
+    hit = await streamed_messages(app, value, mode)
+    assert len(miss) > 3 and text_of(miss) == f"answer #1 to: {QUESTION}"
+    assert [str(m.content) for m, _ in hit] == [f"answer #1 to: {QUESTION}"]  # what docs say
+    assert inner.calls == 1
+
+
 async def test_graph_events_show_one_run_per_call() -> None:
     inner = StreamingEcho()
     app = chat_graph(cached(inner, TieredCache(semantic=False)), "async")
