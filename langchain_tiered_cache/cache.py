@@ -133,8 +133,8 @@ class TieredCache(BaseCache):
         store its answer inside the block; concurrent callers of the same request wait for it
         and get it as a hit. The key is freed when the block ends, whatever happens (a failed
         or abandoned call stores nothing: a waiter calls the model then)."""
-        if not options.looks_up:  # bypass, refresh: this call wants the model's answer
-            yield self.lookup_request(request, options)
+        if not (options.looks_up and options.stores):  # bypass, refresh: the model's answer;
+            yield self.lookup_request(request, options)  # no_store: none for others to wait for
             return
         with self.core.flight(options.applied(request)) as hit:
             yield self._served_guarded(hit, assign_ids=False)
@@ -143,7 +143,7 @@ class TieredCache(BaseCache):
     async def aflight_request(
         self, request: CacheRequest, options: CallOptions = DEFAULT
     ) -> AsyncIterator[list[Generation] | None]:
-        if not options.looks_up:
+        if not (options.looks_up and options.stores):
             yield await self.alookup_request(request, options)
             return
         async with self.core.aflight(options.applied(request)) as hit:
@@ -219,14 +219,14 @@ class TieredCache(BaseCache):
         with self._guard("looked up"):
             options = context_options()
             request = self._request(prompt, llm_string)
-            return self._lookup(request, options, assign_ids=True, lead=True)
+            return self._lookup(request, options, assign_ids=True, lead=options.stores)
         return None
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         with self._guard("looked up"):
             options = context_options()
             request = self._request(prompt, llm_string)
-            return await self._alookup(request, options, assign_ids=True, lead=True)
+            return await self._alookup(request, options, assign_ids=True, lead=options.stores)
         return None
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:

@@ -458,3 +458,38 @@ async def test_concurrent_identical_streamed_agent_runs_make_one_model_call_per_
         )
     assert [tokens(s) for s in streams] == ["The weather in Paris is sunny."] * RUNS_AT_ONCE
     assert inner.calls == 2
+
+
+class Rendezvous(WeatherAgentModel):
+    """Each call waits (bounded) until two calls are in the model at once."""
+
+    _inside: list[int] = PrivateAttr(default_factory=lambda: [0, 0])  # now, most at once
+    _cv: threading.Condition = PrivateAttr(default_factory=threading.Condition)
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        with self._cv:
+            self._inside[0] += 1
+            self._inside[1] = max(self._inside)
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self._inside[1] >= 2, timeout=DEADLINE / 4)
+        try:
+            return super()._generate(messages, *args, **kwargs)
+        finally:
+            with self._cv:
+                self._inside[0] -= 1
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_calls_that_store_nothing_wait_for_no_one(
+    path: Path, global_cache: Callable[[BaseCache], None]
+) -> None:
+    inner = Rendezvous()
+    model = model_on_path(path, inner, global_cache)
+
+    def ask(_: int) -> str:
+        with call_options(no_store=True):
+            return str(model.invoke("Paris").tool_calls[0]["id"])
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(ask, range(2)))
+    assert answers == ["call_1", "call_2"] and inner._inside[1] == 2  # side by side
