@@ -36,6 +36,8 @@ from .chat import CachedChatModel
 
 logger = logging.getLogger(__name__)
 
+_WRAPPERS = 64
+"""Wrappers kept (one per model object the agent calls)."""
 ModelResult = ModelResponse[Any] | AIMessage
 ToolResult = ToolMessage | Command[Any]
 
@@ -68,6 +70,8 @@ class ModelCallCache(AgentMiddleware[Any, Any, Any]):
         with self._lock:  # one wrapper per model object (kept alive with it)
             known = self._wrapped.get(id(model))
             if known is None or known[0] is not model:
+                if len(self._wrapped) >= _WRAPPERS:  # models made per call: keep few alive
+                    self._wrapped.clear()
                 known = (model, CachedChatModel(model, self.cache))
                 self._wrapped[id(model)] = known
             return known[1]
