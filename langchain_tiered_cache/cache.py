@@ -14,7 +14,6 @@ import tiered_cache
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 from tiered_cache import CacheHit, CacheRequest, InvalidRequestError
-from tiered_cache.cache import NOT_A_KEY_VALUE_CACHE
 from tiered_cache.observability.incidents import Incidents
 from tiered_cache.options import DEFAULT, OPTION, CallOptions
 
@@ -27,6 +26,10 @@ _REMEMBERED_REQUESTS = 1024
 """Requests remembered by their (prompt, llm_string), most recently used first."""
 _REMEMBER_MAX_CHARS = 32_768
 """Longer calls are rebuilt each time rather than held in memory."""
+_NOT_LANGGRAPH_S = (
+    "langchain_tiered_cache.TieredCache is LangChain's LLM cache, not LangGraph's: for "
+    "graph.compile(cache=...) pass langchain_tiered_cache.GraphCache(cache) instead"
+)
 
 
 class TieredCache(BaseCache):
@@ -281,10 +284,10 @@ class TieredCache(BaseCache):
 
     def get(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Raises: a LangChain LLM cache, not LangGraph's (its `compile(cache=...)` calls `get`)."""
-        raise TypeError(NOT_A_KEY_VALUE_CACHE)
+        raise TypeError(_NOT_LANGGRAPH_S)
 
     async def aget(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError(NOT_A_KEY_VALUE_CACHE)
+        raise TypeError(_NOT_LANGGRAPH_S)
 
 
 class _Guard:
