@@ -1,5 +1,6 @@
-"""LangChain adapter of tiered-cache: an exact + semantic `BaseCache`, embedded or on Redis, and
-`cached(model)`, a chat model that answers from it (streams included)."""
+"""LangChain adapter of tiered-cache: an exact + semantic `BaseCache`, embedded or on Redis,
+`cached(model)`, a chat model that answers from it (streams included), LangGraph's node cache
+(`GraphCache`) and agent middleware (`ModelCallCache`, `ToolResultCache`)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,22 @@ except ImportError:
     ) from None
 
 from .cache import TieredCache
+from .options import call_options
 
 if TYPE_CHECKING:
     from .chat import CachedChatModel, cached
+    from .graph import GraphCache
+    from .middleware import ModelCallCache, ToolResultCache
 
-__all__ = ["CachedChatModel", "TieredCache", "cached"]
+__all__ = [
+    "CachedChatModel",
+    "GraphCache",
+    "ModelCallCache",
+    "TieredCache",
+    "ToolResultCache",
+    "cached",
+    "call_options",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -28,4 +40,12 @@ def __getattr__(name: str) -> Any:
         from . import chat
 
         return getattr(chat, name)
+    if name == "GraphCache":  # needs langgraph (the `langgraph` extra)
+        from .graph import GraphCache
+
+        return GraphCache
+    if name in ("ModelCallCache", "ToolResultCache"):  # needs langchain 1.x (the `agents` extra)
+        from . import middleware
+
+        return getattr(middleware, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

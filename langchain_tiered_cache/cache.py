@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, NoReturn
 
 import tiered_cache
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 from tiered_cache import CacheHit, CacheRequest, InvalidRequestError
 from tiered_cache.observability.incidents import Incidents
-from tiered_cache.options import DEFAULT, CallOptions
+from tiered_cache.options import DEFAULT, OPTION, CallOptions
 
+from .options import context_options
 from .parse import parse_call
-from .serialize import dump_generations, load_generations, mark_hit, usage_of
+from .serialize import dump_generations, load_generations, mark_hit, renew_ids, usage_of
 
 logger = logging.getLogger(__name__)
 _REMEMBERED_REQUESTS = 1024
 """Requests remembered by their (prompt, llm_string), most recently used first."""
 _REMEMBER_MAX_CHARS = 32_768
 """Longer calls are rebuilt each time rather than held in memory."""
+_NOT_LANGGRAPH_S = (
+    "langchain_tiered_cache.TieredCache is LangChain's LLM cache, not LangGraph's: for "
+    "graph.compile(cache=...) pass langchain_tiered_cache.GraphCache(cache) instead"
+)
 
 
 class TieredCache(BaseCache):
@@ -40,6 +46,7 @@ class TieredCache(BaseCache):
         self._requests_config: tiered_cache.CacheConfig | None = None
         self._lock = threading.Lock()
         self._incidents = Incidents("LangChain", logger)
+        self._warned_keyword = False
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> TieredCache:
@@ -60,6 +67,15 @@ class TieredCache(BaseCache):
                 self._requests.move_to_end(key)
                 return request
         call = parse_call(prompt, llm_string)
+        if OPTION in call.params and not self._warned_keyword:
+            self._warned_keyword = True  # once: the caller's code repeats it on every call
+            logger.warning(
+                "tiered-cache: a %s= model keyword is sent to the provider and joins the key "
+                "under set_llm_cache; pass the options in the run config's metadata "
+                '(config={"metadata": {"%s": {...}}}), call_options(...), or use cached(model)',
+                OPTION,
+                OPTION,
+            )
         request = self.core.request(
             call.messages, model=call.model, params=call.params, tools=call.tools
         )
@@ -72,7 +88,8 @@ class TieredCache(BaseCache):
                     self._requests.popitem(last=False)
         return request
 
-    def _served(self, hit: CacheHit | None) -> list[Generation] | None:
+    def _served(self, hit: CacheHit | None, *, assign_ids: bool) -> list[Generation] | None:
+        """The generations of a hit, marked, with new message ids (see `renew_ids`)."""
         if hit is None:
             return None
         generations = load_generations(hit.payload)
@@ -80,6 +97,7 @@ class TieredCache(BaseCache):
             logger.warning("tiered-cache: ignoring a cached payload that holds no generations")
             return None
         mark_hit(generations, hit)
+        renew_ids(generations, assign=assign_ids)
         return generations
 
     def _guard(self, action: str) -> _Guard:
@@ -98,22 +116,66 @@ class TieredCache(BaseCache):
     def lookup_request(
         self, request: CacheRequest, options: CallOptions = DEFAULT
     ) -> list[Generation] | None:
+        """The hit for `request` under `options`; its message ids left for LangChain to set."""
         with self._guard("looked up"):
-            if options.refresh:
-                self.core.forget(request)
-            if options.looks_up:
-                return self._served(self.core.lookup(options.applied(request)))
+            return self._lookup(request, options, assign_ids=False)
         return None
 
     async def alookup_request(
         self, request: CacheRequest, options: CallOptions = DEFAULT
     ) -> list[Generation] | None:
         with self._guard("looked up"):
-            if options.refresh:
-                await self.core.aforget(request)
-            if options.looks_up:
-                return self._served(await self.core.alookup(options.applied(request)))
+            return await self._alookup(request, options, assign_ids=False)
         return None
+
+    @contextlib.contextmanager
+    def flight_request(
+        self, request: CacheRequest, options: CallOptions = DEFAULT
+    ) -> Iterator[list[Generation] | None]:
+        """`lookup_request` as a single flight: on a miss the first caller gets None and must
+        store its answer inside the block; concurrent callers of the same request wait for it
+        and get it as a hit. The key is freed when the block ends, whatever happens (a failed
+        or abandoned call stores nothing: a waiter calls the model then)."""
+        if not (options.looks_up and options.stores):  # bypass, refresh: the model's answer;
+            yield self.lookup_request(request, options)  # no_store: none for others to wait for
+            return
+        with self.core.flight(options.applied(request)) as hit:
+            yield self._served_guarded(hit, assign_ids=False)
+
+    @contextlib.asynccontextmanager
+    async def aflight_request(
+        self, request: CacheRequest, options: CallOptions = DEFAULT
+    ) -> AsyncIterator[list[Generation] | None]:
+        if not (options.looks_up and options.stores):
+            yield await self.alookup_request(request, options)
+            return
+        async with self.core.aflight(options.applied(request)) as hit:
+            yield self._served_guarded(hit, assign_ids=False)
+
+    def _served_guarded(self, hit: CacheHit | None, *, assign_ids: bool) -> list[Generation] | None:
+        with self._guard("looked up"):
+            return self._served(hit, assign_ids=assign_ids)
+        return None
+
+    def _lookup(
+        self, request: CacheRequest, options: CallOptions, *, assign_ids: bool, lead: bool = False
+    ) -> list[Generation] | None:
+        if options.refresh:
+            self.core.forget(request)
+        if not options.looks_up:
+            return None
+        hit = self.core.lookup(options.applied(request), lead=lead)
+        return self._served(hit, assign_ids=assign_ids)
+
+    async def _alookup(
+        self, request: CacheRequest, options: CallOptions, *, assign_ids: bool, lead: bool = False
+    ) -> list[Generation] | None:
+        if options.refresh:
+            await self.core.aforget(request)
+        if not options.looks_up:
+            return None
+        hit = await self.core.alookup(options.applied(request), lead=lead)
+        return self._served(hit, assign_ids=assign_ids)
 
     def _payload(self, generations: Sequence[Generation]) -> str | None:
         payload = dump_generations(generations)
@@ -150,36 +212,52 @@ class TieredCache(BaseCache):
                 usage = usage_of(generations)
                 await self.core.astore(request, payload, usage=usage, **options.store_kwargs())
 
-    # -- BaseCache -------------------------------------------------------------------------------
+    # -- BaseCache: options from the run config (see `options.py`) ---------------------------------
+    # Single flight: a miss leads its request's flight (concurrent identical lookups wait for it
+    # and are served its answer); `update`, which LangChain calls in the same thread or task once
+    # the model has answered, lands it. A model call that raises never reaches `update`: its
+    # lead expires after `lease_ms` and its waiters call the model after `lease_wait`.
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The cached generations (a list), or None on a miss or any failure."""
         with self._guard("looked up"):
-            return self._served(self.core.lookup(self._request(prompt, llm_string)))
+            options = context_options()
+            request = self._request(prompt, llm_string)
+            return self._lookup(request, options, assign_ids=True, lead=options.stores)
         return None
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         with self._guard("looked up"):
-            return self._served(await self.core.alookup(self._request(prompt, llm_string)))
+            options = context_options()
+            request = self._request(prompt, llm_string)
+            return await self._alookup(request, options, assign_ids=True, lead=options.stores)
         return None
-
-    def _prepared(
-        self, prompt: str, llm_string: str, return_val: Sequence[Generation]
-    ) -> tuple[CacheRequest, str] | None:
-        payload = self._payload(return_val)
-        return None if payload is None else (self._request(prompt, llm_string), payload)
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         """Store the generations; a failure drops the write (logged), never the LLM call."""
-        with self._guard("stored"):
-            prepared = self._prepared(prompt, llm_string, return_val)
-            if prepared is not None:
-                self.core.store(prepared[0], prepared[1], usage=usage_of(return_val))
+        request = None
+        try:
+            with self._guard("stored"):
+                request = self._request(prompt, llm_string)
+                options = context_options()
+                if options.stores:
+                    self.store_request(request, return_val, options)
+        finally:
+            if request is not None:
+                with self._guard("stored"):
+                    self.core.land(request)
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
-        with self._guard("stored"):
-            prepared = self._prepared(prompt, llm_string, return_val)
-            if prepared is not None:
-                await self.core.astore(prepared[0], prepared[1], usage=usage_of(return_val))
+        request = None
+        try:
+            with self._guard("stored"):
+                request = self._request(prompt, llm_string)
+                options = context_options()
+                if options.stores:
+                    await self.astore_request(request, return_val, options)
+        finally:
+            if request is not None:
+                with self._guard("stored"):
+                    await self.core.aland(request)
 
     def clear(self, **kwargs: Any) -> None:
         """Delete this cache's entries (its namespace and version only); with `tags=`,
@@ -203,6 +281,13 @@ class TieredCache(BaseCache):
 
     def close(self) -> None:
         self.core.close()
+
+    def get(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Raises: a LangChain LLM cache, not LangGraph's (its `compile(cache=...)` calls `get`)."""
+        raise TypeError(_NOT_LANGGRAPH_S)
+
+    async def aget(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(_NOT_LANGGRAPH_S)
 
 
 class _Guard:

@@ -12,7 +12,9 @@ halfway is never stored). Calls are keyed exactly as the `BaseCache` adapter key
 
 Per-call options (`tiered_cache.options.CallOptions`) come as a keyword,
 `model.invoke(messages, tiered_cache={"bypass": True})`, or in the config,
-`config={"metadata": {"tiered_cache": {...}}}`; they never reach the model or a key.
+`config={"metadata": {"tiered_cache": {...}}}` (a chain's, graph's or agent's config too), or
+from a `with call_options(...)` block; they never reach the model or a key. The inner model
+runs without LangChain's cache and with a config of its own (see `own_config`).
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableBinding
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import ConfigDict, PrivateAttr
 from tiered_cache import CacheRequest
 from tiered_cache.options import OPTION, CallOptions, replay_pieces
 
 from .cache import TieredCache
+from .options import options_of
 
 
 class CachedChatModel(BaseChatModel):
@@ -50,11 +53,16 @@ class CachedChatModel(BaseChatModel):
     model: BaseChatModel
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _tiered: TieredCache = PrivateAttr()
+    _uncached: BaseChatModel = PrivateAttr()
 
     def __init__(self, model: BaseChatModel, cache: TieredCache, **kwargs: Any) -> None:
         # cache=False: this model looks up and stores itself, LangChain's BaseCache path is off
         super().__init__(model=model, cache=False, **kwargs)  # type: ignore[call-arg]
         self._tiered = cache
+        # The model is called without LangChain's cache too: under set_llm_cache it would answer
+        # a bypass or a refresh from the global cache. Keys are still `model`'s.
+        uncached = model if model.cache is False else model.model_copy(update={"cache": False})
+        self._uncached = uncached
 
     @property
     def tiered_cache(self) -> TieredCache:
@@ -90,9 +98,10 @@ class CachedChatModel(BaseChatModel):
         """The call's request (as the BaseCache adapter keys it) and options; `kwargs` loses
         the options."""
         given = kwargs.pop(OPTION, None)
-        if given is None and run_manager is not None:
-            given = (run_manager.metadata or {}).get(OPTION)
-        options = CallOptions.of(given)
+        if given is not None:
+            options = CallOptions.of(given)
+        else:  # the run's metadata: the call's config, its chain's or graph's, `call_options`
+            options = options_of(None if run_manager is None else run_manager.metadata)
         unkeyed = [m.model_copy(update={"id": None}) if m.id is not None else m for m in messages]
         prompt = dumps(unkeyed)
         llm_string = self.model._get_llm_string(stop=stop, **kwargs)
@@ -106,15 +115,20 @@ class CachedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request, options = self._call(messages, stop, run_manager, kwargs)
-        if request is not None:
-            hit = self._tiered.lookup_request(request, options)
+        if request is None:
+            return self._model_result(messages, stop, kwargs)
+        with self._tiered.flight_request(request, options) as hit:  # one model call at a time
             if hit is not None:
                 return ChatResult(generations=hit)  # type: ignore[arg-type]
-        result = self.model.generate([messages], stop=stop, **kwargs)
-        generations = result.generations[0]
-        if request is not None:
-            self._tiered.store_request(request, generations, options)
-        return ChatResult(generations=generations, llm_output=result.llm_output)  # type: ignore[arg-type]
+            result = self._model_result(messages, stop, kwargs)
+            self._tiered.store_request(request, result.generations, options)
+            return result
+
+    def _model_result(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> ChatResult:
+        result = self._uncached.generate([messages], stop=stop, callbacks=[], **kwargs)
+        return ChatResult(generations=result.generations[0], llm_output=result.llm_output)  # type: ignore[arg-type]
 
     async def _agenerate(
         self,
@@ -124,15 +138,20 @@ class CachedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request, options = self._call(messages, stop, run_manager, kwargs)
-        if request is not None:
-            hit = await self._tiered.alookup_request(request, options)
+        if request is None:
+            return await self._amodel_result(messages, stop, kwargs)
+        async with self._tiered.aflight_request(request, options) as hit:
             if hit is not None:
                 return ChatResult(generations=hit)  # type: ignore[arg-type]
-        result = await self.model.agenerate([messages], stop=stop, **kwargs)
-        generations = result.generations[0]
-        if request is not None:
-            await self._tiered.astore_request(request, generations, options)
-        return ChatResult(generations=generations, llm_output=result.llm_output)  # type: ignore[arg-type]
+            result = await self._amodel_result(messages, stop, kwargs)
+            await self._tiered.astore_request(request, result.generations, options)
+            return result
+
+    async def _amodel_result(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> ChatResult:
+        result = await self._uncached.agenerate([messages], stop=stop, callbacks=[], **kwargs)
+        return ChatResult(generations=result.generations[0], llm_output=result.llm_output)  # type: ignore[arg-type]
 
     def _stream(
         self,
@@ -142,18 +161,22 @@ class CachedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request, options = self._call(messages, stop, run_manager, kwargs)
-        if request is not None:
-            hit = self._tiered.lookup_request(request, options)
+        if request is None:
+            for message in self._uncached.stream(messages, own_config(), stop=stop, **kwargs):
+                yield ChatGenerationChunk(message=as_chunk(message))
+            return
+        # The flight lasts until the stream is stored: a stream closed halfway frees the key.
+        with self._tiered.flight_request(request, options) as hit:
             if hit is not None:
                 yield from replay(hit)
                 return
-        chunks: list[AIMessageChunk] = []
-        for message in self.model.stream(messages, stop=stop, **kwargs):
-            chunk = as_chunk(message)
-            chunks.append(chunk)
-            yield ChatGenerationChunk(message=chunk)
-        if request is not None and chunks:  # consumed to its end: the whole answer is known
-            self._tiered.store_request(request, [streamed(chunks)], options)
+            chunks: list[AIMessageChunk] = []
+            for message in self._uncached.stream(messages, own_config(), stop=stop, **kwargs):
+                chunk = as_chunk(message)
+                chunks.append(chunk)
+                yield ChatGenerationChunk(message=chunk)
+            if chunks:  # consumed to its end: the whole answer is known
+                self._tiered.store_request(request, [streamed(chunks)], options)
 
     async def _astream(
         self,
@@ -163,19 +186,26 @@ class CachedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request, options = self._call(messages, stop, run_manager, kwargs)
-        if request is not None:
-            hit = await self._tiered.alookup_request(request, options)
+        if request is None:
+            async for message in self._uncached.astream(
+                messages, own_config(), stop=stop, **kwargs
+            ):
+                yield ChatGenerationChunk(message=as_chunk(message))
+            return
+        async with self._tiered.aflight_request(request, options) as hit:
             if hit is not None:
                 for replayed in replay(hit):
                     yield replayed
                 return
-        chunks: list[AIMessageChunk] = []
-        async for message in self.model.astream(messages, stop=stop, **kwargs):
-            chunk = as_chunk(message)
-            chunks.append(chunk)
-            yield ChatGenerationChunk(message=chunk)
-        if request is not None and chunks:
-            await self._tiered.astore_request(request, [streamed(chunks)], options)
+            chunks: list[AIMessageChunk] = []
+            async for message in self._uncached.astream(
+                messages, own_config(), stop=stop, **kwargs
+            ):
+                chunk = as_chunk(message)
+                chunks.append(chunk)
+                yield ChatGenerationChunk(message=chunk)
+            if chunks:
+                await self._tiered.astore_request(request, [streamed(chunks)], options)
 
 
 def cached(
@@ -195,6 +225,13 @@ def cached(
     else:
         adapter = TieredCache(cache, **settings)
     return CachedChatModel(model, adapter)
+
+
+def own_config() -> RunnableConfig:
+    """The inner model's config: no callbacks. Without one, `stream` takes the caller's from
+    LangChain's context variable (a graph node's, a chain step's), and every handler would see a
+    second chat-model run: each token streamed twice, once per run."""
+    return RunnableConfig(callbacks=[])
 
 
 def as_chunk(message: BaseMessage) -> AIMessageChunk:

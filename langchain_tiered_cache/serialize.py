@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.load import Serializable, dumps
+from langchain_core.messages import ensure_id
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 from tiered_cache import CacheHit
 
@@ -109,3 +110,12 @@ def mark_hit(generations: list[Generation], hit: CacheHit) -> None:
     for generation in generations:
         if isinstance(generation, ChatGeneration):
             generation.message.response_metadata["tiered_cache"] = dict(info)
+
+
+def renew_ids(generations: list[Generation], *, assign: bool) -> None:
+    """Give a hit's messages new ids, as a new call's would have: LangGraph merges messages with
+    equal ids (a fan-out asking one question twice would keep one answer). `assign=False` leaves
+    the id unset for LangChain to fill (a chat model's run names its message `lc_run-<run id>`)."""
+    for generation in generations:
+        if isinstance(generation, ChatGeneration):
+            generation.message.id = ensure_id(None) if assign else None

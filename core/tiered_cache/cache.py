@@ -7,9 +7,18 @@ backends in `backends/`; this class wires them from a `CacheConfig` and offers t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import Any, NoReturn
 
 from .backends.factory import build_backends
 from .backends.protocols import Backends, Peek
@@ -147,12 +156,68 @@ class TieredCache:
         return await asyncio.to_thread(self.wait_ready, timeout)
 
     # -- lookups and stores ---------------------------------------------------------------------
-    def lookup(self, request: CacheRequest) -> CacheHit | None:
-        """The cached answer for `request`, or None. Backend failures are misses, never errors."""
+    def lookup(self, request: CacheRequest, *, lead: bool = False) -> CacheHit | None:
+        """The cached answer for `request`, or None. Backend failures are misses, never errors.
+
+        `lead=True`: single-flight for callers that call the model themselves. On a miss the
+        caller joins the request's flight: the first caller gets None and leads (it must call
+        `land(request)` once its answer is stored, or has failed); concurrent callers wait (up
+        to `lease_wait` s) and get the leader's answer as a hit with `coalesced=True` (counted
+        as `coalesced_hits`, never as a miss). None after waiting: the leader failed or was
+        too slow; compute (`land` is then a no-op). Across processes a Redis lease does the
+        same. `flight(request)` wraps lookup and land in a `with` block."""
+        if lead:
+            return self.driver.led(request)[0]
         return self.driver.lookup(request)
 
-    async def alookup(self, request: CacheRequest) -> CacheHit | None:
+    async def alookup(self, request: CacheRequest, *, lead: bool = False) -> CacheHit | None:
+        if lead:
+            return (await self.driver.aled(request))[0]
         return await self.driver.alookup(request)
+
+    def lead(self, request: CacheRequest) -> bool:
+        """Join `request`'s flight without looking it up (counts nothing): True: this caller
+        leads and must call `land(request)`; False: it waited for the leader (up to
+        `lease_wait` s) and should look up again. Prefer `lookup(request, lead=True)`, which
+        also counts the outcome once."""
+        return self.driver.lead(request)
+
+    async def alead(self, request: CacheRequest) -> bool:
+        return await self.driver.alead(request)
+
+    def land(self, request: CacheRequest) -> bool:
+        """Free the key the calling thread leads for `request` (stored or failed): its Redis
+        lease is released and its waiters look up again. False (a no-op) if it leads none."""
+        return self.driver.land(request)
+
+    async def aland(self, request: CacheRequest) -> bool:
+        """`land` for the lead the current asyncio task holds."""
+        return await self.driver.aland(request)
+
+    @contextlib.contextmanager
+    def flight(self, request: CacheRequest) -> Iterator[CacheHit | None]:
+        """`lookup(request, lead=True)` as a `with` block that lands on exit, whatever happens:
+
+        with cache.flight(request) as hit:
+            if hit is None:
+                cache.store(request, call_the_model())
+        """
+        hit, lead = self.driver.led(request)
+        try:
+            yield hit
+        finally:
+            if lead is not None:
+                self.driver.landed(lead)
+
+    @contextlib.asynccontextmanager
+    async def aflight(self, request: CacheRequest) -> AsyncIterator[CacheHit | None]:
+        """`flight` for asyncio callers: `async with cache.aflight(request) as hit: ...`."""
+        hit, lead = await self.driver.aled(request)
+        try:
+            yield hit
+        finally:
+            if lead is not None:
+                await self.driver.alanded(lead)
 
     def store(
         self,
@@ -309,3 +374,17 @@ class TieredCache:
     async def aclose(self) -> None:
         """`close`, also closing the asyncio connections of the running loop."""
         await self.driver.aclose()
+
+    # -- not a key-value cache -------------------------------------------------------------------
+    def get(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Raises: this is an LLM response cache (LangGraph's `compile(cache=...)` calls `get`)."""
+        raise TypeError(NOT_A_KEY_VALUE_CACHE)
+
+    async def aget(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(NOT_A_KEY_VALUE_CACHE)
+
+
+NOT_A_KEY_VALUE_CACHE = (
+    "TieredCache is an LLM response cache, not a key-value cache: for LangGraph's "
+    "graph.compile(cache=...) pass langchain_tiered_cache.GraphCache(cache) instead"
+)

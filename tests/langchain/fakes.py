@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -116,4 +118,78 @@ class StreamingEcho(EchoChat):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         for chunk in self._pieces(messages):
+            yield ChatGenerationChunk(message=chunk)
+
+
+class WeatherAgentModel(EchoChat):
+    """A scripted tool-calling model for agents: asked about a city, it calls `get_weather`;
+    given the tool's result, it answers `The weather in <city> is <result>.`. It streams its text
+    a word a chunk, counts its calls and records the keywords each call received."""
+
+    model: str = "weather-1"
+    _kwargs: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+
+    @property
+    def kwargs_seen(self) -> list[dict[str, Any]]:
+        return self._kwargs
+
+    def _answer(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
+        self._calls.append(messages)
+        self._kwargs.append(dict(kwargs))
+        usage = {"input_tokens": 20, "output_tokens": 9, "total_tokens": 29}
+        last = messages[-1]
+        if isinstance(last, ToolMessage):
+            asked = next(m for m in reversed(messages) if isinstance(m, AIMessage))
+            city = asked.tool_calls[0]["args"]["city"]
+            return AIMessage(
+                content=f"The weather in {city} is {last.text}.",
+                usage_metadata=usage,
+                response_metadata={"model_name": self.model, "finish_reason": "stop"},
+            )
+        call = {
+            "name": "get_weather",
+            "args": {"city": last.text},
+            "id": f"call_{self.calls}",
+            "type": "tool_call",
+        }
+        return AIMessage(content="", tool_calls=[call], usage_metadata=usage)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._answer(messages, kwargs))])
+
+    def _chunks(self, message: AIMessage) -> list[AIMessageChunk]:
+        if message.tool_calls:
+            call = message.tool_calls[0]
+            piece = tool_call_chunk(
+                name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=0
+            )
+            return [AIMessageChunk(content="", tool_call_chunks=[piece])]
+        words = str(message.content).split(" ")
+        chunks = [AIMessageChunk(content=w + " ") for w in words[:-1]]
+        return [*chunks, AIMessageChunk(content=words[-1], usage_metadata=message.usage_metadata)]
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self._chunks(self._answer(messages, kwargs)):
+            yield ChatGenerationChunk(message=chunk)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in self._chunks(self._answer(messages, kwargs)):
             yield ChatGenerationChunk(message=chunk)

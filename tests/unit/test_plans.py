@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 import pytest
 from tiered_cache import CacheConfig, CacheEntry, Match
+from tiered_cache.engine.flight import Lead
 from tiered_cache.engine.ops import (
     AskJudge,
     Compute,
@@ -18,11 +20,12 @@ from tiered_cache.engine.ops import (
     Land,
     Lease,
     Lookup,
+    Observe,
     ReadState,
     Search,
     Write,
 )
-from tiered_cache.engine.plans import Plans
+from tiered_cache.engine.plans import CacheHit, Plans
 from tiered_cache.observability.stats import Stats
 from tiered_cache.request import build_request
 
@@ -184,16 +187,21 @@ def test_store_embeds_first_then_writes_entry_and_vector_together() -> None:
 def test_get_or_compute_leads_leases_computes_keeps_releases_and_lands() -> None:
     req = ask("expensive")
     plan = plans().compute(req, None)
-    assert next(plan) == Lookup(req, observed=True)
-    assert plan.send(None) == Follow(req.exact_key)
-    lease = plan.send(True)
+    assert next(plan) == Lookup(req)
+    follow = plan.send(None)
+    assert isinstance(follow, Follow) and follow.key == req.exact_key
+    lead = Lead(req.exact_key, "me", threading.Event(), float("inf"), req.exact_key)
+    lease = plan.send(lead)
     assert isinstance(lease, Lease) and lease.acquire
-    assert plan.send(True) == Compute()
+    assert plan.send(True) == Lookup(req)  # stored since the first lookup?
+    observe = plan.send(None)
+    assert isinstance(observe, Observe) and observe.hit is None  # one miss, counted once
+    assert plan.send(None) == Compute()
     keep = plan.send(("answer", {"total_tokens": 3}))
     assert isinstance(keep, Keep) and keep.served.payload == "answer"
     release = plan.send(None)
     assert isinstance(release, Lease) and not release.acquire and release.token == lease.token
-    assert plan.send(None) == Land(req.exact_key)
+    assert plan.send(None) == Land(lead)
     served = finish(plan, None)
     assert (served.payload, served.hit, served.usage) == ("answer", None, {"total_tokens": 3})
 
@@ -203,10 +211,48 @@ def test_a_failing_compute_still_releases_the_lease_and_wakes_followers() -> Non
     plan = plans().compute(req, None)
     next(plan)
     plan.send(None)
-    lease = plan.send(True)
-    assert plan.send(True) == Compute()
+    lead = Lead(req.exact_key, "me", threading.Event(), float("inf"), req.exact_key)
+    lease = plan.send(lead)
+    plan.send(True)  # the second lookup
+    plan.send(None)  # Observe
+    assert plan.send(None) == Compute()
     release = plan.throw(RuntimeError("model down"))
     assert isinstance(release, Lease) and release.token == lease.token and not release.acquire
-    assert plan.send(None) == Land(req.exact_key)
+    assert plan.send(None) == Land(lead)
     with pytest.raises(RuntimeError, match="model down"):
         plan.send(None)
+
+
+def test_a_follower_serves_the_leaders_answer_as_one_coalesced_hit() -> None:
+    req = ask("expensive")
+    plan = plans().led(req)
+    assert next(plan) == Lookup(req)
+    assert isinstance(plan.send(None), Follow)
+    assert plan.send(None) == Lookup(req)  # woken by the leader: look again
+    answer = plans().entry(entry("the answer", "expensive"))
+    assert answer is not None
+    observe = plan.send(CacheHit("the answer", "exact", 1.0, "expensive", answer))
+    assert isinstance(observe, Observe)
+    assert (observe.hit.payload, observe.hit.tier, observe.hit.coalesced) == (
+        "the answer",
+        "exact",
+        True,
+    )
+    hit, lead = finish(plan, None)
+    assert (hit.payload, hit.coalesced, lead) == ("the answer", True, None)
+
+
+def test_a_follower_leads_when_its_leader_failed() -> None:
+    req = ask("expensive")
+    plan = plans().led(req)
+    next(plan)
+    plan.send(None)  # Follow: another caller leads
+    assert plan.send(None) == Lookup(req)  # the leader landed without an answer
+    follow = plan.send(None)
+    assert isinstance(follow, Follow) and follow.key == req.exact_key
+    lead = Lead(req.exact_key, "me", threading.Event(), float("inf"), req.exact_key)
+    assert isinstance(plan.send(lead), Lease)
+    assert plan.send(True) == Lookup(req)
+    observe = plan.send(None)
+    assert isinstance(observe, Observe) and observe.hit is None
+    assert finish(plan, None) == (None, lead)

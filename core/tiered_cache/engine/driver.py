@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
@@ -27,7 +28,7 @@ from ..observability.incidents import Incidents
 from ..observability.stats import Stats
 from ..request import CacheRequest
 from .breaker import CircuitBreaker
-from .flight import Flights
+from .flight import Flights, Lead
 from .ops import (
     AskJudge,
     Compute,
@@ -39,6 +40,7 @@ from .ops import (
     Land,
     Lease,
     Lookup,
+    Observe,
     Op,
     Pause,
     Plan,
@@ -49,7 +51,7 @@ from .ops import (
     Touch,
     Write,
 )
-from .plans import CacheHit, Computed, Plans
+from .plans import CacheHit, Computed, Joined, Plans
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -365,8 +367,7 @@ class Driver:
     def get_or_compute(
         self, request: CacheRequest, compute: Callable[[], Computed], ttl: float | None
     ) -> Served:
-        plan = self.plans.compute(request, ttl)
-        return _stepped(plan, lambda step: self._step(step, compute))
+        return _stepped(self.plans.compute(request, ttl), lambda step: self._step(step, compute))
 
     async def aget_or_compute(
         self,
@@ -374,14 +375,58 @@ class Driver:
         compute: Callable[[], Awaitable[Computed]],
         ttl: float | None,
     ) -> Served:
-        plan = self.plans.compute(request, ttl)
+        return await self._astepped(self.plans.compute(request, ttl), compute)
+
+    # -- single-flight for callers that compute themselves (streams, a framework's lookup/update)
+    def led(self, request: CacheRequest) -> Joined:
+        """A lookup that leads on a miss (see `Plans.led`)."""
+        return _stepped(self.plans.led(request), self._step)
+
+    async def aled(self, request: CacheRequest) -> Joined:
+        return await self._astepped(self.plans.led(request))
+
+    def lead(self, request: CacheRequest) -> bool:
+        _, lead = _stepped(self.plans.join(request), self._step)
+        return lead is not None
+
+    async def alead(self, request: CacheRequest) -> bool:
+        _, lead = await self._astepped(self.plans.join(request))
+        return lead is not None
+
+    def landed(self, lead: Lead) -> None:
+        _stepped(self.plans.land(lead), self._step)
+
+    async def alanded(self, lead: Lead) -> None:
+        await self._astepped(self.plans.land(lead))
+
+    def land(self, request: CacheRequest) -> bool:
+        """Land the lead the calling thread holds on `request`'s key; False when it holds none."""
+        lead = self.flights.held(request.exact_key, threading.get_ident())
+        if lead is not None:
+            self.landed(lead)
+        return lead is not None
+
+    async def aland(self, request: CacheRequest) -> bool:
+        """Land the lead the current task holds on `request`'s key; False when it holds none."""
+        owner = asyncio.current_task() or asyncio.get_running_loop()
+        lead = self.flights.held(request.exact_key, owner)
+        if lead is not None:
+            await self.alanded(lead)
+        return lead is not None
+
+    async def _astepped(
+        self,
+        plan: Generator[Step, Any, T],
+        compute: Callable[[], Awaitable[Computed]] | None = None,
+    ) -> T:
+        """`_stepped`, awaiting each step."""
         result: Any = None
         error: BaseException | None = None
-        while True:  # `_stepped`, awaiting each step
+        while True:
             try:
                 step = plan.throw(error) if error is not None else plan.send(result)
             except StopIteration as stop:
-                return cast(Served, stop.value)
+                return cast(T, stop.value)
             error = None
             try:
                 result = await self._astep(step, compute)
@@ -396,17 +441,19 @@ class Driver:
             self.backend_failed(exc)
             return step.acquire
 
-    def _step(self, step: Step, compute: Callable[[], Computed]) -> Any:
+    def _step(self, step: Step, compute: Callable[[], Computed] | None = None) -> Any:
         cfg = self._config()
         if isinstance(step, Lookup):
-            if step.observed:
-                return self.lookup(step.request)
             return self.run(self.plans.lookup(step.request), None)
+        if isinstance(step, Observe):
+            return self._looked_up(step.hit, step.started, step.request)
         if isinstance(step, Follow):
-            leader, event = self.flights.join(step.key)
-            if not leader:
-                event.wait(cfg.lease_wait)
-            return leader
+            leads, lead = self.flights.join(step.key, cfg.lease_ms / 1000)
+            if leads:
+                return lead
+            assert isinstance(lead.done, threading.Event)
+            lead.done.wait(max(0.0, min(step.wait, lead.expires - time.monotonic())))
+            return None
         if isinstance(step, Lease):
             leases = self.backends.leases
             if leases is None:
@@ -419,27 +466,33 @@ class Driver:
         if isinstance(step, Pause):
             return time.sleep(step.seconds)
         if isinstance(step, Compute):
+            assert compute is not None, "only get_or_compute computes"
             return compute()
         if isinstance(step, Keep):
             with _keeping():
                 self.store(step.request, step.served.payload, step.served.usage, step.ttl)
             return None
         if isinstance(step, Land):
-            return self.flights.done(step.key)
-        raise TypeError(f"unknown get_or_compute step {step!r}")
+            return self.flights.land(step.lead)
+        raise TypeError(f"unknown single-flight step {step!r}")
 
-    async def _astep(self, step: Step, compute: Callable[[], Awaitable[Computed]]) -> Any:
+    async def _astep(
+        self, step: Step, compute: Callable[[], Awaitable[Computed]] | None = None
+    ) -> Any:
         cfg = self._config()
         if isinstance(step, Lookup):
-            if step.observed:
-                return await self.alookup(step.request)
             return await self.arun(self.plans.lookup(step.request), None)
+        if isinstance(step, Observe):
+            return self._looked_up(step.hit, step.started, step.request)
         if isinstance(step, Follow):
-            leader, event = self.flights.ajoin(step.key)
-            if not leader:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), cfg.lease_wait)
-            return leader
+            leads, lead = self.flights.ajoin(step.key, cfg.lease_ms / 1000)
+            if leads:
+                return lead
+            assert isinstance(lead.done, asyncio.Event)
+            wait = max(0.0, min(step.wait, lead.expires - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lead.done.wait(), wait)
+            return None
         if isinstance(step, Lease):
             leases = self.backends.leases
             if leases is None:
@@ -455,14 +508,15 @@ class Driver:
         if isinstance(step, Pause):
             return await asyncio.sleep(step.seconds)
         if isinstance(step, Compute):
+            assert compute is not None, "only get_or_compute computes"
             return await compute()
         if isinstance(step, Keep):
             with _keeping():
                 await self.astore(step.request, step.served.payload, step.served.usage, step.ttl)
             return None
         if isinstance(step, Land):
-            return self.flights.adone(step.key)
-        raise TypeError(f"unknown get_or_compute step {step!r}")
+            return self.flights.land(step.lead)
+        raise TypeError(f"unknown single-flight step {step!r}")
 
     # -- bulk warm and feedback ------------------------------------------------------------------
     def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int) -> int:
@@ -627,8 +681,8 @@ def _keeping() -> Iterator[None]:
         logger.warning("tiered-cache: not storing a computed answer (%s)", exc)
 
 
-def _stepped(plan: Generator[Step, Any, Served], step: Callable[[Step], Any]) -> Served:
-    """Run get_or_compute's plan; an exception (from `compute`) goes back into the plan, so
+def _stepped(plan: Generator[Step, Any, T], step: Callable[[Step], Any]) -> T:
+    """Run a single-flight plan; an exception (from `compute`) goes back into the plan, so
     that its `finally` releases the lease and wakes the followers."""
     result: Any = None
     error: BaseException | None = None
@@ -636,7 +690,7 @@ def _stepped(plan: Generator[Step, Any, Served], step: Callable[[Step], Any]) ->
         try:
             next_step = plan.throw(error) if error is not None else plan.send(result)
         except StopIteration as stop:
-            return cast(Served, stop.value)
+            return cast(T, stop.value)
         error = None
         try:
             result = step(next_step)

@@ -1,4 +1,5 @@
-"""The I/O steps a plan yields, and the steps of get_or_compute; plain data, no behaviour."""
+"""The I/O steps a plan yields, and the steps of single-flight (get_or_compute, lookups that
+lead); plain data, no behaviour."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, TypeVar
 
 from ..backends.protocols import Vector
 from ..request import CacheRequest
+from .flight import Lead
 
 T = TypeVar("T")
 
@@ -92,19 +94,30 @@ Op = Get | Delete | Embed | Search | Write | ReadState | Touch | AskJudge
 Plan = Generator[Op, Any, T]
 
 
-# -- the steps of get_or_compute (threads or tasks waiting, leases, the caller's compute) --------
+# -- the steps of single-flight (threads or tasks waiting, leases, the caller's compute) ---------
 @dataclass(frozen=True)
 class Lookup:
+    """L1 then L2, counting nothing (the plan counts the outcome with `Observe`)."""
+
     request: CacheRequest
-    observed: bool  # counted as a lookup of its own (else the plan observes it)
 
 
 @dataclass(frozen=True)
 class Follow:
-    """Join the key's flight in this process: True for the leader; the others wait for it (up
-    to `lease_wait`) and get False."""
+    """Join the key's flight in this process: the leader gets its `Lead`; the others wait for
+    it to land or expire (up to `wait` s) and get None."""
 
     key: str
+    wait: float
+
+
+@dataclass(frozen=True)
+class Observe:
+    """Count a lookup's outcome once (exact, semantic, coalesced or miss); hooks see misses."""
+
+    request: CacheRequest
+    hit: Any  # CacheHit | None
+    started: float
 
 
 @dataclass(frozen=True)
@@ -145,7 +158,7 @@ class Keep:
 
 @dataclass(frozen=True)
 class Land:
-    key: str  # the leader is done: wake the key's followers
+    lead: Lead  # the leader is done: free the key, wake its followers
 
 
-Step = Lookup | Follow | Lease | Pause | Compute | Keep | Land
+Step = Lookup | Follow | Observe | Lease | Pause | Compute | Keep | Land

@@ -4,6 +4,7 @@ backends, and a test can run one by hand."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -23,6 +24,7 @@ from ..observability.stats import Stats
 from ..quality.threshold import ThresholdController
 from ..quality.verifier import Verifier
 from ..request import CacheRequest
+from .flight import Lead
 from .ops import (
     Add,
     AskJudge,
@@ -35,6 +37,7 @@ from .ops import (
     Land,
     Lease,
     Lookup,
+    Observe,
     Pause,
     Plan,
     ReadState,
@@ -62,6 +65,13 @@ class CacheHit:
     entry: CacheEntry
     partition: str = ""
     """The request's partition key (what `record_feedback` adapts the threshold of)."""
+    coalesced: bool = False
+    """Served after waiting for another caller's model call on the same request (counted as
+    `coalesced_hits`, neither a miss nor a hit of its tier)."""
+
+
+Joined = tuple[CacheHit | None, Lead | None]
+"""What a lookup that leads ends with: the hit, or this caller's lead (or neither)."""
 
 
 class Plans:
@@ -277,9 +287,12 @@ class Plans:
         if hit is None:
             self.stats.observe_lookup("miss", elapsed)
             return None
-        self.stats.observe_lookup(
-            hit.tier, elapsed, hit.similarity if hit.tier == "semantic" else None
-        )
+        if hit.coalesced:
+            self.stats.observe_lookup("coalesced", elapsed)
+        else:
+            self.stats.observe_lookup(
+                hit.tier, elapsed, hit.similarity if hit.tier == "semantic" else None
+            )
         usage = hit.entry.usage
         if usage:
             model = request.partition.get("model") if request is not None else None
@@ -289,37 +302,89 @@ class Plans:
             self.stats.observe_saving(tokens[2], usd)
         return hit
 
-    # -- get_or_compute ----------------------------------------------------------------------------
+    # -- single-flight: lookups that lead, get_or_compute --------------------------------------
+    def join(self, request: CacheRequest) -> Generator[Step, Any, Joined]:
+        """Lead the request's key, or wait for its leader and read the answer it stored.
+
+        In this process, the first caller leads and the others wait for it to land; across
+        processes, the leader also takes the key's Redis lease, and a leader that cannot (another
+        process computes) polls for that process's answer. A leader that failed frees the key:
+        a waiter then leads in its place. A new leader looks up once more (the answer may
+        have been stored since its caller's lookup). Nothing waits past `lease_wait` s in all: then
+        (None, None), and the caller computes without leading. Counts nothing."""
+        key = request.exact_key
+        deadline = time.monotonic() + self._config().lease_wait
+        while True:
+            lead: Lead | None = yield Follow(key, max(0.0, deadline - time.monotonic()))
+            if lead is None:
+                hit = yield Lookup(request)
+                if hit is not None or time.monotonic() >= deadline:
+                    return hit, None
+                continue  # the leader failed (or expired): lead in its place
+            if lead.token is not None:  # this caller leads it already, with the lease
+                return None, lead
+            try:
+                token = uuid.uuid4().hex
+                if (yield Lease(key, token, acquire=True)):
+                    lead.token = token
+                    # A caller that led and landed between this caller's lookup and its join
+                    # has stored the answer: look once more before calling the model.
+                    hit = yield Lookup(request)
+                    if hit is None:
+                        return None, lead
+                    yield from self.land(lead)
+                    return hit, None
+                while time.monotonic() < deadline:  # another process computes: wait for it
+                    yield Pause(LEASE_POLL)
+                    hit = yield Lookup(request)
+                    if hit is not None:
+                        yield Land(lead)
+                        return hit, None
+            except BaseException:
+                yield Land(lead)
+                raise
+            return None, lead  # the other process is too slow: compute, still leading here
+
+    def land(self, lead: Lead) -> Generator[Step, Any, None]:
+        """The leader is done (stored, or failed): release its lease, wake its followers."""
+        try:
+            if lead.token is not None:
+                yield Lease(lead.key, lead.token, acquire=False)
+        finally:
+            yield Land(lead)
+
+    def led(self, request: CacheRequest) -> Generator[Step, Any, Joined]:
+        """A lookup that leads on a miss: (hit, None) when served, a hit found after waiting
+        for another caller's answer being `coalesced`; (None, lead) when this caller leads and
+        must land; (None, None) when waiting ran out. The outcome is counted once."""
+        started = time.perf_counter()
+        hit: CacheHit | None = yield Lookup(request)
+        lead = None
+        if hit is None:
+            hit, lead = yield from self.join(request)
+            if hit is not None:
+                hit = dataclasses.replace(hit, coalesced=True)
+        try:
+            yield Observe(request, hit, started)
+        except BaseException:
+            if lead is not None:
+                yield from self.land(lead)
+            raise
+        return hit, lead
+
     def compute(self, request: CacheRequest, ttl: float | None) -> Generator[Step, Any, Served]:
-        """Serve a hit; else follow this process's leader for the key, or lead: take the
-        cross-process lease (or poll for the holder's answer until `lease_wait`), compute,
-        store, release, wake the followers."""
-        hit = yield Lookup(request, observed=True)
+        """Serve a hit; else lead the key (or wait for its leader's answer: `join`), compute,
+        store, land."""
+        hit, lead = yield from self.led(request)
         if hit is not None:
             return Served(hit.payload, hit)
-        started = time.perf_counter()
-        key = request.exact_key
-        if not (yield Follow(key)):  # the leader has answered (or given up): look again
-            hit = self.observe((yield Lookup(request, observed=False)), started, request)
-            return Served(hit.payload, hit) if hit is not None else served((yield Compute()))
-        token = uuid.uuid4().hex
-        leased = False
         try:
-            leased = yield Lease(key, token, acquire=True)
-            if not leased:  # another process computes: wait for its answer
-                deadline = time.monotonic() + self._config().lease_wait
-                while time.monotonic() < deadline:
-                    yield Pause(LEASE_POLL)
-                    hit = yield Lookup(request, observed=False)
-                    if hit is not None:
-                        return Served(hit.payload, self.observe(hit, started, request))
             answer = served((yield Compute()))
             yield Keep(request, answer, ttl)
             return answer
         finally:
-            if leased:
-                yield Lease(key, token, acquire=False)
-            yield Land(key)
+            if lead is not None:
+                yield from self.land(lead)
 
 
 def served(computed: Computed) -> Served:

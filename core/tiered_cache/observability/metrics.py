@@ -4,7 +4,8 @@ Each exporter is a `StatsSink`. Whether `prometheus-client` or `opentelemetry-ap
 checked once, at import; with neither, `metric_sinks()` is empty and costs nothing per lookup.
 Instruments are process-wide (a Prometheus registry refuses duplicates), labelled by namespace.
 
-Prometheus names: `tiered_cache_hits_total{namespace,tier}`, `tiered_cache_misses_total`,
+Prometheus names: `tiered_cache_hits_total{namespace,tier}` (tier: exact, semantic, or
+coalesced: answered by waiting for another caller's model call), `tiered_cache_misses_total`,
 `tiered_cache_lookup_seconds{namespace,outcome}` (histogram), `tiered_cache_semantic_similarity`
 (histogram), `tiered_cache_errors_total`, `tiered_cache_evictions_total`,
 `tiered_cache_stores_total`, `tiered_cache_events_total{namespace,event}` (other counters),
@@ -58,7 +59,7 @@ class _PrometheusMetrics:
         self.misses = Counter("tiered_cache_misses", "Lookups not served", ns)
         self.latency = Histogram(
             "tiered_cache_lookup_seconds",
-            "Lookup latency by outcome (exact, semantic, miss)",
+            "Lookup latency by outcome (exact, semantic, coalesced, miss)",
             [*ns, "outcome"],
             buckets=LATENCY_BUCKETS,
         )
@@ -87,9 +88,11 @@ class PrometheusSink:
                 PrometheusSink._metrics = _PrometheusMetrics()
         m = PrometheusSink._metrics
         self._m = m
-        self._hits = {t: m.hits.labels(namespace, t) for t in ("exact", "semantic")}
+        self._hits = {t: m.hits.labels(namespace, t) for t in ("exact", "semantic", "coalesced")}
         self._misses = m.misses.labels(namespace)
-        self._latency = {o: m.latency.labels(namespace, o) for o in ("exact", "semantic", "miss")}
+        self._latency = {
+            o: m.latency.labels(namespace, o) for o in ("exact", "semantic", "coalesced", "miss")
+        }
         self._similarity = m.similarity.labels(namespace)
         self._counters = {
             "errors": m.errors.labels(namespace),
@@ -232,7 +235,7 @@ def render_snapshot(snapshot: Mapping[str, Any], namespace: str, prefix: str) ->
         "hits",
         "counter",
         "Lookups served, per tier",
-        [(f',tier="{t}"', get(f"{t}_hits")) for t in ("exact", "semantic")],
+        [(f',tier="{t}"', get(f"{t}_hits")) for t in ("exact", "semantic", "coalesced")],
     )
     for key, help_text in (
         ("misses", "Lookups not served"),

@@ -114,7 +114,8 @@ class Stats:
             }
 
     def observe_lookup(self, outcome: str, seconds: float, similarity: float | None = None) -> None:
-        """Record one lookup: outcome is 'exact', 'semantic' or 'miss'."""
+        """Record one lookup: outcome is 'exact', 'semantic', 'coalesced' (answered by waiting
+        for another caller's model call) or 'miss'."""
         with self._lock:
             self._counts[_OUTCOME_COUNTS[outcome]] += 1
             lat = self._latency[outcome]
@@ -140,12 +141,13 @@ class Stats:
             }
             n, total, low = self._similarity
             usd_saved = self._usd_saved
-        lookups = sum(counts.get(k, 0) for k in ("exact_hits", "semantic_hits", "misses"))
-        hits = counts.get("exact_hits", 0) + counts.get("semantic_hits", 0)
+        hits = sum(counts.get(k, 0) for k in HIT_COUNTS)
+        lookups = hits + counts.get("misses", 0)
         return {
             "lookups": lookups,
             "exact_hits": counts.get("exact_hits", 0),
             "semantic_hits": counts.get("semantic_hits", 0),
+            "coalesced_hits": counts.get("coalesced_hits", 0),
             "misses": counts.get("misses", 0),
             "hit_rate": hits / lookups if lookups else 0.0,
             "stores": counts.get("stores", 0),
@@ -178,4 +180,11 @@ class Stats:
             self._usd_saved = 0.0
 
 
-_OUTCOME_COUNTS = {"exact": "exact_hits", "semantic": "semantic_hits", "miss": "misses"}
+_OUTCOME_COUNTS = {
+    "exact": "exact_hits",
+    "semantic": "semantic_hits",
+    "coalesced": "coalesced_hits",
+    "miss": "misses",
+}
+HIT_COUNTS = ("exact_hits", "semantic_hits", "coalesced_hits")
+"""The counters that make the hit rate: a coalesced request was served without a model call."""

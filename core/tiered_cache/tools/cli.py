@@ -125,11 +125,13 @@ def _pct(part: float, whole: float) -> str:
 
 def _stats_text(snap: dict[str, Any]) -> list[str]:
     lookups = snap.get("lookups", 0)
-    hit_rate = _pct(snap["exact_hits"] + snap["semantic_hits"], lookups)
+    coalesced = snap.get("coalesced_hits", 0)
+    hit_rate = _pct(snap["exact_hits"] + snap["semantic_hits"] + coalesced, lookups)
     lines = [
         f"  lookups        {lookups:,}   hit rate {hit_rate}",
         f"  exact hits     {snap['exact_hits']:,}",
         f"  semantic hits  {snap['semantic_hits']:,}",
+        f"  coalesced      {coalesced:,}",
         f"  misses         {snap['misses']:,}",
     ]
     latency = snap.get("latency") or {}

@@ -40,7 +40,10 @@ def hit_rate_chart(history: Sequence[dict[str, int]]) -> str:
     """Share of lookups answered by each tier, per interval between samples."""
     rates: list[tuple[float, float]] = []
     for before, after in itertools.pairwise(history):
-        delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("exact", "semantic", "miss")}
+        delta = {
+            k: after.get(k, 0) - before.get(k, 0)
+            for k in ("exact", "semantic", "coalesced", "miss")
+        }
         total = sum(delta.values())
         if total > 0:
             rates.append((delta["exact"] / total, delta["semantic"] / total))
@@ -214,6 +217,7 @@ def render(
             "exact / semantic hits",
             f"{stats.get('exact_hits', 0):,} / {stats.get('semantic_hits', 0):,}",
         ),
+        ("coalesced", f"{stats.get('coalesced_hits', 0):,}"),
         ("tokens saved", f"{stats.get('tokens_saved', 0):,}"),
         ("money saved", f"${stats.get('usd_saved', 0.0):.4f}"),
         ("errors", f"{stats.get('errors', 0):,}"),

@@ -70,6 +70,7 @@ class StatsServer(ThreadingHTTPServer):
             {
                 "exact": stats["exact_hits"],
                 "semantic": stats["semantic_hits"],
+                "coalesced": stats.get("coalesced_hits", 0),
                 "miss": stats["misses"],
             }
         )

@@ -159,10 +159,13 @@ def read_shared_stats(client: Any, base: str, *, scan: bool = True) -> dict[str,
         )
         for k, v in (client.hgetall(stats_key(base)) or {}).items()
     }
-    exact, semantic, misses = (int(_num(raw, k)) for k in ("exact_hits", "semantic_hits", "misses"))
-    lookups = exact + semantic + misses
+    exact, semantic, coalesced, misses = (
+        int(_num(raw, k)) for k in ("exact_hits", "semantic_hits", "coalesced_hits", "misses")
+    )
+    hits = exact + semantic + coalesced
+    lookups = hits + misses
     latency = {}
-    for outcome in ("exact", "semantic", "miss"):
+    for outcome in ("exact", "semantic", "coalesced", "miss"):
         count = int(_num(raw, f"latency_count:{outcome}"))
         if count:
             latency[outcome] = {
@@ -174,8 +177,9 @@ def read_shared_stats(client: Any, base: str, *, scan: bool = True) -> dict[str,
         "lookups": lookups,
         "exact_hits": exact,
         "semantic_hits": semantic,
+        "coalesced_hits": coalesced,
         "misses": misses,
-        "hit_rate": (exact + semantic) / lookups if lookups else 0.0,
+        "hit_rate": hits / lookups if lookups else 0.0,
         "stores": int(_num(raw, "stores")),
         "errors": int(_num(raw, "errors")),
         "corrupt_entries": int(_num(raw, "corrupt_entries")),
