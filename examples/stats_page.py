@@ -10,7 +10,6 @@ Without a terminal (a service, `nohup`, stdin from /dev/null) it serves until Ct
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
 import threading
@@ -34,14 +33,14 @@ ASKED = [
 def wait_until_stopped(seconds: float | None) -> None:
     """Enter at a terminal, Ctrl-C or SIGTERM stop the wait; so does `seconds`, when given."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for stopping in (signal.SIGINT, signal.SIGTERM):  # set before a word is printed
+        signal.signal(stopping, lambda *_: stop.set())
     if seconds is None and sys.stdin.isatty():
         print("press Enter or Ctrl-C to stop", flush=True)
         threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
     elif seconds is None:
         print("no terminal: serving until Ctrl-C or SIGTERM", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C
-        stop.wait(seconds)
+    stop.wait(seconds)
 
 
 def main() -> None:
