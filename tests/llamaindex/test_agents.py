@@ -1,29 +1,37 @@
 """LlamaIndex agents on a cached LLM: swapped operands reach the model and the tool gets the right
-arguments; concurrent identical streaming runs make one model call per step; and a run shows
-which of its steps came from the cache (on the step's message, its raw output, and as an
-instrumentation event)."""
+arguments; concurrent identical streaming runs (FunctionAgent, ReActAgent) make one model call
+per step; and a run shows which of its steps came from the cache (on the step's message, its raw
+output, and as an instrumentation event)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
-from llama_index.core.agent.workflow import AgentOutput, FunctionAgent
+from llama_index.core.agent.workflow import AgentOutput, FunctionAgent, ReActAgent
 from llama_index.core.base.llms.types import MessageRole, ToolCallBlock
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
-from llama_index.core.llms import ChatMessage, ChatResponse, ChatResponseAsyncGen
+from llama_index.core.llms import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    CompletionResponse,
+    CompletionResponseGen,
+    CustomLLM,
+    LLMMetadata,
+)
 from llama_index.core.llms.callbacks import llm_chat_callback
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 from pydantic import PrivateAttr
 
-from llamaindex_tiered_cache import CACHE_KEY, CachedFunctionCallingLLM
+from llamaindex_tiered_cache import CACHE_KEY, CachedFunctionCallingLLM, CachedLLM
 from llamaindex_tiered_cache.events import TieredCacheLookupEvent
 
 from ..conftest import CacheFactory
@@ -177,6 +185,73 @@ async def test_eight_concurrent_streaming_runs_make_one_model_call_per_step(
     stats = cache.stats()
     assert (stats["misses"], stats["coalesced_hits"]) == (2, 14)
     assert stats["hit_rate"] == pytest.approx(14 / 16)
+
+
+class ScriptedReActLLM(CustomLLM):
+    """A ReAct model: an Action for the question's operation, then the Answer once observed."""
+
+    _calls: int = PrivateAttr(default=0)
+    _gate: Callable[[int], Awaitable[None]] | None = PrivateAttr(default=None)
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="react-script", is_chat_model=True)
+
+    @staticmethod
+    def _text(messages: Sequence[ChatMessage]) -> str:
+        last = str(messages[-1].content)
+        if last.startswith("Observation:"):
+            return f"Thought: I can answer.\nAnswer: The answer is {last.split(':', 1)[1].strip()}."
+        found = _OPERATION.search(last)
+        assert found, f"no operation in {last!r}"
+        args = f'{{"a": {found[1]}, "b": {found[3]}}}'
+        return f"Thought: I need a tool.\nAction: {_TOOLS[found[2]]}\nAction Input: {args}"
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        raise NotImplementedError("the agent chats")
+
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        raise NotImplementedError("the agent chats")
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        self._calls += 1
+        if self._gate is not None:
+            await self._gate(self._calls)
+        text = self._text(messages)
+
+        async def gen() -> AsyncGenerator[ChatResponse, None]:
+            yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=text)
+
+        return gen()
+
+
+async def test_eight_concurrent_react_runs_make_one_model_call_per_step(
+    make_cache: CacheFactory,
+) -> None:
+    runs = 8
+    cache = make_cache(semantic=False)
+    joins = Joins(cache)
+    inner = ScriptedReActLLM()
+
+    async def every_run_waits(call: int) -> None:
+        await joins.await_for(runs * call)
+
+    inner._gate = every_run_waits
+    calc = Calculator()
+    agent = ReActAgent(tools=calc.tools(), llm=CachedLLM(llm=inner, cache=cache))
+
+    results = await asyncio.gather(*(run(agent, "What is 10 minus 4?") for _ in range(runs)))
+
+    assert inner._calls == 2  # a step to act, a step to answer
+    assert [answer for answer, _ in results] == ["The answer is 6."] * runs
+    assert calc.calls == [("subtract", 10, 4)] * runs
+    stats = cache.stats()
+    assert (stats["misses"], stats["coalesced_hits"]) == (2, 14)
 
 
 class Recorder(BaseEventHandler):
