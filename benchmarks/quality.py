@@ -78,6 +78,7 @@ VETOES = (
     "negation_mismatch",
     "comparison_mismatch",
     "order_mismatch",
+    "operand_order_mismatch",
 )
 
 

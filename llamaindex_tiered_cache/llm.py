@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -33,6 +34,7 @@ from tiered_cache import CacheHit, CacheRequest, TieredCache
 from tiered_cache.observability.incidents import Incidents
 from tiered_cache.options import DEFAULT, OPTION, CallOptions
 
+from .events import report_lookup
 from .guard import failure_log
 from .identity import (
     SETTING_FIELDS,
@@ -50,6 +52,7 @@ from .responses import (
     final_from_stream,
     mark_hit,
     stream_chunks,
+    strip_marks,
     usage_of,
 )
 
@@ -167,6 +170,8 @@ class CachedLLM(LLM):
         return self._request(prompt_to_dicts(prompt), kwargs, extra)
 
     def _served(self, hit: CacheHit | None, kind: type[Response]) -> Response | None:
+        """The response of a hit (marked), or None; reports the call's lookup either way."""
+        self._report_lookup(hit)
         if hit is None:
             return None
         try:
@@ -174,6 +179,12 @@ class CachedLLM(LLM):
         except Exception as exc:  # a foreign or corrupt payload is a miss
             self._failures.failed(exc, "reading a cached response")
             return None
+
+    def _report_lookup(self, hit: CacheHit | None) -> None:
+        try:
+            report_lookup(hit, self.llm.metadata.model_name)
+        except Exception as exc:  # instrumentation must never break the call
+            self._failures.failed(exc, "reporting the lookup")
 
     def _hit(
         self, request: CacheRequest | None, kind: type[Response], options: CallOptions = DEFAULT
@@ -256,31 +267,113 @@ class CachedLLM(LLM):
         request: CacheRequest | None,
         stream: Iterator[Response],
         options: CallOptions = DEFAULT,
+        flight: contextlib.ExitStack | None = None,
     ) -> Generator[Response, None, None]:
-        """Pass the stream through; store the whole response once it has been fully consumed."""
-        last: Response | None = None
-        deltas: list[str] = []
-        for chunk in stream:
-            last = chunk
-            deltas.append(chunk.delta or "")
-            yield chunk
-        if last is not None:
-            self._store(request, final_from_stream(last, deltas), options)
+        """Pass the stream through; store the whole response once it has been fully consumed,
+        then land the flight this call leads (also when the stream fails or is abandoned)."""
+        with flight or contextlib.ExitStack():
+            last: Response | None = None
+            deltas: list[str] = []
+            for chunk in stream:
+                last = chunk
+                deltas.append(chunk.delta or "")
+                yield chunk
+            if last is not None:
+                self._store(request, final_from_stream(last, deltas), options)
 
     async def _arecorded(
         self,
         request: CacheRequest | None,
         stream: AsyncIterator[Response],
         options: CallOptions = DEFAULT,
+        flight: contextlib.AsyncExitStack | None = None,
     ) -> AsyncGenerator[Response, None]:
-        last: Response | None = None
-        deltas: list[str] = []
-        async for chunk in stream:
-            last = chunk
-            deltas.append(chunk.delta or "")
-            yield chunk
-        if last is not None:
-            await self._astore(request, final_from_stream(last, deltas), options)
+        async with flight or contextlib.AsyncExitStack():
+            last: Response | None = None
+            deltas: list[str] = []
+            async for chunk in stream:
+                last = chunk
+                deltas.append(chunk.delta or "")
+                yield chunk
+            if last is not None:
+                await self._astore(request, final_from_stream(last, deltas), options)
+
+    # -- single-flight for streams --------------------------------------------------------------
+    def _stream_hit(
+        self, request: CacheRequest | None, kind: type[Response], options: CallOptions
+    ) -> tuple[Response | None, contextlib.ExitStack | None]:
+        """(the hit, None), or (None, the flight to land once the stream is stored): concurrent
+        identical streams share one model call, the others replay its stored answer. A call
+        with options of its own is not coalesced."""
+        if request is None or options != DEFAULT:
+            return self._hit(request, kind, options), None
+        flight = contextlib.ExitStack()
+        try:
+            hit = flight.enter_context(self._cache.flight(request))
+        except Exception as exc:
+            self._failures.failed(exc, "lookup")
+            return None, None
+        self._failures.ok()
+        if hit is not None:
+            flight.close()  # a hit leads nothing
+        return self._served(hit, kind), flight
+
+    async def _astream_hit(
+        self, request: CacheRequest | None, kind: type[Response], options: CallOptions
+    ) -> tuple[Response | None, contextlib.AsyncExitStack | None]:
+        if request is None or options != DEFAULT:
+            return await self._ahit(request, kind, options), None
+        flight = contextlib.AsyncExitStack()
+        try:
+            hit = await flight.enter_async_context(self._cache.aflight(request))
+        except Exception as exc:
+            self._failures.failed(exc, "lookup")
+            return None, None
+        self._failures.ok()
+        if hit is not None:
+            await flight.aclose()
+        return self._served(hit, kind), flight
+
+    def _stream(
+        self,
+        request: CacheRequest | None,
+        kind: type[Response],
+        options: CallOptions,
+        call: Callable[[], Iterator[Response]],
+        report: Callable[[Generator[Response, None, None]], Any],
+    ) -> Generator[Response, None, None]:
+        """A stream of the cached answer (a chunk a word), or of the wrapped LLM's call."""
+        cached, flight = self._stream_hit(request, kind, options)
+        if cached is not None:
+            replay: Generator[Response, None, None] = report(_replay(cached))
+            return replay
+        try:
+            stream = call()
+        except BaseException:
+            if flight is not None:
+                flight.close()
+            raise
+        return self._recorded(request, stream, options, flight)
+
+    async def _astream(
+        self,
+        request: CacheRequest | None,
+        kind: type[Response],
+        options: CallOptions,
+        call: Callable[[], Awaitable[AsyncIterator[Response]]],
+        report: Callable[[AsyncGenerator[Response, None]], Awaitable[Any]],
+    ) -> AsyncGenerator[Response, None]:
+        cached, flight = await self._astream_hit(request, kind, options)
+        if cached is not None:
+            replay: AsyncGenerator[Response, None] = await report(_areplay(cached))
+            return replay
+        try:
+            stream = await call()
+        except BaseException:
+            if flight is not None:
+                await flight.aclose()
+            raise
+        return self._arecorded(request, stream, options, flight)
 
     # -- the LLM interface --------------------------------------------------------------------
     def _coalesced(
@@ -311,8 +404,10 @@ class CachedLLM(LLM):
         try:
             served = self._cache.get_or_compute(request, compute)
         except _Unstorable:
+            self._report_lookup(None)
             return fresh[-1]
         if fresh:
+            self._report_lookup(None)
             return fresh[-1]
         hit = self._served(served.hit, kind)
         return call() if hit is None else report(hit)
@@ -343,8 +438,10 @@ class CachedLLM(LLM):
         try:
             served = await self._cache.aget_or_compute(request, compute)
         except _Unstorable:
+            self._report_lookup(None)
             return fresh[-1]
         if fresh:
+            self._report_lookup(None)
             return fresh[-1]
         hit = self._served(served.hit, kind)
         return await call() if hit is None else await report(hit)
@@ -393,7 +490,7 @@ class CachedLLM(LLM):
         return self._coalesced(
             request,
             ChatResponse,
-            lambda: self.llm.chat(messages, **kwargs),
+            lambda: self.llm.chat(strip_marks(messages), **kwargs),
             lambda hit: self._report(self._hit_chat, hit, messages, **kwargs),
             options,
         )
@@ -411,22 +508,25 @@ class CachedLLM(LLM):
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         options = _options(kwargs)
-        request = self._chat_request(messages, kwargs)
-        cached = self._hit(request, ChatResponse, options)
-        if cached is not None:
-            return self._report(self._hit_chat, _replay(cached), messages, **kwargs)
-        return self._recorded(request, self.llm.stream_chat(messages, **kwargs), options)
+        return self._stream(
+            self._chat_request(messages, kwargs),
+            ChatResponse,
+            options,
+            lambda: self.llm.stream_chat(strip_marks(messages), **kwargs),
+            lambda replay: self._report(self._hit_chat, replay, messages, **kwargs),
+        )
 
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
         options = _options(kwargs)
-        request = self._complete_request(prompt, formatted, kwargs)
-        cached = self._hit(request, CompletionResponse, options)
-        if cached is not None:
-            return self._report(self._hit_complete, _replay(cached), prompt, formatted, **kwargs)
-        stream = self.llm.stream_complete(prompt, formatted=formatted, **kwargs)
-        return self._recorded(request, stream, options)
+        return self._stream(
+            self._complete_request(prompt, formatted, kwargs),
+            CompletionResponse,
+            options,
+            lambda: self.llm.stream_complete(prompt, formatted=formatted, **kwargs),
+            lambda replay: self._report(self._hit_complete, replay, prompt, formatted, **kwargs),
+        )
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         options = _options(kwargs)
@@ -434,7 +534,7 @@ class CachedLLM(LLM):
         return await self._acoalesced(
             request,
             ChatResponse,
-            lambda: self.llm.achat(messages, **kwargs),
+            lambda: self.llm.achat(strip_marks(messages), **kwargs),
             lambda hit: self._areport(self._ahit_chat, hit, messages, **kwargs),
             options,
         )
@@ -456,24 +556,25 @@ class CachedLLM(LLM):
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
         options = _options(kwargs)
-        request = self._chat_request(messages, kwargs)
-        cached = await self._ahit(request, ChatResponse, options)
-        if cached is not None:
-            return await self._areport(self._ahit_chat, _areplay(cached), messages, **kwargs)
-        stream = await self.llm.astream_chat(messages, **kwargs)
-        return self._arecorded(request, stream, options)
+        return await self._astream(
+            self._chat_request(messages, kwargs),
+            ChatResponse,
+            options,
+            lambda: self.llm.astream_chat(strip_marks(messages), **kwargs),
+            lambda replay: self._areport(self._ahit_chat, replay, messages, **kwargs),
+        )
 
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
         options = _options(kwargs)
-        request = self._complete_request(prompt, formatted, kwargs)
-        cached = await self._ahit(request, CompletionResponse, options)
-        if cached is not None:
-            replay = _areplay(cached)
-            return await self._areport(self._ahit_complete, replay, prompt, formatted, **kwargs)
-        stream = await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)
-        return self._arecorded(request, stream, options)
+        return await self._astream(
+            self._complete_request(prompt, formatted, kwargs),
+            CompletionResponse,
+            options,
+            lambda: self.llm.astream_complete(prompt, formatted=formatted, **kwargs),
+            lambda replay: self._areport(self._ahit_complete, replay, prompt, formatted, **kwargs),
+        )
 
 
 class _Unstorable(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -15,6 +15,7 @@ from tiered_cache import CacheHit
 from tiered_cache.options import replay_pieces
 
 Response = TypeVar("Response", ChatResponse, CompletionResponse)
+R = TypeVar("R", bound=ChatResponse | CompletionResponse)
 
 CACHE_KEY = "tiered_cache"
 """The `additional_kwargs` key that tells a caller a response came from the cache, and how."""
@@ -64,37 +65,79 @@ def decode(payload: str, kind: type[Response]) -> Response:
     return kind.model_validate_json(payload)
 
 
-def mark_hit(response: Response, hit: CacheHit) -> Response:
-    """Record in `additional_kwargs` which tier served the response and how similar it was."""
-    response.additional_kwargs = {
-        **response.additional_kwargs,
-        CACHE_KEY: {
-            "tier": hit.tier,
-            "similarity": hit.similarity,
-            "matched_query": hit.matched_query,
-        },
+def hit_marker(hit: CacheHit) -> dict[str, Any]:
+    """How a response was served: the tier, the similarity of the stored question, that
+    question, and whether it was another concurrent caller's answer (`coalesced`)."""
+    return {
+        "tier": hit.tier,
+        "similarity": hit.similarity,
+        "matched_query": hit.matched_query,
+        "coalesced": hit.coalesced,
     }
+
+
+def mark(response: R, marker: Mapping[str, Any]) -> R:
+    """Put `marker` where callers and agents look: the response's `additional_kwargs`, its
+    `raw` (an agent's `AgentOutput.raw` / `AgentStream.raw`) and, for chat, the message's
+    `additional_kwargs` (`AgentOutput.response`). The wrapper strips it from the messages it
+    sends on (`strip_marks`), and keys ignore it."""
+    marker = dict(marker)
+    response.additional_kwargs = {**response.additional_kwargs, CACHE_KEY: marker}
+    raw = response.raw
+    if raw is None or isinstance(raw, Mapping):
+        response.raw = {**(raw or {}), CACHE_KEY: marker}
+    if isinstance(response, ChatResponse):
+        message = response.message
+        message.additional_kwargs = {**message.additional_kwargs, CACHE_KEY: marker}
     return response
+
+
+def mark_hit(response: Response, hit: CacheHit) -> Response:
+    """Record on the response which tier served it and how similar it was (see `mark`)."""
+    return mark(response, hit_marker(hit))
+
+
+def strip_marks(messages: Sequence[ChatMessage]) -> Sequence[ChatMessage]:
+    """The messages without our hit marker (a replayed message kept in an agent's memory
+    carries it; a provider that forwards `additional_kwargs` must never receive it)."""
+    if not any(CACHE_KEY in m.additional_kwargs for m in messages):
+        return messages
+    return [
+        m.model_copy(
+            update={
+                "additional_kwargs": {
+                    k: v for k, v in m.additional_kwargs.items() if k != CACHE_KEY
+                }
+            }
+        )
+        if CACHE_KEY in m.additional_kwargs
+        else m
+        for m in messages
+    ]
 
 
 def stream_chunks(response: Response) -> list[Response]:
     """A cached response replayed as a stream, as LangChain's `cached` replays one (the same
     pieces: `tiered_cache.options.replay_pieces`): each chunk's `delta` a word, its text the
-    text so far; the last chunk is the whole response (metadata, tool calls) with its delta."""
+    text so far; the last chunk is the whole response (metadata, tool calls) with its delta.
+    Each chunk carries the response's hit marker (see `mark`)."""
     if isinstance(response, ChatResponse):
         text = response.message.content or ""
     else:
         text = response.text or ""
+    marker = response.additional_kwargs.get(CACHE_KEY)
     *pieces, last = replay_pieces(text)
     chunks: list[Any] = []
     sofar = ""
     for piece in pieces:
         sofar += piece
+        chunk: ChatResponse | CompletionResponse
         if isinstance(response, ChatResponse):
             message = ChatMessage(role=response.message.role, content=sofar)
-            chunks.append(ChatResponse(message=message, delta=piece))
+            chunk = ChatResponse(message=message, delta=piece)
         else:
-            chunks.append(CompletionResponse(text=sofar, delta=piece))
+            chunk = CompletionResponse(text=sofar, delta=piece)
+        chunks.append(chunk if marker is None else mark(chunk, marker))
     chunks.append(response.model_copy(update={"delta": last}))
     return chunks
 

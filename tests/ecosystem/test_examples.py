@@ -34,7 +34,13 @@ def run(script: str, *args: str) -> str:
 
 def test_every_example_is_short_and_tested() -> None:
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
-    assert scripts == ["langchain_chat.py", "llamaindex_rag.py", "shared_redis.py", "stats_page.py"]
+    assert scripts == [
+        "langchain_chat.py",
+        "llamaindex_agent.py",
+        "llamaindex_rag.py",
+        "shared_redis.py",
+        "stats_page.py",
+    ]
     for name in scripts:
         assert len((EXAMPLES / name).read_text().splitlines()) < 80, name
 
@@ -56,6 +62,14 @@ def test_llamaindex_rag() -> None:
         "'Which river flows through Paris?' -> 'The Seine flows through Paris.'",
         "LLM cache: 1 exact hit(s), 1 miss(es)",
     ]
+
+
+@pytest.mark.slow
+def test_llamaindex_agent() -> None:
+    out = run("llamaindex_agent.py")
+    assert '"What\'s 12 divided by 3?" step -> cache (semantic, 0.9' in out
+    assert "'What is 3 divided by 12?' -> It is 0.25." in out  # swapped operands: not served
+    assert "hits: 1 semantic; model calls: 5" in out
 
 
 @pytest.mark.slow

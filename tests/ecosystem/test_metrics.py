@@ -133,3 +133,45 @@ def test_opentelemetry_span_per_lookup_and_counters() -> None:
     assert {"tiered_cache.hits", "tiered_cache.misses", "tiered_cache.tokens_saved"} <= set(names)
     tokens = list(names["tiered_cache.tokens_saved"].data.data_points)
     assert tokens[0].value == 42
+
+
+@pytest.mark.skipif(not metrics.HAS_PROMETHEUS, reason="prometheus-client is not installed")
+def test_a_coalesced_request_is_a_hit_in_stats_prometheus_and_the_page() -> None:
+    import threading
+
+    from prometheus_client import REGISTRY
+    from tiered_cache.observability.metrics import render_snapshot
+    from tiered_cache.tools.page import render
+
+    from ..flights import DEADLINE, Joins
+
+    ns = f"c-{uuid.uuid4().hex[:8]}"
+    cache = TieredCache(namespace=ns, semantic=False)
+    joins = Joins(cache)
+    req = cache.request("asked twice at once", model="m")
+    assert cache.lookup(req, lead=True) is None  # this thread leads: a miss
+    waited: list[Any] = []
+    follower = threading.Thread(target=lambda: waited.append(cache.lookup(req, lead=True)))
+    follower.start()
+    joins.wait_for(2)  # the follower waits for this thread's answer
+    cache.store(req, "the answer", usage={"total_tokens": 30})
+    assert cache.land(req)
+    follower.join(DEADLINE)
+    hit = waited[0]
+    assert (hit.payload, hit.tier, hit.coalesced) == ("the answer", "exact", True)
+
+    stats = cache.stats()
+    assert (stats["misses"], stats["coalesced_hits"], stats["exact_hits"]) == (1, 1, 0)
+    assert (stats["lookups"], stats["hit_rate"], stats["tokens_saved"]) == (2, 0.5, 30)
+
+    def value(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"namespace": ns, **labels})
+
+    assert value("tiered_cache_hits_total", tier="coalesced") == 1.0
+    assert value("tiered_cache_misses_total") == 1.0
+    assert value("tiered_cache_lookup_seconds_count", outcome="coalesced") == 1.0
+    text = render_snapshot(stats, ns, "tiered_cache")
+    assert f'tiered_cache_hits_total{{namespace="{ns}",tier="coalesced"}} 1.0' in text
+    page = render(stats, stats["similarities"], [], "t")
+    assert '<div class="n">50.0%</div>hit rate' in page
+    assert '<div class="n">1</div>coalesced' in page

@@ -74,3 +74,21 @@ def test_shared_stats_can_be_turned_off(redis_url: str, namespace: str) -> None:
     client = redis.Redis.from_url(redis_url)
     assert client.exists(f"tc:{{{namespace}}}:v1:stats") == 0
     client.close()
+
+
+def test_coalesced_hits_are_shared_and_count_in_the_hit_rate(
+    redis_url: str, namespace: str
+) -> None:
+    cache = TieredCache.from_url(redis_url, namespace=namespace, semantic=False)
+    cache._stats.observe_lookup("miss", 0.001)
+    cache._stats.observe_lookup("coalesced", 0.2)
+    cache._stats.observe_lookup("coalesced", 0.2)
+    cache.close()
+    client = redis.Redis.from_url(redis_url)
+    base = f"tc:{{{namespace}}}:v1:"
+    shared = read_shared_stats(client, base, scan=False)
+    assert (shared["coalesced_hits"], shared["misses"], shared["lookups"]) == (2, 1, 3)
+    assert shared["hit_rate"] == pytest.approx(2 / 3)
+    assert shared["latency"]["coalesced"]["count"] == 2
+    client.delete(stats_key(base))
+    client.close()

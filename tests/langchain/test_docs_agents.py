@@ -1,16 +1,16 @@
-"""docs/agents.md's examples run as written and print what the page says they do."""
+"""The README's agents section: its examples run as written and print what it says they do."""
 
 from __future__ import annotations
 
 import pytest
 
-from ..docs import page_blocks
+from ..readme import README, python_blocks, section
 
-PAGE, BLOCKS = page_blocks("agents.md")
+BLOCKS = python_blocks("Agents and LangGraph")
 
 
 def run(block: str) -> None:
-    exec(compile(block, str(PAGE), "exec"), {})
+    exec(compile(block, str(README), "exec"), {})
 
 
 def test_an_agent_streams_a_hit_without_the_model(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,5 +29,5 @@ def test_a_cached_node_runs_once(capsys: pytest.CaptureFixture[str]) -> None:
     ]
 
 
-def test_the_page_fits_in_the_readme() -> None:
-    assert len(PAGE.read_text().splitlines()) <= 40 and len(BLOCKS) == 2
+def test_the_section_stays_short() -> None:
+    assert len(section("Agents and LangGraph").splitlines()) <= 40 and len(BLOCKS) == 2

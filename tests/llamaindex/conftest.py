@@ -153,6 +153,14 @@ class CountingLLM(CustomLLM):
         return super().stream_chat(messages, **kwargs)
 
 
+def unmarked(message: ChatMessage) -> ChatMessage:
+    """A replayed message without the hit marker it carries (to compare with a fresh one)."""
+    from llamaindex_tiered_cache import CACHE_KEY
+
+    kept = {k: v for k, v in message.additional_kwargs.items() if k != CACHE_KEY}
+    return message.model_copy(update={"additional_kwargs": kept})
+
+
 def fake_vector(*parts: str, dim: int = 8) -> list[float]:
     digest = hashlib.sha256("|".join(parts).encode()).digest()
     return [b / 255.0 for b in digest[:dim]]

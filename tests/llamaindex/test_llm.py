@@ -18,7 +18,7 @@ from tiered_cache import Backends, CacheEntry, CacheHit, ConfigurationError, Tie
 from llamaindex_tiered_cache import CACHE_KEY, CachedLLM
 
 from ..conftest import CacheFactory
-from .conftest import CountingLLM
+from .conftest import CountingLLM, unmarked
 
 APIS = ["sync", "async"]
 
@@ -95,6 +95,7 @@ async def test_repeated_complete_is_served_from_cache(make_cache: CacheFactory, 
         "tier": "exact",
         "similarity": 1.0,
         "matched_query": "What is 2 + 2?",
+        "coalesced": False,
     }
     assert without_cache_info(second.additional_kwargs) == first.additional_kwargs
     # the fake reports usage on its sync path only: a hit then counts the tokens it saved
@@ -115,8 +116,11 @@ async def test_repeated_chat_is_served_from_cache(make_cache: CacheFactory, api:
 
     assert inner.calls == 1
     assert first.message.content.startswith("answer 1 from fake-1")  # type: ignore[union-attr]
-    assert second.message == first.message
+    assert unmarked(second.message) == first.message
     assert second.additional_kwargs[CACHE_KEY]["tier"] == "exact"
+    # the marker is on the message too (what an agent keeps), never on a fresh one
+    assert second.message.additional_kwargs[CACHE_KEY] == second.additional_kwargs[CACHE_KEY]
+    assert CACHE_KEY not in first.message.additional_kwargs
 
 
 async def test_sync_and_async_share_entries(make_cache: CacheFactory) -> None:
@@ -130,7 +134,7 @@ async def test_sync_and_async_share_entries(make_cache: CacheFactory) -> None:
 
     assert inner.calls == 2  # one for complete, one for chat: separate endpoints
     assert second.text == first.text
-    assert fourth.message == third.message
+    assert unmarked(fourth.message) == third.message
 
 
 async def test_async_endpoints_call_the_inner_async_methods(make_cache: CacheFactory) -> None:
@@ -252,7 +256,7 @@ async def test_a_different_system_prompt_misses(make_cache: CacheFactory, api: s
 
     assert inner.calls == 2
     assert b.message.content != a.message.content
-    assert a_again.message == a.message
+    assert unmarked(a_again.message) == a.message
 
 
 async def test_model_params_and_endpoint_are_part_of_the_key(make_cache: CacheFactory) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import background
 from ..errors import ModelNotFoundError
 from .embedder import DEFAULT_MODEL, _resolve_model_path
 
@@ -253,7 +254,7 @@ class OnnxEmbedder:
             finally:
                 done.set()
 
-        threading.Thread(target=load, name="tiered-cache-model-load", daemon=True).start()
+        background.start(load, "tiered-cache-model-load")  # waited for at exit
 
     def ready(self, timeout: float | None = None) -> bool:
         """Whether the model is loaded, waiting up to `timeout` seconds for a background load."""

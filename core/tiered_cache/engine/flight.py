@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+SWEEP_AT = 1024
+"""Leads in flight at which a join also drops the expired ones (bounded memory when callers
+never land, e.g. a framework that skips its update after the model failed)."""
+
 
 @dataclass(eq=False)
 class Lead:
@@ -56,6 +60,8 @@ class Flights:
             if lead is not None:  # expired: never landed; its followers look again
                 self._forget(lead)
                 lead.done.set()
+            if len(self._flights) >= SWEEP_AT:
+                self._sweep(now)
             lead = Lead(key, owner, event(), now + ttl, slot)
             self._flights[slot] = lead
             self._owned[(owner, key)] = lead
@@ -72,6 +78,13 @@ class Flights:
         loop = asyncio.get_running_loop()
         owner = asyncio.current_task() or loop
         return self._join((loop, key), key, owner, ttl, asyncio.Event)
+
+    def _sweep(self, now: float) -> None:
+        """Drop the expired leads nobody asked about again (their callers never landed)."""
+        for lead in [lead for lead in self._flights.values() if lead.expires <= now]:
+            self._forget(lead)
+            if isinstance(lead.done, threading.Event):  # an asyncio.Event: only on its loop
+                lead.done.set()
 
     def held(self, key: str, owner: Hashable) -> Lead | None:
         """The lead `owner` (a thread id or an asyncio task) holds on `key`, if any."""

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import background
 from ..errors import ConfigurationError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -309,7 +310,7 @@ def start_loading() -> None:
         with contextlib.suppress(Exception):  # raised again, with its message, on first use
             shared()
 
-    threading.Thread(target=run, name="tiered-cache-judge", daemon=True).start()
+    background.start(run, "tiered-cache-judge")  # waited for at exit
 
 
 _starting = threading.Event()

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from ..errors import ConfigurationError
 from . import judge as judge_module
+from . import operators
 
 logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "verifier_weights.json"
@@ -116,6 +117,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bigram_jaccard",
     "entity_missing",
     "order_mismatch",
+    "operand_order_mismatch",
 )
 _STRONG_TYPES = frozenset({"why", "when", "where", "who", "whom", "whose"}) | {
     f"how {w}" for w in ("many", "much", "long", "old", "often")
@@ -258,6 +260,7 @@ class _Parsed:
     polarity: frozenset[str]
     bigrams: frozenset[tuple[str, str]]
     directions: frozenset[tuple[str, str, str]]
+    operations: frozenset[tuple[str, str, str]]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -289,6 +292,7 @@ def _parse(text: str) -> _Parsed:
         polarity=frozenset(_POLAR[t] for t in tokens if t in _POLAR),
         bigrams=frozenset(itertools.pairwise(tokens)),
         directions=_directions(tokens),
+        operations=operators.operations(text),
     )
 
 
@@ -355,6 +359,7 @@ def extract_features(query: str, candidate: str, similarity: float) -> dict[str,
         "bigram_jaccard": _jaccard(a.bigrams, b.bigrams),
         "entity_missing": 1.0 if missing else 0.0,
         "order_mismatch": 1.0 if _reversed(a.directions, b.directions) else 0.0,
+        "operand_order_mismatch": 1.0 if operators.swapped(a.operations, b.operations) else 0.0,
     }
 
 
