@@ -193,7 +193,7 @@ def test_get_or_compute_leads_leases_computes_keeps_releases_and_lands() -> None
     lead = Lead(req.exact_key, "me", threading.Event(), float("inf"), req.exact_key)
     lease = plan.send(lead)
     assert isinstance(lease, Lease) and lease.acquire
-    assert plan.send(True) == Lookup(req)  # stored since the first lookup?
+    assert plan.send(True) == Lookup(req, exact_only=True)  # stored since the first lookup?
     observe = plan.send(None)
     assert isinstance(observe, Observe) and observe.hit is None  # one miss, counted once
     assert plan.send(None) == Compute()
@@ -252,7 +252,7 @@ def test_a_follower_leads_when_its_leader_failed() -> None:
     assert isinstance(follow, Follow) and follow.key == req.exact_key
     lead = Lead(req.exact_key, "me", threading.Event(), float("inf"), req.exact_key)
     assert isinstance(plan.send(lead), Lease)
-    assert plan.send(True) == Lookup(req)
+    assert plan.send(True) == Lookup(req, exact_only=True)  # L1: the key it now leads
     observe = plan.send(None)
     assert isinstance(observe, Observe) and observe.hit is None
     assert finish(plan, None) == (None, lead)

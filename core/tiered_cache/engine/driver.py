@@ -444,7 +444,7 @@ class Driver:
     def _step(self, step: Step, compute: Callable[[], Computed] | None = None) -> Any:
         cfg = self._config()
         if isinstance(step, Lookup):
-            return self.run(self.plans.lookup(step.request), None)
+            return self.run(self.plans.lookup(step.request, exact_only=step.exact_only), None)
         if isinstance(step, Observe):
             return self._looked_up(step.hit, step.started, step.request)
         if isinstance(step, Follow):
@@ -481,7 +481,8 @@ class Driver:
     ) -> Any:
         cfg = self._config()
         if isinstance(step, Lookup):
-            return await self.arun(self.plans.lookup(step.request), None)
+            plan = self.plans.lookup(step.request, exact_only=step.exact_only)
+            return await self.arun(plan, None)
         if isinstance(step, Observe):
             return self._looked_up(step.hit, step.started, step.request)
         if isinstance(step, Follow):

@@ -97,9 +97,11 @@ Plan = Generator[Op, Any, T]
 # -- the steps of single-flight (threads or tasks waiting, leases, the caller's compute) ---------
 @dataclass(frozen=True)
 class Lookup:
-    """L1 then L2, counting nothing (the plan counts the outcome with `Observe`)."""
+    """L1 then L2 (`exact_only`: L1 alone), counting nothing (the plan counts the outcome with
+    `Observe`)."""
 
     request: CacheRequest
+    exact_only: bool = False
 
 
 @dataclass(frozen=True)

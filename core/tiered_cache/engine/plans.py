@@ -146,8 +146,11 @@ class Plans:
         )
 
     # -- lookup and store ------------------------------------------------------------------------
-    def lookup(self, req: CacheRequest, counted: bool = True) -> Plan[CacheHit | None]:
-        """L1, then L2. `counted=False`: a read-only run (explain) records no rejection."""
+    def lookup(
+        self, req: CacheRequest, counted: bool = True, exact_only: bool = False
+    ) -> Plan[CacheHit | None]:
+        """L1, then L2. `counted=False`: a read-only run (explain) records no rejection;
+        `exact_only`: L1 alone."""
         raw = yield Get(req.exact_key)
         if raw is not None:
             entry = self.entry(raw)
@@ -158,7 +161,7 @@ class Plans:
                     entry.payload, "exact", 1.0, entry.query_text, entry, req.partition_key
                 )
             yield Delete(req.exact_key)
-        if not self.semantic or not req.semantic_allowed or req.query_text is None:
+        if exact_only or not self.semantic or not req.semantic_allowed or req.query_text is None:
             return None
         cfg = self._config()
         vector = yield Embed(req.query_text)
@@ -328,8 +331,9 @@ class Plans:
                 if (yield Lease(key, token, acquire=True)):
                     lead.token = token
                     # A caller that led and landed between this caller's lookup and its join
-                    # has stored the answer: look once more before calling the model.
-                    hit = yield Lookup(request)
+                    # has stored the answer under this very key: read it once more (L1 only:
+                    # the semantic tier was searched a moment ago) before calling the model.
+                    hit = yield Lookup(request, exact_only=True)
                     if hit is None:
                         return None, lead
                     yield from self.land(lead)
