@@ -78,6 +78,7 @@ VETOES = (
     "negation_mismatch",
     "comparison_mismatch",
     "order_mismatch",
+    "contrast_mismatch",
 )
 
 

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from ..errors import ConfigurationError
 from . import judge as judge_module
+from .contrast import contrast_mismatch
 
 logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "verifier_weights.json"
@@ -116,6 +117,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bigram_jaccard",
     "entity_missing",
     "order_mismatch",
+    "contrast_mismatch",  # contrast.py: opposite words, a veto
 )
 _STRONG_TYPES = frozenset({"why", "when", "where", "who", "whom", "whose"}) | {
     f"how {w}" for w in ("many", "much", "long", "old", "often")
@@ -355,6 +357,7 @@ def extract_features(query: str, candidate: str, similarity: float) -> dict[str,
         "bigram_jaccard": _jaccard(a.bigrams, b.bigrams),
         "entity_missing": 1.0 if missing else 0.0,
         "order_mismatch": 1.0 if _reversed(a.directions, b.directions) else 0.0,
+        "contrast_mismatch": 1.0 if contrast_mismatch(query, candidate) else 0.0,
     }
 
 
