@@ -99,7 +99,8 @@ def main() -> None:
     args = parser.parse_args()
     pairs = sorted(antonyms(args.wordnet))
     text = args.out.read_text() if args.out.exists() else ""
-    curated = text.split(HEADER)[0].rstrip() + "\n\n" if HEADER in text else text
+    marker = f"\n{HEADER}\n"
+    curated = text.split(marker)[0].rstrip() + "\n\n" if marker in text else text
     body = "\n".join(f"{a} {b}" for a, b in pairs)
     args.out.write_text(f"{curated}{HEADER}\n{LICENCE}{body}\n")
     print(f"{len(pairs)} WordNet antonym pairs -> {args.out}")
