@@ -79,6 +79,7 @@ VETOES = (
     "comparison_mismatch",
     "order_mismatch",
     "contrast_mismatch",
+    "role_reversal",
 )
 
 

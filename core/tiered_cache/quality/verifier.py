@@ -29,6 +29,7 @@ import numpy.typing as npt
 from ..errors import ConfigurationError
 from . import judge as judge_module
 from .contrast import contrast_mismatch
+from .roles import reversed_roles, roles
 
 logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "verifier_weights.json"
@@ -118,6 +119,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "entity_missing",
     "order_mismatch",
     "contrast_mismatch",  # contrast.py: opposite words, a veto
+    "role_reversal",  # roles.py: the reverse move in other words, a veto
 )
 _STRONG_TYPES = frozenset({"why", "when", "where", "who", "whom", "whose"}) | {
     f"how {w}" for w in ("many", "much", "long", "old", "often")
@@ -358,7 +360,12 @@ def extract_features(query: str, candidate: str, similarity: float) -> dict[str,
         "entity_missing": 1.0 if missing else 0.0,
         "order_mismatch": 1.0 if _reversed(a.directions, b.directions) else 0.0,
         "contrast_mismatch": 1.0 if contrast_mismatch(query, candidate) else 0.0,
+        "role_reversal": 1.0 if _role_reversal(a, b) else 0.0,
     }
+
+
+def _role_reversal(a: _Parsed, b: _Parsed) -> bool:
+    return reversed_roles(roles(a.tokens, _stem, _STOPWORDS), roles(b.tokens, _stem, _STOPWORDS))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,70 @@
+"""The role veto: the same move in the other direction, whatever words say it.
+
+"Export my spreadsheet to a CSV file" and "import a CSV file into my spreadsheet", or "transfer
+photos from my phone to my laptop" and "copy the pictures on my laptop onto my phone": each
+question has a source (a "from"/"off"/"out of" phrase, else the words just before the
+connector) and a target (the words after "to"/"into"/"onto"/"towards"). Compared as sets of
+content words, a question whose target holds the other's source, and whose source holds the
+other's target, while the two targets share nothing, asks for the reverse move: a veto.
+The verifier's `order_mismatch` catches the same words reversed; this one the rewordings.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection, Sequence
+
+TARGETS = frozenset({"to", "into", "onto", "towards", "toward"})
+SOURCES = frozenset({"from", "off"})
+# Words that end a phrase: a source or target never reaches past them.
+BOUNDARIES = TARGETS | SOURCES | frozenset(
+    {"and", "or", "but", "with", "by", "for", "at", "in", "on", "than", "as", "using", "via",
+     "without", "if", "when", "while", "so", "because", "then", "that", "which", "who"}
+)  # fmt: skip
+REACH = 4  # how far a phrase reaches from its connector, in tokens
+
+Role = tuple[frozenset[str], frozenset[str]]  # (source words, target words)
+
+
+def _phrase(stems: Sequence[str], start: int, step: int, stop: Collection[str]) -> frozenset[str]:
+    out: set[str] = set()
+    i = start
+    while 0 <= i < len(stems) and abs(i - start) < REACH:
+        word = stems[i]
+        if word in BOUNDARIES:
+            break
+        if word not in stop:
+            out.add(word)
+        i += step
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _roles_cached(stems: tuple[str, ...], stop: frozenset[str]) -> tuple[Role, ...]:
+    sources: set[str] = set()
+    for i, word in enumerate(stems):
+        if word in SOURCES or (word == "out" and i + 1 < len(stems) and stems[i + 1] == "of"):
+            sources |= _phrase(stems, i + (2 if word == "out" else 1), 1, stop)
+    out: list[Role] = []
+    for i, word in enumerate(stems):
+        if word in TARGETS:
+            target = _phrase(stems, i + 1, 1, stop)
+            source = frozenset(sources) or _phrase(stems, i - 1, -1, stop)
+            if target and source and not target & source:
+                out.append((source, target))
+    return tuple(out)
+
+
+def roles(
+    tokens: Sequence[str], stem: Callable[[str], str], stop: frozenset[str]
+) -> tuple[Role, ...]:
+    """(source, target) content-word sets of each "to"/"into"/"onto" in a tokenized question."""
+    return _roles_cached(tuple(stem(t) for t in tokens), stop)
+
+
+def reversed_roles(a: Sequence[Role], b: Sequence[Role]) -> bool:
+    """Whether one question moves from the other's target to the other's source."""
+    return any(sa & tb and ta & sb and not ta & tb for sa, ta in a for sb, tb in b)
+
+
+__all__ = ["roles", "reversed_roles"]

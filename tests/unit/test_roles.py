@@ -1,0 +1,58 @@
+"""The role veto: a reversed move is caught however it is worded."""
+
+from __future__ import annotations
+
+import pytest
+from tiered_cache.quality.roles import reversed_roles, roles
+from tiered_cache.quality.verifier import _STOPWORDS, Verifier, _parse, _stem, extract_features
+
+
+def _roles(text: str) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    return roles(_parse(text).tokens, _stem, _STOPWORDS)
+
+
+def test_source_and_target_of_each_connector() -> None:
+    assert _roles("How do I transfer photos from my phone to my laptop?") == (
+        (frozenset({"phone"}), frozenset({"laptop"})),
+    )
+    assert _roles("How can I copy the pictures on my laptop onto my phone?") == (
+        (frozenset({"laptop"}), frozenset({"phone"})),
+    )
+    assert _roles("How can I move money out of PayPal into my bank account?") == (
+        (frozenset({"paypal"}), frozenset({"bank", "account"})),
+    )
+    assert _roles("What is the capital of France?") == ()
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("How do I transfer photos from my phone to my laptop?",
+         "How can I copy the pictures on my laptop onto my phone?"),
+        ("How do I export my spreadsheet to a CSV file?",
+         "How do I import a CSV file into my spreadsheet?"),
+        ("How do I convert a Word document to a PDF?",
+         "How can I turn a PDF into a Word document?"),
+        ("How long is the flight from Sydney to Tokyo?",
+         "How many hours does it take to fly to Sydney from Tokyo?"),
+    ],
+)  # fmt: skip
+def test_reversed_moves_are_vetoed(a: str, b: str) -> None:
+    assert reversed_roles(_roles(a), _roles(b)) and reversed_roles(_roles(b), _roles(a))
+    assert extract_features(a, b, 0.95)["role_reversal"] == 1.0
+    assert Verifier(judge=False).score(a, b, 0.99) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("How do I convert a Word document to a PDF?",
+         "How can I turn a Word document into a PDF?"),
+        ("How do I transfer photos from my phone to my laptop?",
+         "What's the best way to move pictures off my phone onto my laptop?"),
+        ("How long is the flight from Sydney to Tokyo?", "How many hours from Sydney to Tokyo?"),
+    ],
+)  # fmt: skip
+def test_the_same_move_reworded_is_not_a_reversal(a: str, b: str) -> None:
+    assert not reversed_roles(_roles(a), _roles(b))
+    assert extract_features(a, b, 0.95)["role_reversal"] == 0.0
