@@ -29,6 +29,8 @@ import numpy.typing as npt
 from ..errors import ConfigurationError
 from . import judge as judge_module
 from .contrast import contrast_mismatch
+from .near_repeat import FLOOR as NEAR_REPEAT_FLOOR
+from .near_repeat import near_repeat
 from .roles import reversed_roles, roles
 
 logger = logging.getLogger(__name__)
@@ -507,6 +509,13 @@ class Verifier:
             for name, w in zip(self.weights.features, self.weights.weights, strict=True)
         )
 
+    def near_repeat(self, query: str, candidate: str, similarity: float = 1.0) -> bool:
+        """The same question retyped (near_repeat.py), at least NEAR_REPEAT_FLOOR similar, and
+        no veto: a hit at any score and any threshold."""
+        if similarity < NEAR_REPEAT_FLOOR or not near_repeat(query, candidate):
+            return False
+        return self._base(extract_features(query, candidate, similarity)) is not None
+
     def score(self, query: str, candidate: str, similarity: float) -> float:
         """Probability that the two questions are duplicates (0.0 when a veto fires)."""
         z = self._base(extract_features(query, candidate, similarity))
@@ -526,6 +535,8 @@ class Verifier:
         z = self._base(extract_features(query, candidate, similarity))
         if z is None:
             return False, -math.inf
+        if near_repeat(query, candidate):
+            return True, z
         low, high = self._judge_range
         if _sigmoid(z + high) < cut:
             return False, z
@@ -573,6 +584,8 @@ class Verifier:
         for name in self.weights.vetoes:
             if feats[name] > 0:
                 out[f"veto:{name}"] = -math.inf
+        if near_repeat(query, candidate) and not any(k.startswith("veto:") for k in out):
+            out["rule:near_repeat"] = math.inf
         return out
 
 
