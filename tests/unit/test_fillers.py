@@ -6,6 +6,7 @@ import pytest
 from tiered_cache.errors import ConfigurationError
 from tiered_cache.fillers import fillers, parse_fillers, strip_fillers
 from tiered_cache.normalize import Normalizer
+from tiered_cache.request import build_request
 
 
 @pytest.mark.parametrize(
@@ -61,3 +62,15 @@ def test_loader_is_cached_and_rejects_malformed_files() -> None:
         parse_fillers("[nope]\num\n")
     with pytest.raises(ConfigurationError, match="missing"):
         parse_fillers("[leading]\num\n")
+
+
+def test_a_request_with_fillers_shares_the_exact_key_of_the_bare_one() -> None:
+    def key(text: str, **kw: bool) -> str:
+        msgs = [{"role": "user", "content": text}]
+        return build_request(msgs, model="m", normalizer=Normalizer(**kw)).exact_key
+
+    bare = key("What is the capital of France?")
+    assert key("Hey, what is the capital of France? Thanks") == bare
+    assert key("Hey, what is the capital of France? Thanks", fillers=False) != bare
+    # Without fillers the key is the one the normalizer gave before fillers existed.
+    assert key("What is the capital of France?", fillers=False) == bare

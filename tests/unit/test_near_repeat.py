@@ -58,7 +58,7 @@ def test_vetoes_still_win_and_the_floor_holds() -> None:
     assert not verifier.near_repeat("How do I lose 5 kg", "How do I loose 50 kg")
     assert verifier.near_repeat("What fods are high in iron?", "What foods are high in iron?", 0.7)
     assert not verifier.near_repeat(
-        "What fods are high in iron?", "What foods are high in iron?", 0.5
+        "What fods are high in iron?", "What foods are high in iron?", 0.4
     )
     assert verifier.explain("what fods are high in iron", "What foods are high in iron?", 0.7)[
         "rule:near_repeat"
