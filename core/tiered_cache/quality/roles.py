@@ -4,8 +4,9 @@
 photos from my phone to my laptop" and "copy the pictures on my laptop onto my phone": each
 question has a source (a "from"/"off"/"out of" phrase, else the words just before the
 connector) and a target (the words after "to"/"into"/"onto"/"towards"). Compared as sets of
-content words, a question whose target holds the other's source, and whose source holds the
-other's target, while the two targets share nothing, asks for the reverse move: a veto.
+content words, a question whose target holds a word of the other's source, and whose source a
+word of the other's target (words in the same role on both sides do not count), asks for the
+reverse move: a veto.
 The verifier's `order_mismatch` catches the same words reversed; this one the rewordings.
 """
 
@@ -14,11 +15,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Sequence
 
-TARGETS = frozenset({"to", "into", "onto", "towards", "toward"})
+TARGETS = frozenset({"to", "into", "onto", "towards", "toward", "as"})  # "save X as Y"
 SOURCES = frozenset({"from", "off"})
 # Words that end a phrase: a source or target never reaches past them.
 BOUNDARIES = TARGETS | SOURCES | frozenset(
-    {"and", "or", "but", "with", "by", "for", "at", "in", "on", "than", "as", "using", "via",
+    {"and", "or", "but", "with", "by", "for", "at", "in", "on", "than", "using", "via",
      "without", "if", "when", "while", "so", "because", "then", "that", "which", "who"}
 )  # fmt: skip
 REACH = 4  # how far a phrase reaches from its connector, in tokens
@@ -50,7 +51,9 @@ def _roles_cached(stems: tuple[str, ...], stop: frozenset[str]) -> tuple[Role, .
         if word in TARGETS:
             target = _phrase(stems, i + 1, 1, stop)
             source = frozenset(sources) or _phrase(stems, i - 1, -1, stop)
-            if target and source and not target & source:
+            # Words on both sides ("JPG images to PNG images") tell nothing about direction.
+            source, target = source - target, target - source
+            if target and source:
                 out.append((source, target))
     return tuple(out)
 
@@ -64,7 +67,7 @@ def roles(
 
 def reversed_roles(a: Sequence[Role], b: Sequence[Role]) -> bool:
     """Whether one question moves from the other's target to the other's source."""
-    return any(sa & tb and ta & sb and not ta & tb for sa, ta in a for sb, tb in b)
+    return any((ta & sb) - tb - sa and (sa & tb) - sb - ta for sa, ta in a for sb, tb in b)
 
 
 __all__ = ["roles", "reversed_roles"]
