@@ -149,11 +149,11 @@ def lemmas(text: str) -> tuple[str, ...]:
     """The question as lexicon lemmas, with phrases ("at least") and "7 pm" folded to tokens."""
     text = _NON.sub("non", _HOUR.sub(r"\1 \2m", text))
     tokens = [t.lower() for t in _TOKEN.findall(text)]
-    lex = lexicon()
+    starts = _phrase_starts()
     out: list[str] = []
     i = 0
     while i < len(tokens):
-        for words, token in lex.phrases:
+        for words, token in starts.get(tokens[i], ()):
             if tuple(tokens[i : i + len(words)]) == words:
                 out.append(token)
                 i += len(words)
@@ -162,6 +162,15 @@ def lemmas(text: str) -> tuple[str, ...]:
             out.append(lemma(tokens[i]))
             i += 1
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _phrase_starts() -> dict[str, list[tuple[tuple[str, ...], str]]]:
+    """The lexicon's phrases by their first word (longest first)."""
+    out: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for words, token in lexicon().phrases:
+        out.setdefault(words[0], []).append((words, token))
+    return out
 
 
 def _affix_opposite(a: str, b: str) -> bool:
@@ -184,6 +193,17 @@ def _opposite(a: str, b: str) -> bool:
     return lexicon().opposite(a, b) or _affix_opposite(a, b)
 
 
+def _affix_partners(x: str) -> set[str]:
+    """The words `_affix_opposite` pairs with `x`."""
+    out = {prefix + x for prefix in _NEGATING_PREFIXES if len(x) >= _MIN_STEM}
+    out.update(x[len(p) :] for p in _NEGATING_PREFIXES if x.startswith(p))
+    if x.endswith("less"):
+        out.add(x[:-4] + "ful")
+    if x.endswith("ful"):
+        out.add(x[:-3] + "less")
+    return out
+
+
 def contrasts(query: str, candidate: str) -> list[tuple[str, str]]:
     """The opposite pairs that tell the two questions apart: (word of the query, word of the
     candidate), each word absent from the other question. Empty: no contrast."""
@@ -193,10 +213,13 @@ def contrasts(query: str, candidate: str) -> list[tuple[str, str]]:
     if not only_a or not only_b:
         return []
     weak = lexicon().weak
+    partners = lexicon().partners
     found: list[tuple[str, str]] = []
     for x in only_a:
-        for y in only_b:
-            if (x not in weak and y not in weak) and _opposite(x, y):
+        if x in weak:
+            continue
+        for y in (partners.get(x, frozenset()) | _affix_partners(x)) & only_b:
+            if y not in weak and _opposite(x, y):
                 found.append((x, y))
     # Weak words: only where the alignment replaces one by the other.
     matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
