@@ -13,13 +13,14 @@ The verifier's `order_mismatch` catches the same words reversed; this one the re
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Collection, Sequence
 
-TARGETS = frozenset({"to", "into", "onto", "towards", "toward", "as"})  # "save X as Y"
+TARGETS = frozenset({"to", "into", "onto", "towards", "toward"})
 SOURCES = frozenset({"from", "off"})
 # Words that end a phrase: a source or target never reaches past them.
 BOUNDARIES = TARGETS | SOURCES | frozenset(
-    {"and", "or", "but", "with", "by", "for", "at", "in", "on", "than", "using", "via",
+    {"and", "or", "but", "with", "by", "for", "at", "in", "on", "than", "as", "using", "via",
      "without", "if", "when", "while", "so", "because", "then", "that", "which", "who"}
 )  # fmt: skip
 REACH = 4  # how far a phrase reaches from its connector, in tokens
@@ -27,17 +28,20 @@ REACH = 4  # how far a phrase reaches from its connector, in tokens
 Role = tuple[frozenset[str], frozenset[str]]  # (source words, target words)
 
 
-def _phrase(stems: Sequence[str], start: int, step: int, stop: Collection[str]) -> frozenset[str]:
+def _phrase(
+    stems: Sequence[str], start: int, step: int, stop: Collection[str]
+) -> tuple[frozenset[str], str | None]:
+    """The content words from `start` walking by `step`, and the boundary word that ended it."""
     out: set[str] = set()
     i = start
     while 0 <= i < len(stems) and abs(i - start) < REACH:
         word = stems[i]
         if word in BOUNDARIES:
-            break
+            return frozenset(out), word
         if word not in stop:
             out.add(word)
         i += step
-    return frozenset(out)
+    return frozenset(out), None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -45,23 +49,31 @@ def _roles_cached(stems: tuple[str, ...], stop: frozenset[str]) -> tuple[Role, .
     sources: set[str] = set()
     for i, word in enumerate(stems):
         if word in SOURCES or (word == "out" and i + 1 < len(stems) and stems[i + 1] == "of"):
-            sources |= _phrase(stems, i + (2 if word == "out" else 1), 1, stop)
+            sources |= _phrase(stems, i + (2 if word == "out" else 1), 1, stop)[0]
     out: list[Role] = []
     for i, word in enumerate(stems):
-        if word in TARGETS:
-            target = _phrase(stems, i + 1, 1, stop)
-            source = frozenset(sources) or _phrase(stems, i - 1, -1, stop)
-            # Words on both sides ("JPG images to PNG images") tell nothing about direction.
-            source, target = source - target, target - source
-            if target and source:
-                out.append((source, target))
+        # "used to cast", "how to move": after a function word, "to" starts a verb, not a target.
+        if word not in TARGETS or i == 0 or (word == "to" and stems[i - 1] in stop):
+            continue
+        target, _ = _phrase(stems, i + 1, 1, stop)
+        source = frozenset(sources)
+        if not source:
+            source, ended_by = _phrase(stems, i - 1, -1, stop)
+            if ended_by in TARGETS:  # "cast dates to objects" after "to": a chain, no source
+                continue
+        # Words on both sides ("JPG images to PNG images") tell nothing about direction.
+        source, target = source - target, target - source
+        if target and source:
+            out.append((source, target))
     return tuple(out)
 
 
-def roles(
-    tokens: Sequence[str], stem: Callable[[str], str], stop: frozenset[str]
-) -> tuple[Role, ...]:
-    """(source, target) content-word sets of each "to"/"into"/"onto" in a tokenized question."""
+_IDENTIFIER = re.compile(r"[\w'\u2019]+")  # "to_pandas", "date_as_object": one token each
+
+
+def roles(text: str, stem: Callable[[str], str], stop: frozenset[str]) -> tuple[Role, ...]:
+    """(source, target) content-word sets of each "to"/"into"/"onto"/"as" of a question."""
+    tokens = _IDENTIFIER.findall(text.lower())
     return _roles_cached(tuple(stem(t) for t in tokens), stop)
 
 

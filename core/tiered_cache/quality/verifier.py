@@ -362,12 +362,12 @@ def extract_features(query: str, candidate: str, similarity: float) -> dict[str,
         "entity_missing": 1.0 if missing else 0.0,
         "order_mismatch": 1.0 if _reversed(a.directions, b.directions) else 0.0,
         "contrast_mismatch": 1.0 if contrast_mismatch(query, candidate) else 0.0,
-        "role_reversal": 1.0 if _role_reversal(a, b) else 0.0,
+        "role_reversal": 1.0 if _role_reversal(query, candidate) else 0.0,
     }
 
 
-def _role_reversal(a: _Parsed, b: _Parsed) -> bool:
-    return reversed_roles(roles(a.tokens, _stem, _STOPWORDS), roles(b.tokens, _stem, _STOPWORDS))
+def _role_reversal(query: str, candidate: str) -> bool:
+    return reversed_roles(roles(query, _stem, _STOPWORDS), roles(candidate, _stem, _STOPWORDS))
 
 
 @dataclass(frozen=True)
