@@ -13,13 +13,16 @@ def _roles(text: str) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
 
 def test_source_and_target_of_each_connector() -> None:
     assert _roles("How do I transfer photos from my phone to my laptop?") == (
-        (frozenset({"phone"}), frozenset({"laptop"})),
+        ("to", frozenset({"phone"}), frozenset({"laptop"})),
     )
     assert _roles("How can I copy the pictures on my laptop onto my phone?") == (
-        (frozenset({"laptop"}), frozenset({"phone"})),
+        ("to", frozenset({"laptop"}), frozenset({"phone"})),
     )
     assert _roles("How can I move money out of PayPal into my bank account?") == (
-        (frozenset({"paypal"}), frozenset({"bank", "account"})),
+        ("to", frozenset({"paypal"}), frozenset({"bank", "account"})),
+    )
+    assert _roles("How can I save my CSV as a spreadsheet file?") == (
+        ("as", frozenset({"save", "csv"}), frozenset({"spreadsheet", "file"})),
     )
     assert _roles("What is the capital of France?") == ()
 
@@ -35,6 +38,8 @@ def test_source_and_target_of_each_connector() -> None:
          "How can I turn a PDF into a Word document?"),
         ("How long is the flight from Sydney to Tokyo?",
          "How many hours does it take to fly to Sydney from Tokyo?"),
+        ("How can I save my CSV as a spreadsheet file?",
+         "How can I save my spreadsheet as a CSV file?"),
     ],
 )  # fmt: skip
 def test_reversed_moves_are_vetoed(a: str, b: str) -> None:
@@ -56,6 +61,8 @@ def test_reversed_moves_are_vetoed(a: str, b: str) -> None:
          "The `date_as_object` parameter serves to convert dates into objects."),
         ("What does the `to_pandas` method convert a table to?",
          "Which type does `to_pandas` turn a table into?"),
+        ("When a DatasetDict is set to jax, are the Datasets formatted as jax?",
+         "When a DatasetDict is set to jax, are the Datasets converted to the jax format?"),
     ],
 )  # fmt: skip
 def test_the_same_move_reworded_is_not_a_reversal(a: str, b: str) -> None:

@@ -17,15 +17,16 @@ import re
 from collections.abc import Callable, Collection, Sequence
 
 TARGETS = frozenset({"to", "into", "onto", "towards", "toward"})
+AS = "as"  # "save X as Y": a move too, but "as" has many senses: only compared with another "as"
 SOURCES = frozenset({"from", "off"})
 # Words that end a phrase: a source or target never reaches past them.
 BOUNDARIES = TARGETS | SOURCES | frozenset(
-    {"and", "or", "but", "with", "by", "for", "at", "in", "on", "than", "as", "using", "via",
+    {"and", "or", "but", "with", "by", "for", "at", "in", "on", "than", AS, "using", "via",
      "without", "if", "when", "while", "so", "because", "then", "that", "which", "who"}
 )  # fmt: skip
 REACH = 4  # how far a phrase reaches from its connector, in tokens
 
-Role = tuple[frozenset[str], frozenset[str]]  # (source words, target words)
+Role = tuple[str, frozenset[str], frozenset[str]]  # (connector kind, source, target words)
 
 
 def _phrase(
@@ -53,18 +54,20 @@ def _roles_cached(stems: tuple[str, ...], stop: frozenset[str]) -> tuple[Role, .
     out: list[Role] = []
     for i, word in enumerate(stems):
         # "used to cast", "how to move": after a function word, "to" starts a verb, not a target.
-        if word not in TARGETS or i == 0 or (word == "to" and stems[i - 1] in stop):
+        if (word not in TARGETS and word != AS) or i == 0:
+            continue
+        if word == "to" and stems[i - 1] in stop:
             continue
         target, _ = _phrase(stems, i + 1, 1, stop)
         source = frozenset(sources)
         if not source:
             source, ended_by = _phrase(stems, i - 1, -1, stop)
-            if ended_by in TARGETS:  # "cast dates to objects" after "to": a chain, no source
+            if ended_by in TARGETS or ended_by == AS:  # "cast dates to objects" after "to"
                 continue
         # Words on both sides ("JPG images to PNG images") tell nothing about direction.
         source, target = source - target, target - source
         if target and source:
-            out.append((source, target))
+            out.append((AS if word == AS else "to", source, target))
     return tuple(out)
 
 
@@ -79,7 +82,11 @@ def roles(text: str, stem: Callable[[str], str], stop: frozenset[str]) -> tuple[
 
 def reversed_roles(a: Sequence[Role], b: Sequence[Role]) -> bool:
     """Whether one question moves from the other's target to the other's source."""
-    return any((ta & sb) - tb - sa and (sa & tb) - sb - ta for sa, ta in a for sb, tb in b)
+    return any(
+        (ka == kb) and (ta & sb) - tb - sa and (sa & tb) - sb - ta
+        for ka, sa, ta in a
+        for kb, sb, tb in b
+    )
 
 
 __all__ = ["roles", "reversed_roles"]
