@@ -79,6 +79,8 @@ VETOES = (
     "comparison_mismatch",
     "order_mismatch",
     "operand_order_mismatch",
+    "contrast_mismatch",
+    "role_reversal",
 )
 
 

@@ -170,6 +170,28 @@ LOOKALIKES: list[Case] = [
     pair("question", "qtype-many-do", "How many people live in Tokyo?", "How do people live in Tokyo?"),
     pair("polarity", "polarity-remote", "What are the advantages of remote work?",
          "What are the disadvantages of remote work?"),
+    # Opposite meaning without a negation word (the contrast and role vetoes)
+    pair("antonym", "antonym-pool", "Is the swimming pool open on public holidays?",
+         "Is the swimming pool closed on public holidays?"),
+    pair("antonym", "antonym-helmet", "Are bike helmets compulsory in Australia?",
+         "Are bike helmets optional in Australia?"),
+    pair("affix", "affix-tap-water", "Is tap water safe to drink in Mexico?",
+         "Is tap water unsafe to drink in Mexico?"),
+    pair("affix", "affix-train-ticket", "Is my advance train ticket refundable?",
+         "Is my advance train ticket non-refundable?"),
+    pair("direction", "direction-contacts", "How do I move contacts from my iPhone to my Android phone?",
+         "How can I copy the contacts on my Android phone onto my iPhone?"),
+    pair("direction", "direction-export-import", "How do I export my calendar to an ICS file?",
+         "How do I import an ICS file into my calendar?"),
+    pair("boundary", "boundary-bus", "Do children under 5 travel free on London buses?",
+         "Do children over 5 travel free on London buses?"),
+    pair("time", "time-bakery", "Is the bakery open at 6am?", "Is the bakery open at 6pm?"),
+    pair("time", "time-museum", "Are the city museums free on weekdays?",
+         "Are the city museums free on weekends?"),
+    pair("qualifier", "qualifier-marathon", "What is the world record for the men's marathon?",
+         "What is the world record for the women's marathon?"),
+    pair("qualifier", "qualifier-platform", "How do I update apps on iOS?",
+         "How do I update apps on Android?"),
 ]  # fmt: skip
 
 PARAPHRASES: list[Case] = [
@@ -191,4 +213,11 @@ PARAPHRASES: list[Case] = [
          ask("What's the capital city of France?", name="alice"), "name"),
     Case("para-image", ask("What is the capital of France?", image=png("map")),
          ask("What's the capital city of France?", image=png("map")), "image"),
+    # Near repeats: the same question retyped
+    pair("near-repeat", "near-typo", "How do I reset the password of my router?",
+         "How do I reset the pasword of my routr?"),
+    pair("near-repeat", "near-case", "What is the boiling point of water at altitude?",
+         "what is the boiling point of water at altitude"),
+    pair("near-repeat", "near-filler", "What is the boiling point of water at altitude?",
+         "um, quick question: what is the boiling point of watr at altitude, please"),
 ]  # fmt: skip

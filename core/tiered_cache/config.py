@@ -125,6 +125,9 @@ class CacheConfig:
     batch_window_ms: float = 2.0
     """Concurrent async lookups arriving within this window share one encode call."""
     casefold: bool = False
+    strip_fillers: bool = True
+    """Drop leading and trailing fillers ("um,", "hey", "quick question:", ", please") before
+    keying; requests without them keep their keys."""
     strip_tokens: tuple[str, ...] = ("timestamp",)
     """Dynamic token kinds removed before keying: uuid, timestamp, date, hex_id."""
     strip_patterns: tuple[str, ...] = ()
@@ -289,7 +292,10 @@ class CacheConfig:
 
     def normalizer(self) -> Normalizer:
         return Normalizer(
-            casefold=self.casefold, strip=self.strip_tokens, extra_patterns=self.strip_patterns
+            casefold=self.casefold,
+            strip=self.strip_tokens,
+            extra_patterns=self.strip_patterns,
+            fillers=self.strip_fillers,
         )
 
     @property

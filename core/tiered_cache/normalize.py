@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import ConfigurationError
+from .fillers import strip_fillers
 from .keys import utf8_safe
 
 # Dynamic tokens that make every request unique without changing what is asked.
@@ -28,12 +29,15 @@ class Normalizer:
     """NFKC, whitespace folding, optional case folding and stripping of dynamic tokens.
 
     Stripping is opt-in per token kind: a UUID or a date is often the very thing a user asks about,
-    so only full timestamps (almost always request metadata) are stripped by default.
+    so only full timestamps (almost always request metadata) are stripped by default. Leading
+    and trailing fillers ("um,", "hey", "quick question:", ", please"; fillers.txt) are dropped
+    unless `fillers` is False: a text without them keeps its key.
     """
 
     casefold: bool = False
     strip: tuple[str, ...] = ("timestamp",)
     extra_patterns: tuple[str, ...] = ()
+    fillers: bool = True
     _compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,6 +63,8 @@ class Normalizer:
         for pattern in self._compiled:
             text = pattern.sub("<*>", text)
         text = _WHITESPACE.sub(" ", text).strip()
+        if self.fillers:
+            text = strip_fillers(text)
         return text.casefold() if self.casefold else text
 
     def describe(self) -> list[str]:
@@ -66,6 +72,8 @@ class Normalizer:
         steps = ["nfkc", *(f"strip:{name}" for name in DYNAMIC_PATTERNS if name in self.strip)]
         steps += [f"strip:/{p}/" for p in self.extra_patterns]
         steps.append("whitespace")
+        if self.fillers:
+            steps.append("fillers")
         if self.casefold:
             steps.append("casefold")
         return steps

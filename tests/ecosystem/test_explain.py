@@ -47,7 +47,7 @@ def test_exact_semantic_and_miss_verdicts_match_lookup(make: Make) -> None:
     assert exact["served"]["tier"] == "exact" and exact["exact_entry"] is True
     assert exact["reason"].startswith("exact")
 
-    paraphrase = cache.request("how do I reset my password please", model="m")
+    paraphrase = cache.request("how do I reset my password now", model="m")
     report = cache.explain(paraphrase)
     assert report["exact_entry"] is False
     assert report["served"]["tier"] == "semantic"
@@ -61,7 +61,7 @@ def test_exact_semantic_and_miss_verdicts_match_lookup(make: Make) -> None:
 
     unrelated = cache.explain(cache.request("is bandwidth limited", model="m"))
     assert unrelated["served"] is None and "below threshold" in unrelated["reason"]
-    other_model = cache.explain(cache.request("how do I reset my password please", model="n"))
+    other_model = cache.explain(cache.request("how do I reset my password now", model="n"))
     assert other_model["candidates"] == [] and "nothing stored" in other_model["reason"]
 
 
@@ -72,7 +72,7 @@ def test_explain_is_read_only(make: Make) -> None:
     before = cache.stats()
     for _ in range(3):
         cache.explain(req)
-        cache.explain(cache.request("how do I reset my password please", model="m"))
+        cache.explain(cache.request("how do I reset my password now", model="m"))
     after = cache.stats()
     assert after["lookups"] == before["lookups"] == 0
     assert cache.lookup(req).entry.hit_count == 1  # type: ignore[union-attr]  # no earlier hits

@@ -83,7 +83,7 @@ def test_prometheus_counters_and_histograms_follow_lookups() -> None:
     assert cache.lookup(req) is None
     cache.store(req, "Use the link.", usage={"input_tokens": 1000, "output_tokens": 500})
     cache.lookup(req)
-    cache.lookup(cache.request("how do I reset my password please", model="acme"))
+    cache.lookup(cache.request("how do I reset my password now", model="acme"))
 
     def value(name: str, **labels: str) -> float | None:
         return REGISTRY.get_sample_value(name, {"namespace": ns, **labels})

@@ -49,6 +49,8 @@ def test_the_wheel_has_every_module_and_data_file(tmp_path: Path) -> None:
         "tiered_cache/quality/verifier_judge_weights.json",
         "tiered_cache/quality/judge/judge.json",
         "tiered_cache/quality/judge/judge.npz",
+        "tiered_cache/quality/contrast_pairs.txt",
+        "tiered_cache/fillers.txt",
     ):
         assert data in names
     assert not any(n.startswith(("core/", "tests/", "benchmarks/")) for n in names)

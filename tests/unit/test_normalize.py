@@ -33,7 +33,7 @@ def test_default_strips_only_timestamps() -> None:
     ],
 )
 def test_each_dynamic_token_kind(kind: str, text: str, expected: str) -> None:
-    assert Normalizer(strip=(kind,))(text) == expected
+    assert Normalizer(strip=(kind,), fillers=False)(text) == expected
 
 
 def test_hex_id_needs_letters_and_digits() -> None:
@@ -44,7 +44,7 @@ def test_hex_id_needs_letters_and_digits() -> None:
 def test_user_regex_and_describe() -> None:
     n = Normalizer(strip=(), extra_patterns=(r"session=\w+",))
     assert n("hi session=abc123 there") == "hi <*> there"
-    assert n.describe() == ["nfkc", r"strip:/session=\w+/", "whitespace"]
+    assert n.describe() == ["nfkc", r"strip:/session=\w+/", "whitespace", "fillers"]
 
 
 def test_bad_settings_raise() -> None:

@@ -136,8 +136,19 @@ def test_neighbours_below_the_threshold_or_rejected_are_never_read() -> None:
     plan.send(None)
     plan.send(VECTOR)
     rejected = Match("five", 0.97, "How do I lose 5 kg in a month?")  # the verifier vetoes
-    below = Match("far", 0.5, "How do I lose 10 kg in a month?")
-    assert finish(plan, [rejected, below]) is None
+    below = Match("far", 0.8, "How do I lose 10 kg in a year?")
+    far = Match("farther", 0.4, "How do I lose 10 kg in a month?")  # below the near-repeat floor
+    assert finish(plan, [rejected, below, far]) is None
+
+
+def test_a_near_repeat_below_the_threshold_is_read() -> None:
+    req = ask("How do I reset the pasword of my routr?")
+    plan = plans().lookup(req)
+    next(plan)
+    plan.send(None)
+    plan.send(VECTOR)
+    retyped = Match("typed", 0.49, "How do I reset the password of my router?")
+    assert plan.send([retyped]) == Get("typed")
 
 
 def test_a_corrupt_exact_entry_is_deleted_and_the_lookup_goes_on() -> None:

@@ -204,7 +204,14 @@ class Plans:
         undecided: list[tuple[float, Match]] = []
         for match in matches:
             if match.similarity < threshold:
-                break
+                # Below the threshold only a retyped question (a typo moves the embedding).
+                if (
+                    self.verifier is not None
+                    and match.query_text is not None
+                    and self.verifier.near_repeat(query, match.query_text, match.similarity)
+                ):
+                    yield None, match
+                continue
             accepted, z = self.prejudged(query, match)
             if accepted is None:
                 undecided.append((z, match))

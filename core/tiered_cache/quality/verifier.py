@@ -29,6 +29,10 @@ import numpy.typing as npt
 from ..errors import ConfigurationError
 from . import judge as judge_module
 from . import operators
+from .contrast import contrast_mismatch
+from .near_repeat import FLOOR as NEAR_REPEAT_FLOOR
+from .near_repeat import near_repeat
+from .roles import reversed_roles, roles
 
 logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "verifier_weights.json"
@@ -118,6 +122,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "entity_missing",
     "order_mismatch",
     "operand_order_mismatch",
+    "contrast_mismatch",  # contrast.py: opposite words, a veto
+    "role_reversal",  # roles.py: the reverse move in other words, a veto
 )
 _STRONG_TYPES = frozenset({"why", "when", "where", "who", "whom", "whose"}) | {
     f"how {w}" for w in ("many", "much", "long", "old", "often")
@@ -360,7 +366,13 @@ def extract_features(query: str, candidate: str, similarity: float) -> dict[str,
         "entity_missing": 1.0 if missing else 0.0,
         "order_mismatch": 1.0 if _reversed(a.directions, b.directions) else 0.0,
         "operand_order_mismatch": 1.0 if operators.swapped(a.operations, b.operations) else 0.0,
+        "contrast_mismatch": 1.0 if contrast_mismatch(query, candidate) else 0.0,
+        "role_reversal": 1.0 if _role_reversal(query, candidate) else 0.0,
     }
+
+
+def _role_reversal(query: str, candidate: str) -> bool:
+    return reversed_roles(roles(query, _stem, _STOPWORDS), roles(candidate, _stem, _STOPWORDS))
 
 
 @dataclass(frozen=True)
@@ -502,6 +514,13 @@ class Verifier:
             for name, w in zip(self.weights.features, self.weights.weights, strict=True)
         )
 
+    def near_repeat(self, query: str, candidate: str, similarity: float = 1.0) -> bool:
+        """The same question retyped (near_repeat.py), at least NEAR_REPEAT_FLOOR similar, and
+        no veto: a hit at any score and any threshold."""
+        if similarity < NEAR_REPEAT_FLOOR or not near_repeat(query, candidate):
+            return False
+        return self._base(extract_features(query, candidate, similarity)) is not None
+
     def score(self, query: str, candidate: str, similarity: float) -> float:
         """Probability that the two questions are duplicates (0.0 when a veto fires)."""
         z = self._base(extract_features(query, candidate, similarity))
@@ -521,6 +540,8 @@ class Verifier:
         z = self._base(extract_features(query, candidate, similarity))
         if z is None:
             return False, -math.inf
+        if near_repeat(query, candidate):
+            return True, z
         low, high = self._judge_range
         if _sigmoid(z + high) < cut:
             return False, z
@@ -568,6 +589,8 @@ class Verifier:
         for name in self.weights.vetoes:
             if feats[name] > 0:
                 out[f"veto:{name}"] = -math.inf
+        if near_repeat(query, candidate) and not any(k.startswith("veto:") for k in out):
+            out["rule:near_repeat"] = math.inf
         return out
 
 
