@@ -37,6 +37,10 @@ def test_fillers_at_the_ends_are_dropped(text: str, expected: str) -> None:
         "Like what?",  # "like" without a comma is the question
         "Well water: is it safe?",  # "well" without punctuation is a noun
         "Hello world in Rust",  # a greeting not followed by a question word
+        "ER wait times in Boston",  # "er" is a filler only with punctuation after it
+        "Question 3 of the 2024 exam",  # so is "question"
+        "Please Please Me lyrics",  # "please" before anything but a question word
+        "Quick question about the refund policy",  # no colon: it may be the question
         "How do I say please in French?",  # inside the text
         "How do I say thanks",  # after a speech verb, the word is the question
         "so why is the sky blue?",  # "so" without a comma stays
