@@ -83,3 +83,34 @@ def test_an_unknown_plan_operation_is_a_bug_not_a_delete() -> None:
 
     assert cache.driver.run(plan(), "fallback") == "fallback"
     assert cache.stats()["internal_errors"] == 1
+
+
+def raised_in(filename: str, exc: Exception) -> Exception:
+    """`exc` raised by code whose frame says it lives in `filename`."""
+    try:
+        exec(compile("raise exc", filename, "exec"), {"exc": exc})
+    except Exception as raised:
+        return raised
+    raise AssertionError("not raised")
+
+
+class OnRedis(MemoryKV):
+    """An entry store that names the redis client as the package its failures come from."""
+
+    error_packages = ("redis",)
+
+
+def test_only_the_client_librarys_own_frames_are_backend_failures() -> None:
+    redis = pytest.importorskip("redis")
+    from pathlib import Path
+
+    import tiered_cache
+
+    cache = cache_on(OnRedis())
+    client = Path(redis.__file__).parent / "connection.py"
+    ours = Path(tiered_cache.__file__).parent / "backends" / "redis" / "entries.py"
+    mapped = cache.driver.mapped(raised_in(str(client), KeyError("in redis-py")))
+    assert type(mapped).__name__ == "BackendError"
+    # A bug in our own Redis backend (a path with /redis/ in it) stays a bug.
+    bug = raised_in(str(ours), KeyError("in tiered_cache.backends.redis"))
+    assert cache.driver.mapped(bug) is bug

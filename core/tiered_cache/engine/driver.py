@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import threading
@@ -98,7 +99,7 @@ class Driver:
                 errors += backend.errors
                 packages += backend.error_packages
         self._errors = tuple(dict.fromkeys(errors))
-        self._packages = tuple(f"{os.sep}{p}{os.sep}" for p in dict.fromkeys(packages))
+        self._packages = _package_dirs(dict.fromkeys(packages))
 
     # -- the I/O edge ------------------------------------------------------------------------------
     def mapped(self, exc: Exception) -> Exception:
@@ -127,8 +128,8 @@ class Driver:
             return False
         while tb.tb_next is not None:
             tb = tb.tb_next
-        filename = tb.tb_frame.f_code.co_filename
-        return any(package in filename for package in self._packages)
+        filename = os.path.realpath(tb.tb_frame.f_code.co_filename)
+        return filename.startswith(self._packages)
 
     def do(self, op: Op) -> Any:
         try:
@@ -708,3 +709,18 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+def _package_dirs(names: Iterable[str]) -> tuple[str, ...]:
+    """The directories the client packages `names` are installed in (with a trailing
+    separator): an exception raised in them is the backend's failure. Matched by where the
+    package lives, not by a name in the path (our own `backends/redis/` is not `redis`)."""
+    dirs: list[str] = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            dirs.append(os.path.join(os.path.realpath(location), ""))
+    return tuple(dirs)
