@@ -9,10 +9,11 @@ import time
 from typing import Any
 
 import pytest
-from tiered_cache import InvalidRequestError, TieredCache
+from tiered_cache import BackendError, InvalidRequestError, TieredCache
 
 from ..conftest import CacheFactory, wait_for
 from ..redis_server import RedisStackServer
+from ..unit.fake_embedder import MapEmbedder
 from .test_semantic_tier import TOPICS
 
 
@@ -384,3 +385,24 @@ def test_hostile_input(make_cache: CacheFactory) -> None:
     with pytest.raises(InvalidRequestError):
         cache.store(req, 42)  # type: ignore[arg-type]
     assert cache.stats()["errors"] == 0
+
+
+@pytest.mark.redis
+def test_admin_calls_on_a_dead_redis_raise_backend_error() -> None:
+    """What the caller asked for directly (explain, clear, the threshold) says the backend
+    failed in our own error type, never a raw client exception."""
+    server = RedisStackServer().start()
+    try:
+        cache = TieredCache.from_url(server.url, namespace="admin", embedder=MapEmbedder())
+        req = cache.request("What is the capital of France?", model="m")
+        cache.store(req, "Paris.")
+        server.stop()
+        with pytest.raises(BackendError):
+            cache.explain(req)
+        with pytest.raises(BackendError):
+            cache.clear()
+        assert cache.current_threshold(req.partition_key) > 0  # this process's value
+        assert cache.stats()["errors"] >= 1
+        cache.close()
+    finally:
+        server.stop()

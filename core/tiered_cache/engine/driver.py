@@ -569,8 +569,12 @@ class Driver:
         thresholds = self.plans.thresholds
         if thresholds is None:
             return self._config().similarity_threshold
-        for key in thresholds.stale_keys(partition):
-            thresholds.loaded(key, self.backends.aux.get(key))
+        try:
+            with self.edge():
+                for key in thresholds.stale_keys(partition):
+                    thresholds.loaded(key, self.backends.aux.get(key))
+        except BackendError as exc:  # the threshold this process knows
+            self.backend_failed(exc)
         return thresholds.current(partition)
 
     # -- admin ------------------------------------------------------------------------------------
@@ -620,20 +624,23 @@ class Driver:
         return deleted
 
     def clear(self, aux: bool) -> None:
+        """Delete everything (a failing backend raises `BackendError`: the caller asked)."""
         b = self.backends
-        b.entries.clear()
-        if b.own_index is not None:
-            b.own_index.clear()
-        if aux:
-            b.aux.clear()
+        with self.edge():
+            b.entries.clear()
+            if b.own_index is not None:
+                b.own_index.clear()
+            if aux:
+                b.aux.clear()
 
     async def aclear(self, aux: bool) -> None:
         b = self.backends
-        await b.entries.aclear()
-        if b.own_index is not None:
-            await b.own_index.aclear()
-        if aux:
-            await b.aux.aclear()
+        with self.edge():
+            await b.entries.aclear()
+            if b.own_index is not None:
+                await b.own_index.aclear()
+            if aux:
+                await b.aux.aclear()
 
     def snapshot(self) -> dict[str, Any]:
         """The counters and latencies, with the settings that explain them."""

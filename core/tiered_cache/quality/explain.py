@@ -8,6 +8,7 @@ sees the neighbours a lookup would see.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from ..engine.ops import Delete, Get, Search
@@ -45,7 +46,8 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
             elif isinstance(op, Search):
                 assert cache.index is not None
                 searched = True
-                neighbours = cache.index.search(op.partition, op.vector, max(k, op.k))
+                # through the driver's edge: a failing backend is a BackendError here too
+                neighbours = cache.driver.do(dataclasses.replace(op, k=max(k, op.k)))
                 seen_by_plan = op.k
                 result = neighbours[: op.k]
             else:
