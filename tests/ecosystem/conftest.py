@@ -17,6 +17,17 @@ import pytest
 CLI = [sys.executable, "-m", "tiered_cache.tools.cli"]
 
 
+def run_app_tests(app: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A sample app's test suite, run in process with our record/replay plugin alone: plugins
+    installed beside it (pytest-asyncio's start-up warnings, plugins that rewrite the terminal
+    summary) are not what is tested."""
+    from tiered_cache.tools import pytest_plugin
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+        return app.runpytest("-p", "no:cacheprovider", *args, plugins=[pytest_plugin])
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without TIERED_CACHE_* settings of the caller, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIERED_CACHE_")}

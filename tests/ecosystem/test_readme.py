@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from ..readme import python_blocks
-from .conftest import clean_env
+from .conftest import clean_env, run_app_tests
 
 DOCS = "docs/metrics.md"
 
@@ -41,12 +41,12 @@ def test_record_replay_example(pytester: pytest.Pytester) -> None:
     (block,) = python_blocks("Testing your app with record/replay", page=DOCS)
     pytester.mkdir("tests")
     (pytester.path / "tests" / "test_bot.py").write_text(block)
-    pytester.runpytest("--llm-cache=record", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    run_app_tests(pytester, "--llm-cache=record").assert_outcomes(passed=1)
     lines = (pytester.path / "tests" / "llm_cache.jsonl").read_text().splitlines()
     assert [json.loads(x)["query"] for x in lines] == ["What is the capital of France?"]
-    pytester.runpytest("--llm-cache=replay", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    run_app_tests(pytester, "--llm-cache=replay").assert_outcomes(passed=1)
     (pytester.path / "tests" / "test_bot.py").write_text(block.replace("France", "Peru"))
-    result = pytester.runpytest("--llm-cache=replay", "-p", "no:cacheprovider")
+    result = run_app_tests(pytester, "--llm-cache=replay")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["*LLMCacheMiss: not in tests/llm_cache.jsonl: What is the capital of Peru?*"]

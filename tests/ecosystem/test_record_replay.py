@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from tiered_cache import ConfigurationError
-from tiered_cache.tools import pytest_plugin
 from tiered_cache.tools.recording import LLMCacheMiss, Recording
+
+from .conftest import run_app_tests
 
 pytest_plugins = ["pytester"]
 
@@ -87,20 +88,12 @@ def test_new_question():
 
 
 @pytest.fixture
-def app(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    # The sample app's runs load our plugin alone: plugins installed beside it (pytest-asyncio's
-    # start-up warnings, plugins that rewrite the terminal summary) are not what is tested.
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+def app(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeini("[pytest]\npythonpath = .\n")
     pytester.makepyfile(app=APP)
     tests = pytester.mkdir("tests")
     (tests / "test_app.py").write_text(TESTS)
     return pytester
-
-
-def run(app: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """The sample app's test suite run with the plugin, as `pytest *args` would."""
-    return app.runpytest("-p", "no:cacheprovider", *args, plugins=[pytest_plugin])
 
 
 def recording(pytester: pytest.Pytester) -> Path:
@@ -111,7 +104,7 @@ def test_replay_after_record_never_calls_the_llm(
     app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("APP_LLM_OFFLINE", raising=False)
-    result = run(app, "--llm-cache=record")
+    result = run_app_tests(app, "--llm-cache=record")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*llm-cache: recorded 3 response(s) into tests/llm_cache.jsonl*"])
     path = recording(app)
@@ -132,18 +125,18 @@ def test_replay_after_record_never_calls_the_llm(
 
     monkeypatch.setenv("APP_LLM_OFFLINE", "1")
     # The plugin warns about nothing of its own: it runs clean with warnings as errors.
-    result = run(app, "--llm-cache=replay", "-W", "error")
+    result = run_app_tests(app, "--llm-cache=replay", "-W", "error")
     result.assert_outcomes(passed=3)
     assert "the LLM was called" not in result.stdout.str()
     assert path.read_text() == text  # replay never writes
 
     monkeypatch.delenv("APP_LLM_OFFLINE")
-    result = run(app, "--llm-cache=record")
+    result = run_app_tests(app, "--llm-cache=record")
     result.assert_outcomes(passed=3)
     assert path.read_text() == text  # nothing new: the recording is unchanged
 
     monkeypatch.setenv("APP_LLM_OFFLINE", "1")
-    result = run(app, "--llm-cache=off")
+    result = run_app_tests(app, "--llm-cache=off")
     result.assert_outcomes(passed=0, failed=3)  # off: the model is called
 
 
@@ -151,10 +144,10 @@ def test_replay_fails_loudly_on_an_unrecorded_request(
     app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("APP_LLM_OFFLINE", raising=False)
-    run(app, "--llm-cache=record").assert_outcomes(passed=3)
+    run_app_tests(app, "--llm-cache=record").assert_outcomes(passed=3)
     (app.path / "tests" / "test_new.py").write_text(NEW)
     monkeypatch.setenv("APP_LLM_OFFLINE", "1")
-    result = run(app, "--llm-cache=replay")
+    result = run_app_tests(app, "--llm-cache=replay")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -168,12 +161,12 @@ def test_replay_fails_loudly_on_an_unrecorded_request(
 def test_file_option_and_ini(app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APP_LLM_OFFLINE", raising=False)
     app.makeini("[pytest]\npythonpath = .\nllm_cache = record\nllm_cache_file = rec/llm.jsonl\n")
-    run(app).assert_outcomes(passed=3)
+    run_app_tests(app).assert_outcomes(passed=3)
     assert len((app.path / "rec" / "llm.jsonl").read_text().splitlines()) == 3
     monkeypatch.setenv("APP_LLM_OFFLINE", "1")
     custom = app.path / "elsewhere.jsonl"
     custom.write_text((app.path / "rec" / "llm.jsonl").read_text())
-    result = run(app, "--llm-cache=replay", f"--llm-cache-file={custom}")
+    result = run_app_tests(app, "--llm-cache=replay", f"--llm-cache-file={custom}")
     result.assert_outcomes(passed=3)
 
 
