@@ -479,6 +479,10 @@ def run_demo(
     }
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The report as the table `tiered-cache demo` prints."""
     n = report["requests"]
@@ -498,8 +502,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"  LLM calls avoided   {avoided} of {n} ({100 * avoided / n if n else 0:.1f}%)",
-        f"  p50 latency         hit {hit_p50 if hit_p50 is not None else '-'} ms, "
-        f"miss {miss_p50 if miss_p50 is not None else '-'} ms",
+        f"  p50 latency         hit {_ms(hit_p50)} ms, miss {_ms(miss_p50)} ms",
         f"  tokens saved        {report['tokens_saved']:,}",
     ]
     price = report["price_per_1m_tokens"]

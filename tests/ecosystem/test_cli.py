@@ -335,6 +335,7 @@ def test_demo_text_report() -> None:
     text = format_report(report)
     assert "exact hits" in text and "LLM calls avoided   5 of 10 (50.0%)" in text
     assert "money saved         $0.0004" in text
+    assert "p50 latency         hit 0.9 ms, miss 310.0 ms" in text  # one decimal, as the table
 
 
 # -- serve -----------------------------------------------------------------------------------------
