@@ -35,8 +35,9 @@ def load_contrast(split: str) -> list[dict[str, Any]]:
     return [r for r in rows if split == "all" or r["split"] == split]
 
 
-def qqp_without_train_overlap() -> list[dict[str, Any]]:
-    """Report-half dev pairs neither of whose questions is in the training file."""
+def qqp_without_train_overlap(half: str = "report") -> list[dict[str, Any]]:
+    """Dev pairs of `half` ("fit": choose on it; "report") neither of whose questions is in
+    the training file."""
     seen: set[str] = set()
     with open(DATA / "qqp_labeled_train.jsonl") as fh:
         for line in fh:
@@ -45,7 +46,7 @@ def qqp_without_train_overlap() -> list[dict[str, Any]]:
     return [
         r
         for r in load_qqp()
-        if split_of(r["a"], r["b"]) == "report"
+        if split_of(r["a"], r["b"]) == half
         and r["a"].strip() not in seen
         and r["b"].strip() not in seen
     ]

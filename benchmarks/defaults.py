@@ -18,7 +18,6 @@ Writes benchmarks/results/defaults[_nojudge].json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -30,27 +29,13 @@ from tiered_cache.quality.near_repeat import FLOOR as NEAR_REPEAT_FLOOR
 from tiered_cache.quality.near_repeat import near_repeat
 from tiered_cache.quality.verifier import Verifier, extract_features
 
-from ._common import DATA, load_paraphrases, load_qqp, print_table, write_json
-from .quality import MemoEmbedder, split_of
+from ._common import load_paraphrases, print_table, write_json
+from .contrast import qqp_without_train_overlap
+from .quality import MemoEmbedder
 
 CUTOFFS = [round(0.70 + 0.01 * i, 2) for i in range(26)]
 THRESHOLDS = [0.80, 0.82, 0.845, 0.86, 0.88, 0.90]
 JUDGE_FLOOR = 0.70  # no threshold on the grid reaches below it
-
-
-def no_overlap(half: str) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    with open(DATA / "qqp_labeled_train.jsonl") as fh:
-        for line in fh:
-            row = json.loads(line)
-            seen.update((row["a"].strip(), row["b"].strip()))
-    return [
-        r
-        for r in load_qqp()
-        if split_of(r["a"], r["b"]) == half
-        and r["a"].strip() not in seen
-        and r["b"].strip() not in seen
-    ]
 
 
 def scored(
@@ -124,7 +109,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     cache = TieredCache(CacheConfig(judge=judged), embedder=embedder)
     verifier = Verifier(judge=judged)
     shipped = (cache.config.similarity_threshold, verifier.cutoff)
-    halves = {h: scored(cache, verifier, embedder, no_overlap(h)) for h in ("fit", "report")}
+    halves = {
+        h: scored(cache, verifier, embedder, qqp_without_train_overlap(h))
+        for h in ("fit", "report")
+    }
     mock = [{"a": p["origin"], "b": p["similar"], "duplicate": True} for p in load_paraphrases()]
     paraphrases = scored(cache, verifier, embedder, mock)
     cache.close()
