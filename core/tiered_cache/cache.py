@@ -1,7 +1,8 @@
 """TieredCache: the public facade. L1 exact -> L2 semantic -> miss, over pluggable backends.
 
-The decisions live in `engine.plans`, the I/O and the failure policy in `engine.driver`, the
-backends in `backends/`; this class wires them from a `CacheConfig` and offers the API.
+The decisions live in `engine.plans`, the I/O in `engine.runner`, the failure policy in
+`engine.edge`, the backends in `backends/`; this class wires them from a `CacheConfig` and
+offers the API.
 """
 
 from __future__ import annotations
@@ -270,21 +271,21 @@ class TieredCache:
     def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int = 256) -> int:
         """Store many (request, payload) pairs: their questions are embedded in batches and
         their writes sent in bulk (pipelined on Redis). Returns how many were stored."""
-        return self.driver.warm(items, batch_size)
+        return self.driver.admin.warm(items, batch_size)
 
     # -- quality: verifier, feedback, calibration -------------------------------------------------
     def record_feedback(self, hit: CacheHit, correct: bool) -> float | None:
         """Report whether a served semantic hit was right; the threshold of its partition (and
         the global one) adapts. Returns the partition's threshold now, or None when adaptation
         is off or the hit was exact. Backend failures are logged, never raised."""
-        return self.driver.record_feedback(hit, correct)
+        return self.driver.admin.record_feedback(hit, correct)
 
     async def arecord_feedback(self, hit: CacheHit, correct: bool) -> float | None:
-        return await self.driver.arecord_feedback(hit, correct)
+        return await self.driver.admin.arecord_feedback(hit, correct)
 
     def current_threshold(self, partition: str = "") -> float:
         """The similarity threshold lookups in `partition` use now ("" for the global one)."""
-        return self.driver.current_threshold(partition)
+        return self.driver.admin.current_threshold(partition)
 
     def calibrate(
         self,
@@ -314,7 +315,7 @@ class TieredCache:
     def peek(self, key: str) -> tuple[bytes, int] | None:
         """An entry's bytes and hit count, without counting a hit where the backend allows."""
         entries = self.backends.entries
-        with self.driver.edge():  # a failing backend: BackendError
+        with self.driver.edge:  # a failing backend: BackendError
             return entries.peek(key) if isinstance(entries, Peek) else entries.get(key)
 
     # -- admin ------------------------------------------------------------------------------------
@@ -341,7 +342,7 @@ class TieredCache:
         same system prompt, model, parameters, tools...); `older_than`: seconds, or "15m",
         "12h", "7d". A backend failure raises `BackendError`."""
         selection = Selection.of(tags=tags, model=model, partition=partition, older_than=older_than)
-        return self.driver.invalidate(selection, dry_run)
+        return self.driver.admin.invalidate(selection, dry_run)
 
     async def ainvalidate(
         self,
@@ -353,28 +354,28 @@ class TieredCache:
         dry_run: bool = False,
     ) -> int:
         selection = Selection.of(tags=tags, model=model, partition=partition, older_than=older_than)
-        return await self.driver.ainvalidate(selection, dry_run)
+        return await self.driver.admin.ainvalidate(selection, dry_run)
 
     def clear(self, *, aux: bool = False) -> None:
         """Delete every entry of this cache's namespace and version, and nothing else; the
         auxiliary store (threshold state, adapters' data) too when `aux`."""
-        self.driver.clear(aux)
+        self.driver.admin.clear(aux)
 
     async def aclear(self, *, aux: bool = False) -> None:
-        await self.driver.aclear(aux)
+        await self.driver.admin.aclear(aux)
 
     def stats(self) -> dict[str, Any]:
         """Counters, latencies and the configuration that explains them."""
-        snap = self.driver.snapshot()
+        snap = self.driver.admin.snapshot()
         snap["config"]["normalization"] = self.normalizer.describe()
         return snap
 
     def close(self) -> None:
-        self.driver.close()
+        self.driver.admin.close()
 
     async def aclose(self) -> None:
         """`close`, also closing the asyncio connections of the running loop."""
-        await self.driver.aclose()
+        await self.driver.admin.aclose()
 
     # -- not a key-value cache -------------------------------------------------------------------
     def get(self, *args: Any, **kwargs: Any) -> NoReturn:

@@ -27,15 +27,15 @@ class AuxiliaryStore:
 
     def _call(self, call: Callable[[], T], fallback: T, strict: bool) -> T:
         if strict:
-            with self._driver.edge():
+            with self._driver.edge:
                 return call()
-        return self._driver.guarded(call, fallback)
+        return self._driver.policy.guarded(call, fallback)
 
     async def _acall(self, call: Callable[[], Awaitable[T]], fallback: T, strict: bool) -> T:
         if strict:
-            with self._driver.edge():
+            with self._driver.edge:
                 return await call()
-        return await self._driver.aguarded(call, fallback)
+        return await self._driver.policy.aguarded(call, fallback)
 
     def get(self, key: str, *, strict: bool = False) -> bytes | None:
         return self._call(lambda: self._store.get(key), None, strict)

@@ -81,7 +81,7 @@ def test_an_unknown_plan_operation_is_a_bug_not_a_delete() -> None:
     def plan() -> Any:
         yield object()
 
-    assert cache.driver.run(plan(), "fallback") == "fallback"
+    assert cache.driver.runner.run(plan(), "fallback") == "fallback"
     assert cache.stats()["internal_errors"] == 1
 
 
@@ -109,8 +109,8 @@ def test_only_the_client_librarys_own_frames_are_backend_failures() -> None:
     cache = cache_on(OnRedis())
     client = Path(redis.__file__).parent / "connection.py"
     ours = Path(tiered_cache.__file__).parent / "backends" / "redis" / "entries.py"
-    mapped = cache.driver.mapped(raised_in(str(client), KeyError("in redis-py")))
+    mapped = cache.driver.edge.mapped(raised_in(str(client), KeyError("in redis-py")))
     assert type(mapped).__name__ == "BackendError"
     # A bug in our own Redis backend (a path with /redis/ in it) stays a bug.
     bug = raised_in(str(ours), KeyError("in tiered_cache.backends.redis"))
-    assert cache.driver.mapped(bug) is bug
+    assert cache.driver.edge.mapped(bug) is bug

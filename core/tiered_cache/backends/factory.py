@@ -79,4 +79,5 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
         stats_sink=sink,
         near=entries.near,
         redis=conn,
+        kind="redis",
     )

@@ -149,6 +149,8 @@ class Backends:
     """The near cache of a Redis entry store (for stats), or None."""
     redis: Any = None
     """The Redis connection (client and key names) of a Redis cache, or None."""
+    kind: str = "embedded"
+    """What the stats call this backend ("embedded", "redis")."""
 
     @property
     def own_index(self) -> VectorIndex | None:

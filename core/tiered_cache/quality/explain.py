@@ -47,11 +47,11 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
                 assert cache.index is not None
                 searched = True
                 # through the driver's edge: a failing backend is a BackendError here too
-                neighbours = cache.driver.do(dataclasses.replace(op, k=max(k, op.k)))
+                neighbours = cache.driver.runner.do(dataclasses.replace(op, k=max(k, op.k)))
                 seen_by_plan = op.k
                 result = neighbours[: op.k]
             else:
-                result = cache.driver.do(op)
+                result = cache.driver.runner.do(op)
             op = plan.send(result)
     except StopIteration as stop:
         hit = stop.value
