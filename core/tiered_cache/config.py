@@ -252,10 +252,11 @@ class CacheConfig:
             raise ConfigurationError(
                 f"strip_tokens: unknown {bad}; choose from {sorted(DYNAMIC_PATTERNS)}"
             )
-        if self.redis_url is not None and not self.redis_url.startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
-            raise ConfigurationError("redis_url must start with redis://, rediss:// or unix://")
+        if self.redis_url is not None and "://" not in self.redis_url:
+            raise ConfigurationError(
+                f"redis_url={self.redis_url!r}: a URL such as redis://host:6379/0, rediss:// "
+                "or unix:// (the scheme picks the backend)"
+            )
         self.normalizer()  # validates the regexes
 
     # -- sections: the settings a piece of the cache needs, as one frozen object ------------------

@@ -14,7 +14,7 @@ from tiered_cache.entry import CorruptEntryError
         ("ttl", -1, "ttl"),
         ("max_entries", 0, "max_entries"),
         ("strip_tokens", ("phone",), "strip_tokens"),
-        ("redis_url", "http://x", "redis_url"),
+        ("redis_url", "localhost:6379", "redis_url"),
         ("vector_dtype", "int8", "vector_dtype"),
     ],
 )
@@ -84,3 +84,30 @@ def test_sections_group_the_flat_settings() -> None:
         vector_dtype="float16",
     )
     assert cfg.replace(redis_timeout=0.2).redis.timeout == 0.2  # type: ignore[union-attr]
+
+
+def test_the_url_scheme_picks_the_backend_from_the_registry() -> None:
+    from tiered_cache import Backends, MemoryAux, MemoryKV, TieredCache
+    from tiered_cache.backends import factory
+
+    with pytest.raises(ConfigurationError, match=r"no backend for memcached:// URLs \(known:"):
+        TieredCache(redis_url="memcached://127.0.0.1:11211", semantic=False)
+    with pytest.raises(ConfigurationError, match="a URL such as redis://"):
+        CacheConfig(redis_url="127.0.0.1:6379")
+    built: list[str | None] = []
+
+    def memory(cfg: CacheConfig, dim: int | None) -> Backends:
+        built.append(cfg.redis_url)
+        store = MemoryKV()
+        return Backends(entries=store, aux=MemoryAux(), leases=store, kind="test")
+
+    factory.register_backend(("test-only",), memory)
+    try:
+        cache = TieredCache(redis_url="test-only://x", semantic=False)
+        req = cache.request("What is the speed of light?", model="m")
+        assert cache.store(req, "299,792 km/s.")
+        hit = cache.lookup(req)
+        assert hit is not None and hit.payload == "299,792 km/s."
+        assert built == ["test-only://x"] and cache.stats()["config"]["backend"] == "test"
+    finally:
+        del factory._BUILDERS["test-only"]

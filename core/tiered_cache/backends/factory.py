@@ -1,9 +1,15 @@
-"""The backends a configuration asks for: embedded by default, Redis with `redis_url`."""
+"""The backends a configuration asks for: embedded by default, else the backend registered for
+the URL's scheme (`redis://`, `rediss://` and `unix://`: Redis, a single server or a cluster).
+
+A new backend registers a builder for its schemes with `register_backend` (see CONTRIBUTING.md,
+"How to add a backend"); the builder gets the config and the embedding dimension.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from ..config import CacheConfig
 from ..errors import ConfigurationError
@@ -14,12 +20,35 @@ from .protocols import Backends
 logger = logging.getLogger(__name__)
 
 
+Builder = Callable[[CacheConfig, int | None], Backends]
+"""Makes the backends of a URL: `(config, embedding dimension or None)`."""
+_BUILDERS: dict[str, Builder] = {}
+
+
+def register_backend(schemes: tuple[str, ...], builder: Builder) -> None:
+    """Build the backends of URLs with these schemes with `builder` (the last one registered
+    for a scheme wins)."""
+    for scheme in schemes:
+        _BUILDERS[scheme] = builder
+
+
 def build_backends(
     cfg: CacheConfig, dim: int | None, on_evict: Callable[[str], None] | None = None
 ) -> Backends:
     """`dim`: the embedding dimension when the semantic tier is on (else None)."""
     if cfg.redis_url is not None:
-        return _redis(cfg, dim)
+        scheme = urlsplit(cfg.redis_url).scheme
+        builder = _BUILDERS.get(scheme)
+        if builder is None:
+            known = ", ".join(f"{s}://" for s in sorted(_BUILDERS))
+            raise ConfigurationError(f"no backend for {scheme}:// URLs (known: {known})")
+        return builder(cfg, dim)
+    return _embedded(cfg, dim, on_evict)
+
+
+def _embedded(
+    cfg: CacheConfig, dim: int | None, on_evict: Callable[[str], None] | None
+) -> Backends:
     entries = MemoryKV(cfg.max_entries, cfg.max_bytes, on_evict=on_evict)
     vectors = cfg.vectors
     return Backends(
@@ -81,3 +110,6 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
         redis=conn,
         kind="redis",
     )
+
+
+register_backend(("redis", "rediss", "unix"), _redis)

@@ -18,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ..observability.stats import StatsSink
+
 Vector = npt.NDArray[np.float32]
 WriteItem = tuple[str, bytes, float | None, tuple[str, Vector, str] | None]
 """An entry to write: key, entry JSON, TTL, and (partition, vector, question) or None."""
@@ -126,6 +128,16 @@ class Peek(Protocol):
 
 
 @runtime_checkable
+class NearCacheStats(Protocol):
+    """What the stats show of a near cache (entries kept in process from a shared store)."""
+
+    live: bool
+    served: int
+
+    def __len__(self) -> int: ...
+
+
+@runtime_checkable
 class AsyncClose(Protocol):
     """Closes the asyncio connections of the running loop too."""
 
@@ -143,9 +155,9 @@ class Backends:
     shared_index: bool = False
     leases: Leases | None = None
     bulk: BulkWrites | None = None
-    stats_sink: Any = None
+    stats_sink: StatsSink | None = None
     """Where this process adds its counters for every process to read (Redis), or None."""
-    near: Any = None
+    near: NearCacheStats | None = None
     """The near cache of a Redis entry store (for stats), or None."""
     redis: Any = None
     """The Redis connection (client and key names) of a Redis cache, or None."""
