@@ -21,9 +21,8 @@ import argparse
 import random
 import re
 from collections.abc import Callable
-from typing import Any
-
 from importlib import resources
+from typing import Any
 
 from tiered_cache.quality.contrast import lexicon
 
@@ -37,8 +36,28 @@ _CONVERT = re.compile(
     rf"{_OPERAND}(?=[\s?.,!]|$)",
     re.IGNORECASE,
 )
-_NOT_OPERANDS = frozenset({"it", "them", "me", "him", "her", "us", "you", "one", "another",
-                           "other", "there", "here", "money", "be", "do", "get", "make", "and"})  # fmt: skip
+_NOT_OPERANDS = frozenset(
+    [
+        "it",
+        "them",
+        "me",
+        "him",
+        "her",
+        "us",
+        "you",
+        "one",
+        "another",
+        "other",
+        "there",
+        "here",
+        "money",
+        "be",
+        "do",
+        "get",
+        "make",
+        "and",
+    ]
+)
 _NEGATE = {
     "is": "isn't", "are": "aren't", "was": "wasn't", "were": "weren't", "can": "can't",
     "could": "couldn't", "should": "shouldn't", "would": "wouldn't", "will": "won't",
@@ -46,8 +65,32 @@ _NEGATE = {
 }  # fmt: skip
 _AFFIRM = {v: k for k, v in _NEGATE.items()}
 # Words whose opposite turns a question into nonsense more often than into another question.
-_SKIP = frozenset({"i", "a", "an", "the", "it", "one", "no", "all", "do", "be", "have", "get",
-                   "make", "take", "give", "go", "come", "know", "good", "bad", "new", "old"})  # fmt: skip
+_SKIP = frozenset(
+    [
+        "i",
+        "a",
+        "an",
+        "the",
+        "it",
+        "one",
+        "no",
+        "all",
+        "do",
+        "be",
+        "have",
+        "get",
+        "make",
+        "take",
+        "give",
+        "go",
+        "come",
+        "know",
+        "good",
+        "bad",
+        "new",
+        "old",
+    ]
+)
 
 
 def _keep_case(word: str, new: str) -> str:
