@@ -173,7 +173,9 @@ def judge_logits(pairs: Sequence[tuple[str, str, bool]], sims: np.ndarray[Any, A
     )
 
 
-def fit(embedder: MemoEmbedder, rows: list[dict[str, Any]], judged: bool) -> VerifierWeights:
+def fit(
+    embedder: MemoEmbedder, rows: list[dict[str, Any]], judged: bool, no_overlap: bool = False
+) -> VerifierWeights:
     """Fit the verifier and choose the default threshold and cut-off, on the fit split only.
 
     Without the judge the threshold is held at DEFAULT_THRESHOLD; with it (its logit one more
@@ -246,7 +248,8 @@ def fit(embedder: MemoEmbedder, rows: list[dict[str, Any]], judged: bool) -> Ver
         judge=judge_weight,
         judge_version=judge_version,
         meta={
-            "fitted_on": "qqp_labeled_dev.jsonl, 'fit' half (sha256(a + '\\x1f' + b)[0] even)",
+            "fitted_on": "qqp_labeled_dev.jsonl, 'fit' half (sha256(a + '\\x1f' + b)[0] even)"
+            + (", pairs without a question of the training file" if no_overlap else ""),
             "pairs": len(pairs),
             "duplicates": int(y.sum()),
             "trained_on": f"pairs with cosine >= {FIT_FLOOR} and no veto: {int(train.sum())}",
@@ -298,6 +301,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N pairs (smoke)")
     parser.add_argument("--embeddings-cache", default=None, help="keep embeddings in this .npz")
     parser.add_argument("--latency-pairs", type=int, default=400, help="pairs timed (real model)")
+    parser.add_argument(
+        "--fit-on",
+        choices=("no-overlap", "all"),
+        default="no-overlap",
+        help="fit on the fit half's pairs without a question of the judge's training file "
+        "(default: the judge is overconfident on questions it trained on), or on all of them",
+    )
     args = parser.parse_args(argv)
 
     qqp = load_qqp()
@@ -305,6 +315,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.limit:
         qqp, paraphrases = qqp[: args.limit], paraphrases[: args.limit]
     fit_rows = [r for r in qqp if split_of(r["a"], r["b"]) == "fit"]
+    if args.fit_on == "no-overlap":
+        from .contrast import qqp_without_train_overlap  # it imports this module
+
+        fit_rows = qqp_without_train_overlap("fit")
+        if args.limit:
+            fit_rows = fit_rows[: args.limit]
     report_rows = [r for r in qqp if split_of(r["a"], r["b"]) == "report"]
     embedder = MemoEmbedder(args.embeddings_cache)
     norm = Normalizer()
@@ -315,8 +331,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     embed_seconds = time.perf_counter() - started
     embedder.save()
     if args.fit:
-        fit(embedder, fit_rows, judged=False)
-        fit(embedder, fit_rows, judged=True)
+        no_overlap = args.fit_on == "no-overlap"
+        fit(embedder, fit_rows, judged=False, no_overlap=no_overlap)
+        fit(embedder, fit_rows, judged=True, no_overlap=no_overlap)
         _shipped_weights.cache_clear()  # read the new files
 
     report_pairs = [(f"q{i}", r["a"], r["b"]) for i, r in enumerate(report_rows)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,7 @@ class RedisIndex:
         self._ef_runtime = settings.hnsw_ef_runtime
         self._spec = (dim, settings.vector_dtype, settings.hnsw_m, settings.hnsw_ef_construction)
         self._ready = False
+        self._ensuring = threading.Lock()  # one creator a process
         try:
             self._ensure(migrate)
         except BackendError as exc:  # Redis is down: build the index when it is back
@@ -77,7 +79,17 @@ class RedisIndex:
 
     # -- set-up -------------------------------------------------------------------------------
     def _ensure(self, migrate: bool = False) -> None:
-        """Create the HNSW index unless it exists with our schema (refuse a different one)."""
+        """Create the HNSW index unless it exists with our schema (refuse a different one).
+
+        The schema's fingerprint is written before the index is created, so that another caller
+        that finds the index a moment later also finds its fingerprint (threads of this process
+        wait on a lock; another process that loses the race to create sees "already exists"
+        and checks the fingerprint instead)."""
+        with self._ensuring:
+            if not self._ready or migrate:
+                self._create(migrate)
+
+    def _create(self, migrate: bool) -> None:
         from redisvl.index import SearchIndex
         from redisvl.schema import IndexSchema
 
@@ -130,9 +142,14 @@ class RedisIndex:
                 index.delete(drop=True)
                 exists = False
             if not exists:
-                index.create(overwrite=False)
-                self._drop_older_indexes()
                 client.set(self.keys.schema, orjson.dumps(fingerprint))
+                try:
+                    index.create(overwrite=False)
+                except Exception as exc:
+                    if "already exists" not in str(exc).lower():
+                        raise
+                    return self._create(migrate=False)  # another process made it: check it
+                self._drop_older_indexes()
             self._ready = True
         except SchemaMismatchError:
             raise
