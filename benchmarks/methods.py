@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from tiered_cache.normalize import Normalizer
-from tiered_cache.quality import judge as judge_module
 from tiered_cache.quality.calibrate import THRESHOLDS, ScoredPairs, choose
-from tiered_cache.quality.verifier import (
+from tiered_cache.rules import judge as judge_module
+from tiered_cache.rules.verifier import (
     FEATURE_NAMES,
     VerifierWeights,
     feature_matrix,

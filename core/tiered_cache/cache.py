@@ -35,8 +35,8 @@ from .observability.metrics import metric_sinks
 from .observability.stats import Stats
 from .quality.calibrate import CalibrationResult, calibrate_cache
 from .quality.explain import explain
-from .quality.verifier import Verifier
 from .request import CacheRequest, request_for
+from .rules.verifier import Verifier
 from .store import AuxiliaryStore
 
 logger = logging.getLogger(__name__)

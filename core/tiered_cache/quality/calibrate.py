@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from ..cache import TieredCache
-    from .verifier import Verifier
+    from ..rules.verifier import Verifier
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -465,7 +465,7 @@ class VerifierWeights:
 
 @functools.lru_cache(maxsize=2)
 def _shipped_weights(name: str) -> VerifierWeights:
-    raw = resources.files("tiered_cache.quality").joinpath(name).read_text()
+    raw = resources.files("tiered_cache.rules").joinpath(name).read_text()
     return VerifierWeights.from_json(raw)
 
 
@@ -599,7 +599,7 @@ _judge_failed = threading.Event()
 
 def judge_shipped() -> bool:
     """Whether the package holds verifier weights fitted with the judge."""
-    return resources.files("tiered_cache.quality").joinpath(JUDGED_WEIGHTS_FILE).is_file()
+    return resources.files("tiered_cache.rules").joinpath(JUDGED_WEIGHTS_FILE).is_file()
 
 
 def _sigmoid(z: float) -> float:
