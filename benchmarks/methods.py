@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from tiered_cache.normalize import Normalizer
-from tiered_cache.quality.calibrate import THRESHOLDS, ScoredPairs, choose
 from tiered_cache.rules import judge as judge_module
+from tiered_cache.rules.calibration import THRESHOLDS, ScoredPairs, choose
 from tiered_cache.rules.verifier import (
     FEATURE_NAMES,
     VerifierWeights,

@@ -29,8 +29,8 @@ from tiered_cache import TieredCache
 from tiered_cache.backends.protocols import Vector
 from tiered_cache.embeddings.embedder import SentenceTransformerEmbedder
 from tiered_cache.normalize import Normalizer
-from tiered_cache.quality.calibrate import THRESHOLDS, ScoredPairs, choose
 from tiered_cache.rules import judge as judge_module
+from tiered_cache.rules.calibration import THRESHOLDS, ScoredPairs, choose
 from tiered_cache.rules.verifier import (
     FEATURE_NAMES,
     JUDGED_WEIGHTS_FILE,

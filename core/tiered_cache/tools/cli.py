@@ -436,7 +436,7 @@ def _load(cache: TieredCache, path: Path, model: str) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from ..cache import TieredCache
-    from ..quality.calibrate import plot, read_pairs
+    from .calibrate import plot, read_pairs
 
     if args.pairs is None:
         args.parser.print_help()
