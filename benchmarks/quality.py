@@ -31,15 +31,13 @@ from tiered_cache.embeddings.embedder import SentenceTransformerEmbedder
 from tiered_cache.normalize import Normalizer
 from tiered_cache.rules import judge as judge_module
 from tiered_cache.rules.calibration import THRESHOLDS, ScoredPairs, choose
+from tiered_cache.rules.features import FEATURE_NAMES, _parse, _stem
 from tiered_cache.rules.verifier import (
-    FEATURE_NAMES,
     JUDGED_WEIGHTS_FILE,
     WEIGHTS_FILE,
     Verifier,
     VerifierWeights,
-    _parse,
     _shipped_weights,
-    _stem,
     feature_matrix,
     fit_logistic,
 )

@@ -9,14 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tiered_cache import CacheConfig, ConfigurationError, TieredCache
-from tiered_cache.rules.verifier import (
-    FEATURE_NAMES,
-    WEIGHTS_FILE,
-    Verifier,
-    VerifierWeights,
-    extract_features,
-    fit_logistic,
-)
+from tiered_cache.rules.features import FEATURE_NAMES, extract_features
+from tiered_cache.rules.verifier import WEIGHTS_FILE, Verifier, VerifierWeights, fit_logistic
 
 from .fake_embedder import MapEmbedder
 
