@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 from tiered_cache import CacheConfig, TieredCache
-from tiered_cache.quality import judge as judge_module
-from tiered_cache.quality.near_repeat import FLOOR as NEAR_REPEAT_FLOOR
-from tiered_cache.quality.near_repeat import near_repeat
-from tiered_cache.quality.verifier import Verifier, extract_features
+from tiered_cache.rules import judge as judge_module
+from tiered_cache.rules.features import extract_features
+from tiered_cache.rules.near_repeat import FLOOR as NEAR_REPEAT_FLOOR
+from tiered_cache.rules.near_repeat import near_repeat
+from tiered_cache.rules.verifier import Verifier
 
 from ._common import load_paraphrases, print_table, write_json
 from .contrast import qqp_without_train_overlap

@@ -34,14 +34,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from tiered_cache.normalize import Normalizer
-from tiered_cache.quality import judge as judge_module
-from tiered_cache.quality.calibrate import THRESHOLDS, ScoredPairs, choose
-from tiered_cache.quality.verifier import (
-    FEATURE_NAMES,
-    VerifierWeights,
-    feature_matrix,
-    fit_logistic,
-)
+from tiered_cache.rules import judge as judge_module
+from tiered_cache.rules.calibration import THRESHOLDS, ScoredPairs, choose
+from tiered_cache.rules.features import FEATURE_NAMES
+from tiered_cache.rules.verifier import VerifierWeights, feature_matrix, fit_logistic
 
 from ._common import RESULTS, load_paraphrases, load_qqp, print_table, write_json
 from .quality import (

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tiered_cache.embeddings.embedder import SentenceTransformerEmbedder
 from tiered_cache.embeddings.onnx import OnnxEmbedder
-from tiered_cache.quality.verifier import Verifier
+from tiered_cache.rules.verifier import Verifier
 
 from ._common import load_qqp, print_table, write_json
 

@@ -29,17 +29,15 @@ from tiered_cache import TieredCache
 from tiered_cache.backends.protocols import Vector
 from tiered_cache.embeddings.embedder import SentenceTransformerEmbedder
 from tiered_cache.normalize import Normalizer
-from tiered_cache.quality import judge as judge_module
-from tiered_cache.quality.calibrate import THRESHOLDS, ScoredPairs, choose
-from tiered_cache.quality.verifier import (
-    FEATURE_NAMES,
+from tiered_cache.rules import judge as judge_module
+from tiered_cache.rules.calibration import THRESHOLDS, ScoredPairs, choose
+from tiered_cache.rules.features import FEATURE_NAMES, _parse, _stem
+from tiered_cache.rules.verifier import (
     JUDGED_WEIGHTS_FILE,
     WEIGHTS_FILE,
     Verifier,
     VerifierWeights,
-    _parse,
     _shipped_weights,
-    _stem,
     feature_matrix,
     fit_logistic,
 )
@@ -47,7 +45,7 @@ from tiered_cache.quality.verifier import (
 from ._common import load_paraphrases, load_qqp, percentiles, print_table, write_json
 
 WEIGHTS_PATH = (
-    Path(__file__).resolve().parent.parent / "core" / "tiered_cache" / "quality" / WEIGHTS_FILE
+    Path(__file__).resolve().parent.parent / "core" / "tiered_cache" / "rules" / WEIGHTS_FILE
 )
 JUDGED_WEIGHTS_PATH = WEIGHTS_PATH.with_name(JUDGED_WEIGHTS_FILE)
 TRANSFER_TARGETS = (0.85, 0.90, 0.95)

@@ -1,4 +1,4 @@
-"""Build the WordNet part of the contrast lexicon (core/tiered_cache/quality/contrast_pairs.txt).
+"""Build the WordNet part of the contrast lexicon (core/tiered_cache/rules/contrast_pairs.txt).
 
     apt-get install -y wordnet-base          # WordNet 3.0 under /usr/share/wordnet
     python -m training.build_contrast        # rewrites the [wordnet] section only
@@ -20,7 +20,7 @@ LEXICON = (
     Path(__file__).resolve().parent.parent
     / "core"
     / "tiered_cache"
-    / "quality"
+    / "rules"
     / "contrast_pairs.txt"
 )
 POS_FILES = ("data.adj", "data.verb", "data.noun", "data.adv")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from tiered_cache.quality.contrast import lexicon
+from tiered_cache.rules.contrast import lexicon
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,4})(?![\w.])")

@@ -29,7 +29,7 @@ What it does (fixed seed, one CPU process, progress bar):
   from the packaged ONNX graph, so the file stays small) and its card (JSON: version, layers,
   the names of the ONNX weights each layer uses, the logit range the runtime clips to, the
   NumPy runtime's agreement with PyTorch, seed, figures) to --out (default
-  core/tiered_cache/quality/judge/), the figures to benchmarks/results/judge_training.json.
+  core/tiered_cache/rules/judge/), the figures to benchmarks/results/judge_training.json.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ from .train_duplicates import (
 )
 
 VERSION = "qqp-judge-v2"
-OUT = ROOT / "core" / "tiered_cache" / "quality" / "judge"
+OUT = ROOT / "core" / "tiered_cache" / "rules" / "judge"
 ONNX_MODEL = ROOT / "core" / "tiered_cache" / "embeddings" / "model" / "model.onnx"
-# The runtime's name for each adapted linear layer (tiered_cache.quality.judge reads these).
+# The runtime's name for each adapted linear layer (tiered_cache.rules.judge reads these).
 SHORT = {
     "attention.self.query": "query",
     "attention.self.key": "key",
@@ -341,7 +341,7 @@ def finish(judge: Judge, tokenizer: Any, card: dict[str, Any], out: Path) -> Non
     card["heads"] = judge.bert.config.num_attention_heads
     card["onnx_weights"] = onnx_names(judge)
     (out / "judge.json").write_text(json.dumps(card, indent=2) + "\n")
-    from tiered_cache.quality.judge import load as load_runtime
+    from tiered_cache.rules.judge import load as load_runtime
 
     dev = random.Random(11).sample(read(DATA / "qqp_labeled_dev.jsonl"), 300)
     pairs = [(r["b"], r["a"]) for r in dev]

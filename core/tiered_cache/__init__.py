@@ -25,8 +25,8 @@ from .errors import (
     TieredCacheError,
 )
 from .normalize import Normalizer
-from .quality.verifier import Verifier, VerifierWeights
 from .request import CacheRequest, build_request
+from .rules.verifier import Verifier, VerifierWeights
 from .store import AuxiliaryStore
 
 __all__ = [

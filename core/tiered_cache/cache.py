@@ -1,8 +1,9 @@
 """TieredCache: the public facade. L1 exact -> L2 semantic -> miss, over pluggable backends.
 
 The decisions live in `engine.plans`, the I/O in `engine.runner`, the failure policy in
-`engine.edge`, the backends in `backends/`; this class wires them from a `CacheConfig` and
-offers the API.
+`engine.edge`, the hit rules in `rules/`, the backends in `backends/`; this class wires them
+from a `CacheConfig` and offers the lookup and store API. Its administration methods (feedback,
+calibrate, explain, peek, forget, invalidate, clear, stats, close) come from `cache_admin`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections.abc import (
 from typing import Any, NoReturn
 
 from .backends.factory import build_backends
-from .backends.protocols import Backends, Peek
+from .backends.protocols import Backends
+from .cache_admin import CacheAdmin
 from .config import CacheConfig
 from .embeddings.embedder import Embedder, EmbeddingService, embedder_tag
 from .embeddings.onnx import make_embedder
@@ -30,12 +32,9 @@ from .engine.driver import Driver, Hooks
 from .engine.ops import Served
 from .engine.plans import CacheHit, Computed, Plans
 from .errors import ConfigurationError
-from .invalidation import Selection, check_tags
+from .invalidation import check_tags
 from .observability.metrics import metric_sinks
 from .observability.stats import Stats
-from .quality.calibrate import CalibrationResult, calibrate_cache
-from .quality.explain import explain
-from .quality.verifier import Verifier
 from .request import CacheRequest, request_for
 from .store import AuxiliaryStore
 
@@ -43,7 +42,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CacheHit", "Served", "TieredCache"]
 
 
-class TieredCache:
+class TieredCache(CacheAdmin):
     """An LLM response cache: exact repeats from L1, paraphrases from L2, both embedded or on Redis.
 
     `TieredCache()` is an in-process cache; `TieredCache.from_url("redis://...")` shares one
@@ -125,15 +124,6 @@ class TieredCache:
     def redis(self) -> Any:
         """The Redis connection (client and key names) of a Redis cache; None when embedded."""
         return self.backends.redis
-
-    @property
-    def verifier(self) -> Verifier | None:
-        return self.plans.verifier
-
-    @property
-    def verifier_cutoff(self) -> float | None:
-        """The cut-off the verifier applies: the configured one, else the shipped one."""
-        return self.plans.verifier_cutoff
 
     # -- requests -------------------------------------------------------------------------------
     def request(
@@ -272,110 +262,6 @@ class TieredCache:
         """Store many (request, payload) pairs: their questions are embedded in batches and
         their writes sent in bulk (pipelined on Redis). Returns how many were stored."""
         return self.driver.admin.warm(items, batch_size)
-
-    # -- quality: verifier, feedback, calibration -------------------------------------------------
-    def record_feedback(self, hit: CacheHit, correct: bool) -> float | None:
-        """Report whether a served semantic hit was right; the threshold of its partition (and
-        the global one) adapts. Returns the partition's threshold now, or None when adaptation
-        is off or the hit was exact. Backend failures are logged, never raised."""
-        return self.driver.admin.record_feedback(hit, correct)
-
-    async def arecord_feedback(self, hit: CacheHit, correct: bool) -> float | None:
-        return await self.driver.admin.arecord_feedback(hit, correct)
-
-    def current_threshold(self, partition: str = "") -> float:
-        """The similarity threshold lookups in `partition` use now ("" for the global one)."""
-        return self.driver.admin.current_threshold(partition)
-
-    def calibrate(
-        self,
-        pairs: Iterable[tuple[str, str, bool]],
-        target_precision: float = 0.95,
-        *,
-        confidence: float = 0.95,
-        apply: bool = True,
-    ) -> CalibrationResult:
-        """Choose the threshold (and verifier cut-off) from labelled (asked, stored, duplicate)
-        pairs: the highest hit rate whose precision reaches the target with `confidence` (a
-        lower confidence bound, so the choice holds beyond these pairs). `apply` sets them."""
-        result = calibrate_cache(self, pairs, target_precision, confidence)
-        if apply:
-            changes: dict[str, Any] = {"threshold": result.threshold}
-            if result.verifier_cutoff is not None:
-                changes["verifier_cutoff"] = result.verifier_cutoff
-            self.config = self.config.replace(**changes)
-            logger.info("tiered-cache: calibrated: %s", result.summary())
-        return result
-
-    def explain(self, request: CacheRequest, k: int = 5) -> dict[str, Any]:
-        """Read-only: what a lookup of `request` would serve and why (exact entry, the `k`
-        nearest semantic candidates with similarity, threshold, verdict). Counts no hit."""
-        return explain(self, request, k)
-
-    def peek(self, key: str) -> tuple[bytes, int] | None:
-        """An entry's bytes and hit count, without counting a hit where the backend allows."""
-        entries = self.backends.entries
-        with self.driver.edge:  # a failing backend: BackendError
-            return entries.peek(key) if isinstance(entries, Peek) else entries.get(key)
-
-    # -- admin ------------------------------------------------------------------------------------
-    def forget(self, request: CacheRequest) -> bool:
-        """Delete what is stored for exactly this request (its vector too); False when the
-        backend failed (a miss, as for every cache operation on the call path)."""
-        return self.driver.forget(request)
-
-    async def aforget(self, request: CacheRequest) -> bool:
-        return await self.driver.aforget(request)
-
-    def invalidate(
-        self,
-        *,
-        tags: Iterable[str] | str | None = None,
-        model: str | None = None,
-        partition: CacheRequest | str | None = None,
-        older_than: str | float | None = None,
-        dry_run: bool = False,
-    ) -> int:
-        """Delete the entries that match every given criterion (their vectors with them) and
-        return how many; `dry_run`: only count them. `tags`: entries carrying any of these;
-        `model`: stored for this model; `partition`: stored for this request's partition (the
-        same system prompt, model, parameters, tools...); `older_than`: seconds, or "15m",
-        "12h", "7d". A backend failure raises `BackendError`."""
-        selection = Selection.of(tags=tags, model=model, partition=partition, older_than=older_than)
-        return self.driver.admin.invalidate(selection, dry_run)
-
-    async def ainvalidate(
-        self,
-        *,
-        tags: Iterable[str] | str | None = None,
-        model: str | None = None,
-        partition: CacheRequest | str | None = None,
-        older_than: str | float | None = None,
-        dry_run: bool = False,
-    ) -> int:
-        selection = Selection.of(tags=tags, model=model, partition=partition, older_than=older_than)
-        return await self.driver.admin.ainvalidate(selection, dry_run)
-
-    def clear(self, *, aux: bool = False) -> None:
-        """Delete every entry of this cache's namespace and version, and nothing else; the
-        auxiliary store (threshold state, adapters' data) too when `aux`."""
-        self.driver.admin.clear(aux)
-
-    async def aclear(self, *, aux: bool = False) -> None:
-        await self.driver.admin.aclear(aux)
-
-    def stats(self) -> dict[str, Any]:
-        """Counters, latencies and the configuration that explains them."""
-        snap = self.driver.admin.snapshot()
-        snap["config"]["normalization"] = self.normalizer.describe()
-        return snap
-
-    def close(self) -> None:
-        self.driver.admin.close()
-
-    async def aclose(self) -> None:
-        """`close`, also closing the asyncio connections of the running loop."""
-        await self.driver.admin.aclose()
 
     # -- not a key-value cache -------------------------------------------------------------------
     def get(self, *args: Any, **kwargs: Any) -> NoReturn:

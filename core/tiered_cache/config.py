@@ -357,7 +357,7 @@ __all__ = ["CacheConfig"]
 def _default_threshold(verifier: bool, judge: bool) -> float:
     if not verifier:
         return DEFAULT_THRESHOLD
-    from .quality.verifier import VerifierWeights, judge_shipped
+    from .rules.verifier import VerifierWeights, judge_shipped
 
     weights = VerifierWeights.load(judge=judge and judge_shipped())
     return DEFAULT_THRESHOLD if weights.threshold is None else weights.threshold

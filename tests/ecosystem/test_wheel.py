@@ -45,11 +45,11 @@ def test_the_wheel_has_every_module_and_data_file(tmp_path: Path) -> None:
     assert expected <= names, sorted(expected - names)
     for data in (
         "tiered_cache/py.typed",
-        "tiered_cache/quality/verifier_weights.json",
-        "tiered_cache/quality/verifier_judge_weights.json",
-        "tiered_cache/quality/judge/judge.json",
-        "tiered_cache/quality/judge/judge.npz",
-        "tiered_cache/quality/contrast_pairs.txt",
+        "tiered_cache/rules/verifier_weights.json",
+        "tiered_cache/rules/verifier_judge_weights.json",
+        "tiered_cache/rules/judge/judge.json",
+        "tiered_cache/rules/judge/judge.npz",
+        "tiered_cache/rules/contrast_pairs.txt",
         "tiered_cache/fillers.txt",
     ):
         assert data in names

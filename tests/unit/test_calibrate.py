@@ -8,14 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tiered_cache import TieredCache
-from tiered_cache.quality import calibrate
-from tiered_cache.quality.calibrate import (
-    ScoredPairs,
-    choose,
-    plot,
-    precision_lower_bound,
-    read_pairs,
-)
+from tiered_cache.rules.calibration import ScoredPairs, choose, precision_lower_bound
+from tiered_cache.tools import calibrate
+from tiered_cache.tools.calibrate import plot, read_pairs
 
 from .fake_embedder import MapEmbedder
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 from tiered_cache.errors import ConfigurationError
-from tiered_cache.quality.contrast import (
+from tiered_cache.rules.contrast import (
     contrast_mismatch,
     contrasts,
     lemma,
@@ -14,7 +14,8 @@ from tiered_cache.quality.contrast import (
     lexicon,
     parse_lexicon,
 )
-from tiered_cache.quality.verifier import Verifier, VerifierWeights, extract_features
+from tiered_cache.rules.features import extract_features
+from tiered_cache.rules.verifier import Verifier, VerifierWeights
 
 
 def test_loader_reads_every_kind_of_line() -> None:

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from tiered_cache import CacheConfig, ConfigurationError
 from tiered_cache.errors import ModelNotFoundError
-from tiered_cache.quality import judge as judge_module
-from tiered_cache.quality.judge import onnx_initializers
-from tiered_cache.quality.verifier import Verifier, VerifierWeights
+from tiered_cache.rules import judge as judge_module
+from tiered_cache.rules.judge import onnx_initializers
+from tiered_cache.rules.verifier import Verifier, VerifierWeights
 
 from .fake_embedder import MapEmbedder
 
 GRAPH = Path(str(resources.files("tiered_cache.embeddings").joinpath("model", "model.onnx")))
-SHIPPED = Path(str(resources.files("tiered_cache.quality").joinpath("judge")))
+SHIPPED = Path(str(resources.files("tiered_cache.rules").joinpath("judge")))
 
 PAIRS = [
     ("How do I lose 10 kg in a month?", "How do I lose 5 kg in a month?"),
@@ -138,10 +138,10 @@ def test_a_judge_that_cannot_run_only_turns_hits_into_misses(
 
     answers = {(a, b, s): verifier.accepts(a, b, s) for a, b in PAIRS for s in (0.8, 0.9, 0.97)}
     monkeypatch.setattr(judge_module, "shared", broken)
-    monkeypatch.setattr("tiered_cache.quality.verifier._judge_failed", type(
+    monkeypatch.setattr("tiered_cache.rules.verifier._judge_failed", type(
         "E", (), {"is_set": lambda self: False, "set": lambda self: None}
     )())  # fmt: skip
-    with caplog.at_level(logging.ERROR, logger="tiered_cache.quality.verifier"):
+    with caplog.at_level(logging.ERROR, logger="tiered_cache.rules.verifier"):
         degraded = {k: verifier.accepts(*k) for k in answers}
     assert all(answers[k] or not degraded[k] for k in answers)  # never a new hit
     assert "judge weights deleted" in caplog.text

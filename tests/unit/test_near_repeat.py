@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tiered_cache.quality.near_repeat import edits, is_typo, near_repeat, vocabulary
-from tiered_cache.quality.verifier import Verifier
+from tiered_cache.rules.near_repeat import edits, is_typo, near_repeat, vocabulary
+from tiered_cache.rules.verifier import Verifier
 
 
 def test_edit_distance_counts_a_transposition_once() -> None:

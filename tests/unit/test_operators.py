@@ -4,8 +4,9 @@ order is another question; a rewording of the same operation is not."""
 from __future__ import annotations
 
 import pytest
-from tiered_cache.quality.operators import operations, swapped
-from tiered_cache.quality.verifier import Verifier, extract_features
+from tiered_cache.rules.features import extract_features
+from tiered_cache.rules.operators import operations, swapped
+from tiered_cache.rules.verifier import Verifier
 
 
 def veto(a: str, b: str) -> bool:

@@ -62,3 +62,12 @@ def test_every_python_block_is_run_by_a_test() -> None:
         for heading in re.findall(r"^## (.+)$", text, flags=re.M):
             if "```python" in section(heading, str(path.relative_to(ROOT))):
                 assert f'"{heading}"' in tests, f"{path.name}: no test runs '## {heading}'"
+
+
+def test_each_hit_rule_names_a_file_that_exists() -> None:
+    """A reader of "What decides a hit" opens one file per row."""
+    rows = [r for r in section("What decides a hit").splitlines() if r.startswith("| ")][1:]
+    assert rows
+    for row in rows:
+        path = re.findall(r"`([\w/]+\.py)`", row.rsplit("|", 2)[-2])
+        assert path and (ROOT / "core" / "tiered_cache" / path[0]).is_file(), row

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tiered_cache.quality.roles import reversed_roles, roles
-from tiered_cache.quality.verifier import _STOPWORDS, Verifier, _stem, extract_features
+from tiered_cache.rules.features import _STOPWORDS, _stem, extract_features
+from tiered_cache.rules.roles import reversed_roles, roles
+from tiered_cache.rules.verifier import Verifier
 
 
 def _roles(text: str) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from tiered_cache import CacheConfig, CacheHit, TieredCache
-from tiered_cache.quality.threshold import ThresholdState, observe, state_key
+from tiered_cache.rules.threshold import ThresholdState, observe, state_key
 
 from .fake_embedder import MapEmbedder
 

@@ -9,14 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tiered_cache import CacheConfig, ConfigurationError, TieredCache
-from tiered_cache.quality.verifier import (
-    FEATURE_NAMES,
-    WEIGHTS_FILE,
-    Verifier,
-    VerifierWeights,
-    extract_features,
-    fit_logistic,
-)
+from tiered_cache.rules.features import FEATURE_NAMES, extract_features
+from tiered_cache.rules.verifier import WEIGHTS_FILE, Verifier, VerifierWeights, fit_logistic
 
 from .fake_embedder import MapEmbedder
 
@@ -123,7 +117,7 @@ def test_features_are_symmetric_and_complete() -> None:
 
 # -- weights --------------------------------------------------------------------------------
 def test_shipped_weights_are_plain_json() -> None:
-    raw = resources.files("tiered_cache.quality").joinpath(WEIGHTS_FILE).read_bytes()
+    raw = resources.files("tiered_cache.rules").joinpath(WEIGHTS_FILE).read_bytes()
     data = json.loads(raw)  # JSON, not pickle: a pickle does not parse as JSON
     assert data["model"] == "logistic_regression"
     assert len(data["features"]) == len(data["weights"])

@@ -21,9 +21,9 @@ from ..errors import InvalidRequestError
 from ..invalidation import check_tags, model_digest
 from ..observability.pricing import PriceTable, usage_tokens
 from ..observability.stats import Stats
-from ..quality.threshold import ThresholdController
-from ..quality.verifier import Verifier
 from ..request import CacheRequest
+from ..rules.threshold import ThresholdController
+from ..rules.verifier import Verifier
 from .flight import Lead
 from .ops import (
     Add,

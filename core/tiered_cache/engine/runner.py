@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
-from ..backends.protocols import Backends, VectorIndex, WriteItem
+from ..backends.protocols import Backends, Peek, VectorIndex, WriteItem
 from ..embeddings.embedder import EmbeddingService
 from .edge import ErrorEdge, FailurePolicy
 from .ops import AskJudge, Delete, Embed, Get, Op, Plan, ReadState, Search, Touch, Write
@@ -79,6 +79,12 @@ class Runner:
             return await handler(op)
         except Exception as exc:
             raise self.edge.mapped(exc)  # noqa: B904 - `mapped` chains it
+
+    def peek(self, key: str) -> tuple[bytes, int] | None:
+        """An entry's bytes and hit count, without counting a hit where the backend allows."""
+        entries = self.backends.entries
+        with self.edge:  # a failing backend: BackendError
+            return entries.peek(key) if isinstance(entries, Peek) else entries.get(key)
 
     def _judge_term(self, op: AskJudge) -> float:
         verifier = self.plans.verifier

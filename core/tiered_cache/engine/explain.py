@@ -1,9 +1,11 @@
-"""Why a request would (not) be served: the lookup plan run read-only, with its evidence kept.
+"""Why a request would (not) be served: a read-only operation of the engine, the lookup plan
+run with its evidence kept.
 
-`explain` drives the cache's own lookup plan, so the verdict is the one a lookup would reach, but
-reads entries without counting hits, deletes nothing and records no statistics. Its k-NN search
-fetches a few more neighbours than a lookup does, to show what was near; the plan itself only
-sees the neighbours a lookup would see.
+`explain` drives the cache's own lookup plan through the runner, so every backend call is made
+at the error edge (a failing backend is a `BackendError`, never a raw client exception) and the
+verdict is the one a lookup would reach; but it reads entries without counting hits, deletes
+nothing and records no statistics. Its k-NN search fetches a few more neighbours than a lookup
+does, to show what was near; the plan itself only sees the neighbours a lookup would see.
 """
 
 from __future__ import annotations
@@ -11,19 +13,25 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from ..engine.ops import Delete, Get, Search
+from .ops import Delete, Get, Search
 
 if TYPE_CHECKING:
-    from ..cache import TieredCache
-    from ..engine.plans import CacheHit
+    from ..config import CacheConfig
     from ..request import CacheRequest
+    from .plans import CacheHit
+    from .runner import Runner
 
 PREVIEW_CHARS = 200
 
 
-def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, Any]:
+def explain(
+    runner: Runner, config: CacheConfig, request: CacheRequest, k: int = 5
+) -> dict[str, Any]:
     """What a lookup of `request` would return, and why. Backend errors are raised."""
-    plan = cache.plans.lookup(request, counted=False)
+    plans = runner.plans
+    index = runner.backends.index if plans.semantic else None
+    verifier = plans.verifier
+    plan = plans.lookup(request, counted=False)
     fetched: dict[str, bool] = {}
     exact_found = False
     searched = False
@@ -36,7 +44,7 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
         while True:
             result: Any
             if isinstance(op, Get):
-                result = cache.peek(op.key)
+                result = runner.peek(op.key)
                 if op.key == request.exact_key:
                     exact_found = result is not None
                 fetched[op.key] = result is not None
@@ -44,23 +52,22 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
             elif isinstance(op, Delete):
                 result = None  # read-only: a stale entry stays for the next real lookup
             elif isinstance(op, Search):
-                assert cache.index is not None
+                assert index is not None
                 searched = True
-                # through the driver's edge: a failing backend is a BackendError here too
-                neighbours = cache.driver.runner.do(dataclasses.replace(op, k=max(k, op.k)))
+                neighbours = runner.do(dataclasses.replace(op, k=max(k, op.k)))
                 seen_by_plan = op.k
                 result = neighbours[: op.k]
             else:
-                result = cache.driver.runner.do(op)
+                result = runner.do(op)
             op = plan.send(result)
     except StopIteration as stop:
         hit = stop.value
     served_key = request.exact_key if hit is not None and hit.tier == "exact" else None
     if hit is not None and hit.tier == "semantic":
         served_key = last_key
-    threshold = cache.config.similarity_threshold
-    if cache.plans.thresholds is not None and searched:
-        threshold = cache.plans.thresholds.current(request.partition_key)
+    threshold = config.similarity_threshold
+    if plans.thresholds is not None and searched:
+        threshold = plans.thresholds.current(request.partition_key)
     candidates = []
     for rank, match in enumerate(neighbours):
         candidate: dict[str, Any] = {
@@ -71,8 +78,8 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
             "considered": rank < seen_by_plan,
             "served": match.key == served_key,
         }
-        if cache.verifier is not None and request.query_text and match.query_text:
-            score = cache.verifier.score(request.query_text, match.query_text, match.similarity)
+        if verifier is not None and request.query_text and match.query_text:
+            score = verifier.score(request.query_text, match.query_text, match.similarity)
             candidate["verifier_score"] = round(score, 4)
         if match.key in fetched:
             candidate["entry_present"] = fetched[match.key]
@@ -84,9 +91,9 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
         "exact_key": request.exact_key,
         "deterministic": request.deterministic,
         "semantic_allowed": request.semantic_allowed,
-        "semantic_tier": cache.index is not None,
+        "semantic_tier": index is not None,
         "threshold": threshold,
-        "verifier_cutoff": cache.verifier_cutoff,
+        "verifier_cutoff": plans.verifier_cutoff,
         "exact_entry": exact_found,
         "candidates": candidates,
         "served": None
@@ -99,12 +106,12 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
             "payload_preview": hit.payload[:PREVIEW_CHARS],
             "hit_count": hit.entry.hit_count,
         },
-        "reason": _reason(cache, request, hit, candidates, threshold),
+        "reason": _reason(index is not None, request, hit, candidates, threshold),
     }
 
 
 def _reason(
-    cache: TieredCache,
+    semantic_tier: bool,
     request: CacheRequest,
     hit: CacheHit | None,
     candidates: list[dict[str, Any]],
@@ -114,7 +121,7 @@ def _reason(
         return "exact: the same normalized request is stored"
     if hit is not None:
         return f"semantic: similarity {hit.similarity:.4f} >= threshold {threshold:.4f}"
-    if cache.index is None:
+    if not semantic_tier:
         return "miss: no exact entry, and the semantic tier is off"
     if request.query_text is None:
         return "miss: no exact entry, and the request does not end in a user turn"

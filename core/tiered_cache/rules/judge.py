@@ -231,7 +231,7 @@ def _model_dir() -> Path:
 
 
 def _shipped_dir() -> Path:
-    return Path(str(resources.files("tiered_cache.quality").joinpath("judge")))
+    return Path(str(resources.files("tiered_cache.rules").joinpath("judge")))
 
 
 @functools.lru_cache(maxsize=4)

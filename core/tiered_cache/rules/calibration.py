@@ -1,6 +1,12 @@
-"""Calibration: choose the similarity threshold (and verifier cut-off) from labelled pairs.
+"""Calibration, the rule: choose the similarity threshold (and verifier cut-off) from labelled
+pairs. The command (`tiered-cache calibrate`), reading pair files and plotting the curve are the
+tool `tools/calibrate.py`, which sits above the public API.
 
-    tiered-cache calibrate pairs.jsonl [--target 0.95] [--plot curve.png] [--json]
+Why the choice is here and not in the tool: `TieredCache.calibrate(...)` is public API, and the
+facade may not import `tools/` (a lower layer never imports the layer above it: the architecture
+test). So the math lives with the threshold rule it tunes, and reads the cache only through the
+small `Scorer` protocol (its normalizer, embeddings and verifier): no import of the facade, no
+circle. The facade's glue is one call and the `apply` step.
 
 Each pair is a question a user asked, a stored question, and whether one answer serves both.
 Scoring is done as the cache does it: the cache's normalizer, its embedder (each text embedded
@@ -13,19 +19,17 @@ the target is unreachable on these pairs, and the most precise setting is chosen
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from ..cache import TieredCache
+    from ..embeddings.embedder import EmbeddingService
     from .verifier import Verifier
 
 FloatArray = npt.NDArray[np.float64]
@@ -33,6 +37,17 @@ BoolArray = npt.NDArray[np.bool_]
 THRESHOLDS = np.round(np.arange(0.50, 0.9951, 0.005), 4)
 CUTOFFS = np.round(np.arange(0.02, 0.9901, 0.01), 4)
 CURVE = np.round(np.arange(0.50, 0.9951, 0.01), 4)
+
+
+class Scorer(Protocol):
+    """What calibration reads of a cache (a `TieredCache` is one)."""
+
+    @property
+    def normalizer(self) -> Callable[[str], str]: ...
+    @property
+    def embeddings(self) -> EmbeddingService | None: ...
+    @property
+    def verifier(self) -> Verifier | None: ...
 
 
 @dataclass(frozen=True)
@@ -121,7 +136,7 @@ def precision_lower_bound(true_hits: int, hits: int, confidence: float) -> float
 
 
 def score_pairs(
-    cache: TieredCache, pairs: Iterable[tuple[str, str, bool]], verifier: Verifier | None = None
+    cache: Scorer, pairs: Iterable[tuple[str, str, bool]], verifier: Verifier | None = None
 ) -> ScoredPairs:
     """Normalize, embed (one batch, memoized) and verify every pair as the cache would."""
     if cache.embeddings is None:
@@ -227,7 +242,7 @@ def choose(
 
 
 def calibrate_cache(
-    cache: TieredCache,
+    cache: Scorer,
     pairs: Iterable[tuple[str, str, bool]],
     target_precision: float = 0.95,
     confidence: float = 0.95,
@@ -241,58 +256,3 @@ def calibrate_cache(
     floor = cache.verifier.weights.floor  # below it the verifier was never fitted: no lower
     grid = tuple(t for t in THRESHOLDS if t >= floor - 1e-9) or (float(THRESHOLDS[-1]),)
     return choose(scored, target_precision, thresholds=grid, confidence=confidence)
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: never a window
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _value(x: float | None) -> float:
-    return float("nan") if x is None else x
-
-
-def plot(result: CalibrationResult, path: str | Path) -> bool:
-    """Precision and hit rate against threshold as a PNG; False when matplotlib is missing."""
-    try:
-        plt = _pyplot()
-    except ImportError:
-        return False
-    xs = [p.threshold for p in result.curve]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(xs, [p.precision for p in result.curve], "C0--", label="precision (cosine)")
-    ax.plot(xs, [p.hit_rate for p in result.curve], "C1--", label="hit rate (cosine)")
-    if result.verifier_cutoff is not None:
-        verified_precision = [_value(p.verified_precision) for p in result.curve]
-        verified_hit_rate = [_value(p.verified_hit_rate) for p in result.curve]
-        ax.plot(xs, verified_precision, "C0-", label="precision (+ verifier)")
-        ax.plot(xs, verified_hit_rate, "C1-", label="hit rate (+ verifier)")
-    ax.axhline(result.target_precision, color="grey", lw=0.8, ls=":", label="target precision")
-    ax.axvline(result.threshold, color="C2", lw=0.8, label=f"chosen {result.threshold:.3f}")
-    ax.set_xlabel("similarity threshold")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"{result.pairs} labelled pairs, verifier cut-off {result.verifier_cutoff}")
-    ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
-
-
-def read_pairs(path: str | Path) -> list[tuple[str, str, bool]]:
-    """{"a", "b", "duplicate"} per line."""
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                out.append((str(row["a"]), str(row["b"]), bool(row["duplicate"])))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: expected {{a, b, duplicate}}: {exc}") from exc
-    return out

@@ -108,7 +108,7 @@ def parse_lexicon(text: str) -> Lexicon:
 @functools.lru_cache(maxsize=1)
 def lexicon() -> Lexicon:
     """The shipped lexicon (read once)."""
-    raw = resources.files("tiered_cache.quality").joinpath(LEXICON_FILE).read_text("utf-8")
+    raw = resources.files("tiered_cache.rules").joinpath(LEXICON_FILE).read_text("utf-8")
     return parse_lexicon(raw)
 
 
