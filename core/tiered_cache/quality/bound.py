@@ -18,7 +18,8 @@ tightening is immediate. Until some level passes, nothing semantic is served: a 
 worse than a miss. An entry whose audit failed is refused at that similarity or below it.
 
 The state is JSON in the cache's auxiliary store (`bound:<partition>`, `bound:global`), shared
-by every process on one Redis. Everything here is pure: no I/O, no clock.
+by every process on one Redis. The decisions are pure; `BoundController` keeps the local copies
+a lookup reads and turns an audit into the states to write back (the I/O is its caller's).
 """
 
 from __future__ import annotations
@@ -28,8 +29,15 @@ import hashlib
 import json
 import logging
 import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..config import CacheConfig
+from ..observability.stats import Stats
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,7 @@ LOOSEN = 0.7
 """A looser level is taken only when its bound is under this share of δ (hysteresis)."""
 WINDOW = 4000
 """Audits remembered per partition (the oldest go first)."""
+_LOCAL_STATES = 4096
 ENTRIES_KEPT = 1000
 """Per-entry floors remembered per partition."""
 MIN_LEVEL = -4
@@ -318,3 +327,112 @@ def describe(state: BoundState, delta: float, ladder: Ladder) -> dict[str, Any]:
         "entries_tightened": len(state.entries),
         "text": text,
     }
+
+
+# -- the controller: local copies of the shared states, and their updates ----------------------
+class BoundController:
+    """Per-partition levels under `max_wrong_rate`, with a short-lived local copy of the shared
+    state (as the adaptive threshold keeps its own). A partition with fewer audits than a level
+    needs follows the global level."""
+
+    def __init__(
+        self,
+        config: Callable[[], CacheConfig],
+        base: Callable[[], tuple[float, float | None]],
+        stats: Stats,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._base = base
+        self._stats = stats
+        self._clock = clock
+        self._local: OrderedDict[str, tuple[BoundState, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def delta(self) -> float:
+        return self._config().max_wrong_rate or 1.0
+
+    def ladder(self) -> Ladder:
+        threshold, cutoff = self._base()
+        return Ladder(threshold, cutoff)
+
+    # -- lookups ---------------------------------------------------------------------------------
+    def stale_keys(self, partition: str) -> Iterator[str]:
+        """Keys whose local copy is missing or older than `threshold_refresh_seconds`."""
+        refresh = self._config().threshold_refresh_seconds
+        for key in dict.fromkeys([state_key(GLOBAL), state_key(partition)]):
+            cached = self._local.get(key)
+            if cached is None or self._clock() - cached[1] >= refresh:
+                yield key
+
+    def loaded(self, key: str, raw: bytes | None) -> None:
+        self._remember(key, BoundState.from_raw(raw))
+
+    def _remember(self, key: str, state: BoundState) -> None:
+        with self._lock:
+            self._local[key] = (state, self._clock())
+            self._local.move_to_end(key)
+            while len(self._local) > _LOCAL_STATES:
+                self._local.popitem(last=False)
+
+    def state(self, partition: str) -> BoundState:
+        """The state whose level applies to `partition` (its own once it has enough audits)."""
+        own = self._local.get(state_key(partition))
+        if own is not None and own[0].audited >= min_audits(self.delta):
+            return own[0]
+        glob = self._local.get(state_key(GLOBAL))
+        return glob[0] if glob is not None else BoundState()
+
+    def setting(self, partition: str) -> tuple[int, float, float | None]:
+        """(level, threshold, cut-off) for `partition` from the local copies."""
+        level = self.state(partition).level
+        return (level, *self.ladder().setting(level))
+
+    def refused(self, partition: str, question: str, similarity: float) -> bool:
+        """Whether the entry of `question` was tightened past `similarity` by a failed audit."""
+        own = self._local.get(state_key(partition))
+        floor = own[0].entries.get(entry_id(question)) if own is not None else None
+        return floor is not None and similarity < floor
+
+    def rate(self, partition: str) -> float:
+        cfg = self._config()
+        return audit_rate(self.state(partition), self.delta, cfg.audit_rate)
+
+    # -- audits: the pure update between one read and one write ----------------------------------
+    @staticmethod
+    def keys(partition: str) -> list[str]:
+        return list(dict.fromkeys([state_key(GLOBAL), state_key(partition)]))
+
+    def update(self, partition: str, raws: Sequence[bytes | None], audit: Audit) -> list[bytes]:
+        """Add `audit` to the global and the partition's states (read as `raws`, in the order
+        of `keys`); returns what to write back."""
+        ladder, delta = self.ladder(), self.delta
+        out = []
+        self._stats.incr("audits")
+        if audit.wrong:
+            self._stats.incr("audits_wrong")
+        for key, raw in zip(self.keys(partition), raws, strict=True):
+            state = BoundState.from_raw(raw)
+            before, after = observe(state, audit, ladder, delta)
+            if after != before:
+                self._stats.incr("bound_level_changes")
+                logger.info(
+                    "tiered-cache: %s level %s -> %s under max_wrong_rate %g (bound %.4f)",
+                    key,
+                    before,
+                    after,
+                    delta,
+                    state.bound(after)[0],
+                )
+            self._remember(key, state)
+            out.append(state.to_json())
+        return out
+
+    def describe(self, partition: str = "") -> dict[str, Any]:
+        cached = self._local.get(state_key(partition))
+        state = cached[0] if cached is not None else BoundState()
+        return describe(state, self.delta, self.ladder())
+
+    def forget_local(self) -> None:
+        self._local.clear()
