@@ -55,10 +55,9 @@ def load_scores(path: str, half: str) -> dict[str, dict[str, np.ndarray[Any, Any
 
     from .contrast import load_contrast, qqp_without_train_overlap
     from .defaults import scored
-    from .quality import MemoEmbedder
 
-    embedder = MemoEmbedder(path)
-    cache = TieredCache(CacheConfig(), embedder=embedder)
+    embedder = _Memo(path)
+    cache = TieredCache(CacheConfig(preload=False), embedder=embedder)
     verifier = Verifier()
     contrast = [
         {"a": r["a"], "b": r["b"], "duplicate": r["should_hit"]}
@@ -69,10 +68,35 @@ def load_scores(path: str, half: str) -> dict[str, dict[str, np.ndarray[Any, Any
         "contrast": scored(cache, verifier, embedder, contrast),
     }
     cache.close()
-    embedder.save()
     arrays = {f"{n}.{k}": v for n, p in pools.items() for k, v in p.items()}
     np.savez(cache_path, pools=np.array(",".join(pools)), **arrays)  # type: ignore[arg-type]
     return pools
+
+
+class _Memo:
+    """all-MiniLM-L6-v2 vectors read from an .npz of `benchmarks.quality.MemoEmbedder` (no
+    PyTorch); texts it lacks are encoded by the packaged ONNX model (the same vectors)."""
+
+    model_id = "all-MiniLM-L6-v2"
+    dimension = 384
+
+    def __init__(self, path: str) -> None:
+        self.memo: dict[str, Any] = {}
+        if Path(path).exists():
+            saved = np.load(path, allow_pickle=False)
+            self.memo = dict(zip(saved["texts"].tolist(), saved["vectors"], strict=True))
+        self._onnx: Any = None
+
+    def encode(self, texts: list[str]) -> Any:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if missing:
+            if self._onnx is None:
+                from tiered_cache.embeddings.onnx import make_embedder
+
+                self._onnx = make_embedder(None, "onnx")
+            for text, vec in zip(missing, self._onnx.encode(missing), strict=True):
+                self.memo[text] = vec
+        return np.stack([self.memo[t] for t in texts])
 
 
 def simulate(

@@ -54,9 +54,12 @@ def exact_checks(served: str, fresh: str) -> bool | None:
     if nums[0] != nums[1]:
         return False
     polarity = [_YES_NO.match(t) for t in (served, fresh)]
-    if polarity[0] and polarity[1]:
-        if _POLARITY[polarity[0].group(1).lower()] != _POLARITY[polarity[1].group(1).lower()]:
-            return False
+    if (
+        polarity[0]
+        and polarity[1]
+        and _POLARITY[polarity[0].group(1).lower()] != _POLARITY[polarity[1].group(1).lower()]
+    ):
+        return False
     code = [[" ".join(b.split()) for b in _CODE.findall(t)] for t in (served, fresh)]
     if code[0] != code[1]:
         return False
