@@ -184,3 +184,13 @@ def test_free_audits_of_misses_prove_a_level_then_hits_are_served() -> None:
     cache.store(cache.request("Where is the zoo?", model="m"), "north gate")
     served = cache.get_or_compute(cache.request("Where can I find the zoo?", model="m"), str)
     assert served.payload == "north gate" and served.hit.tier == "semantic"
+
+
+def test_the_default_comparator_checks_numbers_yes_no_and_code_exactly() -> None:
+    from tiered_cache.audit import exact_checks
+
+    assert exact_checks("It opens at 9.", "It opens at 10.") is False
+    assert exact_checks("Yes, it is open.", "No, it is closed on Sundays.") is False
+    assert exact_checks("```x = 1```", "```x = 2```") is False
+    assert exact_checks("It  opens at 9.", "It opens at 9.") is True
+    assert exact_checks("It opens at nine.", "Opening time is nine.") is None  # the model decides
