@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import uuid
 from typing import Any
 
-from tiered_cache import TieredCache
+import pytest
+from tiered_cache import CacheConfig, TieredCache
 from tiered_cache.quality import bound as qb
 
 from ..conftest import wait_for
@@ -194,3 +196,25 @@ def test_the_default_comparator_checks_numbers_yes_no_and_code_exactly() -> None
     assert exact_checks("```x = 1```", "```x = 2```") is False
     assert exact_checks("It  opens at 9.", "It opens at 9.") is True
     assert exact_checks("It opens at nine.", "Opening time is nine.") is None  # the model decides
+
+
+@pytest.mark.redis
+def test_the_bound_is_shared_by_two_caches_on_one_redis(redis_url: str) -> None:
+    emb = MapEmbedder()
+    emb.pair(STORED, ASKED, 0.96)
+    namespace = f"t-{uuid.uuid4().hex[:12]}"
+    cfg = CacheConfig(redis_url=redis_url, namespace=namespace, vector_dtype="float32", **SETTINGS)
+    first, second = TieredCache(cfg, embedder=emb), TieredCache(cfg, embedder=emb)
+    try:
+        first.store(first.request(STORED, model="m"), "bread")
+        proved(first)  # written by the first, read by the second's lookups
+        served = second.get_or_compute(second.request(ASKED, model="m"), lambda: "cake")
+        assert served.payload == "bread" and served.hit.tier == "semantic"
+        wait_for(lambda: second.stats()["audits"] == 1 and idle(second), "the audit")
+        raw = first.aux.get(qb.state_key(qb.GLOBAL))  # the second's wrong answer, in Redis
+        assert raw is not None and qb.BoundState.from_raw(raw).wrong == 1
+        assert first.stats()["bound"]["wrong_found"] == 1
+    finally:
+        first.clear(aux=True)
+        first.close()
+        second.close()
