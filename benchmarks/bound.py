@@ -209,15 +209,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--false-alarm-rate", type=float, default=0.0)
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--pools", default="quora,contrast")
+    parser.add_argument("--deltas", default=",".join(map(str, DELTAS)), help="max_wrong_rate")
     args = parser.parse_args(argv)
 
     pools = load_scores(args.scores_cache, args.half, args.max_pairs)
+    deltas = [float(d) for d in args.deltas.split(",")]
     ladder = qb.Ladder(threshold=0.845, cutoff=0.80)  # the shipped defaults
     rows: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
     for name in args.pools.split(","):
         pool = pools[name]
-        for delta in DELTAS:
+        for delta in deltas:
             results = [simulate(pool, ladder, delta, seed, args) for seed in range(args.seeds)]
             runs += [{"pool": name, **r} for r in results]
             held = sum(r["realized"] <= delta for r in results)
@@ -252,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(f"pools: {json.dumps(base)}")
     for name in args.pools.split(","):  # curves of the first seed, every 4 checkpoints
-        for delta in DELTAS:
+        for delta in deltas:
             run = next(r for r in runs if r["pool"] == name and r["delta"] == delta)
             print_table(
                 f"curve: {name}, max_wrong_rate {delta}, seed 0 (realized and hit rate: after "
@@ -261,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 ["requests", "level", "bound", "realized", "hit_rate"],
             )
     name = "bound" + ("" if args.half == "report" else "_fit")
+    if deltas != list(DELTAS):
+        name += "_deltas" + "_".join(f"{d:g}" for d in deltas)
     if args.miss_rate or args.false_alarm_rate:
         name += f"_noisy{args.miss_rate:g}_{args.false_alarm_rate:g}"
     path = write_json(name, {"args": vars(args), "pools": base, "table": rows, "runs": runs})
