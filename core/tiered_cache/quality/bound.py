@@ -96,7 +96,7 @@ def upper_bound(wrong: int, n: int, confidence: float = CONFIDENCE) -> float:
         return 1.0
     alpha = 1.0 - confidence
     if wrong == 0:
-        return 1.0 - alpha ** (1.0 / n)
+        return 1.0 - math.pow(alpha, 1.0 / n)
     low, high = wrong / n, 1.0
     for _ in range(60):
         mid = (low + high) / 2
