@@ -22,6 +22,7 @@ from collections.abc import (
 )
 from typing import Any, NoReturn
 
+from .audit import auditor_for
 from .backends.factory import build_backends
 from .backends.protocols import Backends
 from .cache_admin import CacheAdmin
@@ -56,6 +57,7 @@ class TieredCache(CacheAdmin):
         backends: Backends | None = None,
         embedder: Embedder | None = None,
         hooks: Hooks | None = None,
+        answers_agree: Callable[[str, str], bool] | None = None,
         **settings: Any,
     ) -> None:
         cfg = config or CacheConfig()
@@ -84,6 +86,8 @@ class TieredCache(CacheAdmin):
         )
         self.aux = AuxiliaryStore(self.driver)
         """Non-response data (adapters' embeddings, ingestion outputs): see `store.py`."""
+        self.auditor = auditor_for(self, answers_agree)
+        """Under `max_wrong_rate`: audits of served hits and misses (audit.py); else None."""
 
     def _current(self) -> CacheConfig:
         return self.config  # `calibrate` may replace it
@@ -247,7 +251,10 @@ class TieredCache(CacheAdmin):
         caller; other processes wait on a Redis lease (up to `lease_wait` s, then compute).
         An exception from `compute` reaches the caller and frees the key for the next one.
         """
-        return self.driver.get_or_compute(request, compute, ttl)
+        served = self.driver.get_or_compute(request, compute, ttl)
+        if self.auditor is not None:  # after the answer is decided, off the call path
+            self.auditor.after(request, served, compute, ttl)
+        return served
 
     async def aget_or_compute(
         self,
@@ -256,7 +263,10 @@ class TieredCache(CacheAdmin):
         *,
         ttl: float | None = None,
     ) -> Served:
-        return await self.driver.aget_or_compute(request, compute, ttl)
+        served = await self.driver.aget_or_compute(request, compute, ttl)
+        if self.auditor is not None:
+            self.auditor.aafter(request, served, compute, ttl)
+        return served
 
     def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int = 256) -> int:
         """Store many (request, payload) pairs: their questions are embedded in batches and

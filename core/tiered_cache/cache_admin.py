@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from .audit import Auditor
 from .config import CacheConfig
 from .embeddings.embedder import EmbeddingService
 from .engine.driver import Driver
@@ -33,6 +34,7 @@ class CacheAdmin:
 
     config: CacheConfig
     driver: Driver
+    auditor: Auditor | None
     embeddings: EmbeddingService | None
     normalizer: Normalizer
     plans: Plans
@@ -139,6 +141,8 @@ class CacheAdmin:
         """Counters, latencies and the configuration that explains them."""
         snap = self.driver.admin.snapshot()
         snap["config"]["normalization"] = self.normalizer.describe()
+        if self.auditor is not None:
+            snap["bound"] = self.auditor.describe()
         return snap
 
     def close(self) -> None:

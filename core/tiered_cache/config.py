@@ -107,6 +107,14 @@ class CacheConfig:
     """Outcomes needed before a threshold moves; fewer in a partition: the global one applies."""
     threshold_refresh_seconds: float = 5.0
     """How long a process trusts its copy of the shared adapted thresholds."""
+    max_wrong_rate: float | None = None
+    """Bound on the share of wrong semantic hits (e.g. 0.01), proved by background audits where
+    the cache calls the model (get_or_compute, the adapters' model wrappers): the threshold and
+    cut-off follow the evidence, and no semantic hit is served until it proves a level
+    (docs/bound.md). None: off."""
+    audit_rate: float = 0.1
+    """With max_wrong_rate: the most semantic hits audited (one model call each), a hard cap;
+    fewer once the bound is comfortably met."""
     max_semantic_temperature: float | None = 0.0
     """Requests hotter than this are exact-only (None: semantic at any temperature)."""
     semantic_max_chars: int | None = 400
@@ -217,6 +225,17 @@ class CacheConfig:
             raise ConfigurationError("threshold_step in (0, 0.5], threshold_lower_margin in [0, 1)")
         if self.feedback_min_samples > self.feedback_window:
             raise ConfigurationError("feedback_min_samples must not exceed feedback_window")
+        if self.max_wrong_rate is not None and (
+            isinstance(self.max_wrong_rate, bool) or not 0.001 <= self.max_wrong_rate <= 0.5
+        ):
+            raise ConfigurationError(
+                f"max_wrong_rate={self.max_wrong_rate!r}: a share in [0.001, 0.5] (0.01 is 1%), "
+                "or None (off)"
+            )
+        if isinstance(self.audit_rate, bool) or not 0.0 < self.audit_rate <= 1.0:
+            raise ConfigurationError(
+                f"audit_rate={self.audit_rate!r}: the share of semantic hits audited, in (0, 1]"
+            )
         if self.threshold_refresh_seconds < 0:
             raise ConfigurationError("threshold_refresh_seconds must be >= 0")
         if self.semantic_max_chars is not None and (

@@ -22,6 +22,7 @@ from ..invalidation import check_tags, model_digest
 from ..observability.pricing import PriceTable, usage_tokens
 from ..observability.stats import Stats
 from ..request import CacheRequest
+from ..rules.bound import OFF, BoundController
 from ..rules.threshold import ThresholdController
 from ..rules.verifier import Verifier
 from .flight import Lead
@@ -94,6 +95,8 @@ class Plans:
         self.semantic = semantic
         self.verifier = verifier
         self.thresholds = thresholds
+        self.bound: BoundController | None = None
+        """Set when `max_wrong_rate` is: the level its audits allow decides (audit.py)."""
         self.space = space
         """Appended to a partition key where vectors are filed and searched: the embedder's
         identity (`embedder_tag`), so that vectors of two models are never compared."""
@@ -134,16 +137,17 @@ class Plans:
         configured = self._config().verifier_cutoff
         return self.verifier.cutoff if configured is None else configured
 
-    def prejudged(self, query: str, match: Match) -> tuple[bool | None, float]:
+    def prejudged(
+        self, query: str, match: Match, cutoff: float | None = None
+    ) -> tuple[bool | None, float]:
         """The verifier's decision on `match` without the judge (None: the judge must settle
         it; then the log-odds so far)."""
         if self.verifier is None:
             return True, 0.0
         if match.query_text is None:
             return False, 0.0
-        return self.verifier.prejudge(
-            query, match.query_text, match.similarity, self.verifier_cutoff
-        )
+        cut = self.verifier_cutoff if cutoff is None else cutoff
+        return self.verifier.prejudge(query, match.query_text, match.similarity, cut)
 
     # -- lookup and store ------------------------------------------------------------------------
     def lookup(
@@ -173,13 +177,26 @@ class Plans:
             for key in thresholds.stale_keys(partition):
                 thresholds.loaded(key, (yield ReadState(key)))
             threshold = thresholds.current(partition)
-        for z, match in self._candidates(req.query_text, matches, threshold, cfg, counted):
+        cutoff, bound = self.verifier_cutoff, self.bound if req.threshold is None else None
+        if bound is not None and matches:  # under max_wrong_rate the proved level decides
+            for key in bound.stale_keys(partition):
+                bound.loaded(key, (yield ReadState(key)))
+            level, threshold, cutoff = bound.setting(partition)
+            if level >= OFF:
+                return None
+            matches = [
+                m
+                for m in matches
+                if m.query_text is None or not bound.refused(partition, m.query_text, m.similarity)
+            ]
+        candidates = self._candidates(req.query_text, matches, threshold, cfg, counted, cutoff)
+        for z, match in candidates:
             if z is not None:  # the features could not settle it: the judge does
                 assert self.verifier is not None and match.query_text is not None
                 term = yield AskJudge(req.query_text, match.query_text)
                 if counted:
                     self.stats.incr("judge_calls")
-                if not self.verifier.conclude(z, term, self.verifier_cutoff):
+                if not self.verifier.conclude(z, term, cutoff):
                     if counted:
                         self.stats.incr("verifier_rejections")
                     continue
@@ -195,7 +212,13 @@ class Plans:
         return None
 
     def _candidates(
-        self, query: str, matches: list[Match], threshold: float, cfg: CacheConfig, counted: bool
+        self,
+        query: str,
+        matches: list[Match],
+        threshold: float,
+        cfg: CacheConfig,
+        counted: bool,
+        cutoff: float | None = None,
     ) -> Iterator[tuple[float | None, Match]]:
         """The neighbours worth reading, lazily: (None, match) for each the features accept, as
         they come; then (log-odds so far, match) for those only the judge can settle, the most
@@ -212,7 +235,7 @@ class Plans:
                 ):
                     yield None, match
                 continue
-            accepted, z = self.prejudged(query, match)
+            accepted, z = self.prejudged(query, match, cutoff)
             if accepted is None:
                 undecided.append((z, match))
             elif accepted:

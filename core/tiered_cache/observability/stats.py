@@ -163,6 +163,7 @@ class Stats:
             "feedback": counts.get("feedback", 0),
             "feedback_incorrect": counts.get("feedback_incorrect", 0),
             "threshold_changes": counts.get("threshold_changes", 0),
+            **{name: counts.get(name, 0) for name in AUDIT_COUNTS},
             "tokens_saved": counts.get("tokens_saved", 0),
             "usd_saved": round(usd_saved, 6),
             "semantic_similarity": {"count": int(n), "mean": total / n, "min": low} if n else None,
@@ -186,5 +187,16 @@ _OUTCOME_COUNTS = {
     "coalesced": "coalesced_hits",
     "miss": "misses",
 }
+AUDIT_COUNTS = (
+    "audits",
+    "audits_wrong",
+    "audits_paid",
+    "audits_free",
+    "audits_skipped",
+    "audit_errors",
+    "audit_tokens",
+    "bound_level_changes",
+)
+"""Audits under max_wrong_rate (audit.py): checked, found wrong, paid, free, and their cost."""
 HIT_COUNTS = ("exact_hits", "semantic_hits", "coalesced_hits")
 """The counters that make the hit rate: a coalesced request was served without a model call."""
