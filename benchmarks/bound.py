@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tiered_cache.quality import bound as qb
+from tiered_cache.rules import bound as qb
 
 from ._common import print_table, write_json
 
@@ -53,7 +53,7 @@ def load_scores(
             pools[name] = {k: saved[f"{name}.{k}"] for k in ("cos", "prob", "near", "dup")}
         return pools
     from tiered_cache import CacheConfig, TieredCache
-    from tiered_cache.quality.verifier import Verifier
+    from tiered_cache.rules.verifier import Verifier
 
     from .contrast import load_contrast, qqp_without_train_overlap
     from .defaults import scored

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from tiered_cache import CacheConfig, TieredCache
-from tiered_cache.quality import bound as qb
+from tiered_cache.rules import bound as qb
 
 from ..conftest import wait_for
 from .fake_embedder import MapEmbedder

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from tiered_cache import CacheConfig
 from tiered_cache.errors import ConfigurationError
-from tiered_cache.quality import bound as qb
+from tiered_cache.rules import bound as qb
 
 LADDER = qb.Ladder(threshold=0.90, cutoff=None)  # level L: similarity >= 0.90 + 0.01 L
 
