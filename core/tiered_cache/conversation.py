@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .quality.verifier import extract_features
+
 HistoryMode = Literal["exact", "relevant"]
 HISTORY_MODES: tuple[str, ...] = ("exact", "relevant")
 
@@ -77,12 +79,12 @@ _REACHES_BACK = re.compile(
     r"ok so|okay so)\b"
     # a verb left without its object at the end: "What's the best time to visit?"
     r"|\b(?:visit|go|get|stay|eat|buy|see|do|try|bring|pack|wear|book|order|use|cook|make|"
-    r"take|pay|need|cost|costs|start|begin|leave|arrive|open|close)\s*[?.!]*$",
+    r"take|pay|cost|costs|start|begin|leave|arrive|open|close)\s*[?.!]*$",
     re.IGNORECASE,
 )
 # "Is there a cure for ...?" asks whether something exists: its "there" points nowhere.
 _EXISTENTIAL = re.compile(r"\b(?:is|are|was|were|be|been) there\b", re.IGNORECASE)
-SHORT_QUESTION_WORDS = 3
+SHORT_QUESTION_WORDS = 2
 """A final question of this many words or fewer is read as an ellipsis ("In Paris?")."""
 
 
@@ -98,7 +100,11 @@ def is_chatter(text: str, previous_assistant: str | None = None) -> bool:
         return False
     if not all(w in _CHATTER_WORDS for w in words):
         return False
-    return not (previous_assistant and previous_assistant.rstrip().endswith("?"))
+    return not (
+        previous_assistant
+        and previous_assistant.rstrip().endswith("?")
+        and not is_assistant_chatter(previous_assistant)
+    )
 
 
 def is_assistant_chatter(text: str) -> bool:
@@ -122,7 +128,7 @@ def is_plain_question(text: str) -> bool:
 def reaches_back(question: str) -> str | None:
     """The cue by which `question` reaches back to earlier turns, or None when it stands alone."""
     if len(tokens(question)) <= SHORT_QUESTION_WORDS:
-        return "a question of three words or fewer"
+        return "a question of two words or fewer"
     match = _REACHES_BACK.search(_EXISTENTIAL.sub("exists", question.strip()))
     return None if match is None else repr(match.group(0).lower())
 
@@ -302,12 +308,87 @@ def context_matches(
             return ContextCheck(
                 False, i, f"similarity {similarity:.4f} below threshold {threshold:.4f}"
             )
+        swap = slot_swap(a, b)
+        if swap is not None:
+            return ContextCheck(False, i, f"a detail differs: {swap[0]!r} / {swap[1]!r}")
+        if _facts_differ(a, b, similarity):
+            return ContextCheck(False, i, "a name or a number differs")
+        if role_a == "assistant" and _same_facts(verifier, a, b, similarity):
+            continue  # the reply to turns that matched: its facts agree, its words may not
         accepted, z = verifier.prejudge(a, b, similarity, cutoff)
         if accepted is None:
             accepted = verifier.conclude(z, (yield judge(a, b)), cutoff)
         if not accepted:
             return ContextCheck(False, i, "rejected by the verifier")
     return ContextCheck(True)
+
+
+ANSWER_FLOOR = 0.6
+"""An assistant turn below this similarity to its counterpart goes to the verifier."""
+_FACTS = ("entity_mismatch", "entity_one_sided", "number_one_sided")
+
+
+def _facts_differ(a: str, b: str, similarity: float) -> bool:
+    """A name or a number on one side only, or two different names: a set-up turn that says
+    "Lima" or "$900" is not the one that says "Cusco" or nothing of the amount."""
+    feats = extract_features(a, b, similarity)
+    return any(feats[name] > 0 for name in _FACTS)
+
+
+# Words that carry no detail of their own (a swap of them is grammar, not content).
+_FUNCTION_WORDS = frozenset(
+    """a an the to of in on at for by with from and or but is are was were be been am i i'm me
+    my we our you your it its this that these those there here so as if then than up out
+    about into over after before just very really some any""".split()
+)
+SLOT_WORDS = 3
+"""The longest span read as one slot ("in July" / "next week")."""
+
+
+def slot_swap(a: str, b: str) -> tuple[str, str] | None:
+    """A detail swapped in the same slot: spans of up to SLOT_WORDS words between the same
+    neighbours ("a [cold] room" / "a [dark] room", "Lisbon [in July]" / "Lisbon [next week]"),
+    each holding a content word the other turn never uses. A reworded turn moves its words
+    around; a swap keeps the frame and changes what fills it. A synonym in the same slot
+    ("flat" / "apartment") is read as a swap too: a miss, never a wrong answer."""
+    # No start mark: rewordings vary most in how they open ("Since moving..." / "I put...").
+    ta = [*tokens(a), "</s>"]
+    tb = [*tokens(b), "</s>"]
+    in_a, in_b = set(ta), set(tb)
+    only_a = {t for t in ta if t not in in_b and t not in _FUNCTION_WORDS}
+    only_b = {t for t in tb if t not in in_a and t not in _FUNCTION_WORDS}
+    if not only_a or not only_b:
+        return None
+    spans_b: dict[tuple[str, str], list[list[str]]] = {}
+    for k in range(len(tb)):
+        for n in range(1, SLOT_WORDS + 1):
+            if k + n + 1 < len(tb):
+                spans_b.setdefault((tb[k], tb[k + n + 1]), []).append(tb[k + 1 : k + n + 1])
+    for i in range(len(ta)):
+        for n in range(1, SLOT_WORDS + 1):
+            if i + n + 1 >= len(ta):
+                break
+            span = ta[i + 1 : i + n + 1]
+            mine = [t for t in span if t in only_a]
+            if not mine:
+                continue
+            for other in spans_b.get((ta[i], ta[i + n + 1]), []):
+                theirs = [t for t in other if t in only_b]
+                if theirs:
+                    return " ".join(span), " ".join(other)
+    return None
+
+
+def _same_facts(verifier: Any, a: str, b: str, similarity: float) -> bool:
+    """Two assistant replies that state the same facts: no veto of the verifier fires (numbers,
+    years, negation, contrast words, comparisons, roles) and no name or number stands on one
+    side only. Replies to matching turns in the same partition (model, parameters, system
+    prompt) differ in wording far more than questions do; what can change a later answer is
+    what they state, and that is what must agree."""
+    if similarity < ANSWER_FLOOR:
+        return False
+    feats = extract_features(a, b, similarity)
+    return not any(feats[name] > 0 for name in (*verifier.weights.vetoes, *_FACTS))
 
 
 __all__ = [
