@@ -92,6 +92,15 @@ def tokens(text: str) -> list[str]:
     return [t.replace("\u2019", "'") for t in _TOKEN.findall(text.lower())]
 
 
+def content_words(text: str) -> frozenset[str]:
+    """The words of `text` that name something (plural "s" folded): its topic."""
+    return frozenset(
+        t[:-1] if t.endswith("s") and len(t) > 3 else t
+        for t in tokens(text)
+        if len(t) > 2 and t not in _FUNCTION_WORDS and t not in _QUESTION_WORDS
+    )
+
+
 def is_chatter(text: str, previous_assistant: str | None = None) -> bool:
     """A user turn that carries no content: thanks, acknowledgements, greetings. Never one that
     could answer the assistant's question ("ok" to "shall I make it vegan?")."""
@@ -126,9 +135,14 @@ def is_plain_question(text: str) -> bool:
 
 
 def reaches_back(question: str) -> str | None:
-    """The cue by which `question` reaches back to earlier turns, or None when it stands alone."""
+    """The cue by which `question` reaches back to earlier turns, or None when it stands alone.
+    A question about the speaker ("Should I wear a jacket?") reaches back too: what the
+    conversation said about the speaker, the weather, the plan, answers it."""
     if len(tokens(question)) <= SHORT_QUESTION_WORDS:
         return "a question of two words or fewer"
+    person = _FIRST_PERSON.search(_GENERIC_I.sub("", question.strip().lower()))
+    if person is not None:
+        return f"{person.group(0)!r} (the speaker)"
     match = _REACHES_BACK.search(_EXISTENTIAL.sub("exists", question.strip()))
     return None if match is None else repr(match.group(0).lower())
 
@@ -166,35 +180,33 @@ class Conversation:
 
     def describe(self) -> dict[str, Any]:
         """For `explain()`: which turns are compared, which are left out, and why."""
-        why = {
-            "system": "exact (in the partition)",
-            "chatter": "left out: chatter never decides a hit",
-            "setting": "compared: a fact or instruction can change any later answer",
-            "question": "compared: the final question reaches back"
-            if not self.standalone
-            else "left out: a plain question, and the final question stands alone",
-            "answer": "compared with the turn it answers"
-            if not self.standalone
-            else "follows the turn it answers",
-            "opening": "compared: the assistant's opening",
-        }
         return {
             "mode": "relevant",
-            "final_question": "stands alone"
-            if self.standalone
-            else f"reaches back ({self.cue})",
+            "final_question": "stands alone" if self.standalone else f"reaches back: {self.cue}",
             "rewritten": self.rewritten,
             "turns": [
-                {
-                    "index": t.index,
-                    "role": t.role,
-                    "kind": t.kind,
-                    "compared": t.compared,
-                    "why": why[t.kind] if t.kind != "answer" or t.compared else "left out",
-                }
+                {"index": t.index, "role": t.role, "kind": t.kind, "compared": t.compared,
+                 "why": self._why(t)}
                 for t in self.turns
             ],
-        }
+        }  # fmt: skip
+
+    def _why(self, turn: ReadTurn) -> str:
+        if turn.kind == "system":
+            return "exact: in the partition"
+        if turn.kind == "chatter":
+            return "left out: chatter never decides a hit"
+        if turn.kind == "opening":
+            return "compared: the assistant's opening"
+        if turn.kind == "setting":
+            return "compared: a fact or an instruction can change any later answer"
+        if turn.kind == "answer":
+            return "compared with the turn it answers" if turn.compared else "left out"
+        if not self.standalone:
+            return "compared: the final question reaches back"
+        if turn.compared:
+            return "compared: a plain question on the final question's topic"
+        return "left out: a plain question on another topic, and the final one stands alone"
 
 
 def readable(message: Mapping[str, Any]) -> str | None:
@@ -247,18 +259,19 @@ def read_history(history: Sequence[Mapping[str, Any]], question: str) -> Convers
             previous_assistant = text
         kinds.append(kind)
     turns: list[ReadTurn] = []
-    answering: TurnKind | None = None
+    answering = False  # whether the current exchange is compared
+    topic = content_words(question)
     for index, (message, text, kind) in enumerate(zip(history, texts, kinds, strict=True)):
         if kind in ("setting", "question"):
-            answering = kind
+            # A plain question on the final question's topic ("best restaurants in Lima?",
+            # then "What's a good restaurant?") is compared too.
+            answering = kind == "setting" or not standalone or bool(topic & content_words(text))
         if kind == "system" or kind == "chatter":
             compared = False
-        elif kind in ("setting", "opening"):
+        elif kind == "opening":
             compared = True
-        elif kind == "question":
-            compared = not standalone
-        else:  # an answer: compared with the turn it answers
-            compared = not standalone or answering == "setting"
+        else:  # a set-up, a question, or an answer: with its exchange
+            compared = answering
         turns.append(ReadTurn(index, message["role"], text, kind, compared))
     return Conversation(standalone, None if standalone else cue, tuple(turns))
 
@@ -340,6 +353,10 @@ _FUNCTION_WORDS = frozenset(
     """a an the to of in on at for by with from and or but is are was were be been am i i'm me
     my we our you your it its this that these those there here so as if then than up out
     about into over after before just very really some any""".split()
+)
+_QUESTION_WORDS = frozenset(
+    """what how why who whom whose when where which can could should would will shall does do
+    did has have had may might must much many""".split()
 )
 SLOT_WORDS = 3
 """The longest span read as one slot ("in July" / "next week")."""

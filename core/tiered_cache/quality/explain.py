@@ -77,7 +77,7 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
         if match.key in fetched:
             candidate["entry_present"] = fetched[match.key]
         candidates.append(candidate)
-    return {
+    out = {
         "query_text": request.query_text,
         "model": request.partition.get("model"),
         "partition_key": request.partition_key,
@@ -101,6 +101,42 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
         },
         "reason": _reason(cache, request, hit, candidates, threshold),
     }
+    if request.conversation is not None:  # history="relevant": which turns, and how they met
+        checks = _context_checks(cache, request, candidates)
+        out["conversation"] = {**request.conversation.describe(), "checks": checks}
+        failed = [c for c in checks if not c["matched"]]
+        if hit is None and failed:
+            out["reason"] = f"miss: the question matched, but not the conversation: {failed[0]['why']}"
+    return out
+
+
+def _context_checks(
+    cache: TieredCache, request: CacheRequest, candidates: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """How the request's compared turns met those of each stored neighbour that was read."""
+    checks = []
+    for candidate in candidates:
+        raw = cache.peek(candidate["key"]) if candidate.get("entry_present") else None
+        entry = cache.plans.entry(raw) if raw is not None else None
+        if entry is None or not (request.context or entry.context):
+            continue
+        plan = cache.plans.context_check(request, entry)
+        try:
+            op = next(plan)
+            while True:
+                op = plan.send(cache.driver.do(op))
+        except StopIteration as stop:
+            check = stop.value
+        turn = None if check.turn is None else request.context[check.turn]
+        checks.append(
+            {
+                "key": candidate["key"],
+                "matched": check.matched,
+                "turn": None if turn is None else {"role": turn[0], "text": turn[1]},
+                "why": check.why or "every compared turn matched",
+            }
+        )
+    return checks
 
 
 def _reason(
