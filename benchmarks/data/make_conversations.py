@@ -17,7 +17,7 @@ questions on other topics and chatter pad them, the same on both sides where the
 The split is by frame (sha256 of the frame id): "build" or "report", as make_contrast.py does.
 """
 
-# ruff: noqa: E501  (tables of frames: one field a line reads best)
+# ruff: noqa: E501, RUF005  (tables of frames: one field a line reads best)
 from __future__ import annotations
 
 import hashlib
@@ -57,6 +57,7 @@ def f(
     return Frame(id, tuple(setups), replies, tuple(xs), tuple(ds), tuple(follows), standalone, task)
 
 
+# fmt: off
 FRAMES = (
     f("trip", ["I'm planning a trip to {x} {d}.", "{d} I am travelling to {x}.", "I will be visiting {x} {d}."],
       ("Great choice! {x} is lovely to visit {d}.", "Nice, {x} is a wonderful place to go {d}."),
@@ -214,6 +215,7 @@ INTENTS = (
     ("Make it sound more positive.", "Make it sound more negative."),
 )
 INTENT_FOLLOWS = ("Can you also add a title to it?", "Now give it a closing line.", "Also fix any typos in it.")
+# fmt: on
 
 
 def _split(frame_id: str) -> str:
@@ -269,8 +271,11 @@ def _pairs(frame: Frame, rng: random.Random) -> list[tuple[str, list[Msg], list[
         reply2 = rng.randint(0, 1)  # the reworded chat's reply: the same or other words
         # should hit
         out.append(
-            ("reworded", pre + _setup(frame, p, 0, x, d) + [follow],
-             pre + _setup(frame, p2, reply2, x, d) + [follow])
+            (
+                "reworded",
+                pre + _setup(frame, p, 0, x, d) + [follow],
+                pre + _setup(frame, p2, reply2, x, d) + [follow],
+            )
         )
         final = _m("user", frame.standalone)
         a = _with_chatter(_prefix(rng, 3, 1), rng, rng.randint(0, 1))
@@ -278,18 +283,27 @@ def _pairs(frame: Frame, rng: random.Random) -> list[tuple[str, list[Msg], list[
         out.append(("irrelevant", a + [final], b + [final]))
         base = pre + _setup(frame, p, 0, x, d)
         out.append(
-            ("chatter", _with_chatter(base, rng, rng.randint(0, 1)) + [follow],
-             _with_chatter(base, rng, rng.randint(1, 4)) + [follow])
+            (
+                "chatter",
+                _with_chatter(base, rng, rng.randint(0, 1)) + [follow],
+                _with_chatter(base, rng, rng.randint(1, 4)) + [follow],
+            )
         )
         # traps
         q = p2 if rng.random() < 0.5 else p  # half of them reworded as well
         out.append(
-            ("context_swap", pre + _setup(frame, p, 0, x, d) + [follow],
-             _with_chatter(pre + _setup(frame, q, 0, x2, d), rng, rng.randint(0, 1)) + [follow])
+            (
+                "context_swap",
+                pre + _setup(frame, p, 0, x, d) + [follow],
+                _with_chatter(pre + _setup(frame, q, 0, x2, d), rng, rng.randint(0, 1)) + [follow],
+            )
         )
         out.append(
-            ("detail_swap", pre + _setup(frame, p, 0, x, d) + [follow],
-             _with_chatter(pre + _setup(frame, q, 0, x, d2), rng, rng.randint(0, 1)) + [follow])
+            (
+                "detail_swap",
+                pre + _setup(frame, p, 0, x, d) + [follow],
+                _with_chatter(pre + _setup(frame, q, 0, x, d2), rng, rng.randint(0, 1)) + [follow],
+            )
         )
         one, two = rng.choice(INTENTS)
         if rng.random() < 0.5:
@@ -297,9 +311,11 @@ def _pairs(frame: Frame, rng: random.Random) -> list[tuple[str, list[Msg], list[
         task = [_m("user", _fill(frame.task, x, d)), _m("assistant", f"Here is a draft about {x}.")]
         end = _m("user", rng.choice(INTENT_FOLLOWS))
         out.append(
-            ("intent_flip",
-             pre + task + [_m("user", one), _m("assistant", "Here is the new version.")] + [end],
-             pre + task + [_m("user", two), _m("assistant", "Here is the new version.")] + [end])
+            (
+                "intent_flip",
+                pre + task + [_m("user", one), _m("assistant", "Here is the new version.")] + [end],
+                pre + task + [_m("user", two), _m("assistant", "Here is the new version.")] + [end],
+            )
         )
     return out
 
@@ -312,8 +328,15 @@ def generate(seed: int = SEED) -> list[dict[str, object]]:
         for kind, a, b in _pairs(frame, rng):
             assert 2 <= len(a) <= 20 and 2 <= len(b) <= 20, (kind, len(a), len(b))
             rows.append(
-                {"kind": kind, "frame": frame.id, "split": split, "should_hit": kind in SHOULD_HIT,
-                 "a": a, "b": b, "id": len(rows)}
+                {
+                    "kind": kind,
+                    "frame": frame.id,
+                    "split": split,
+                    "should_hit": kind in SHOULD_HIT,
+                    "a": a,
+                    "b": b,
+                    "id": len(rows),
+                }
             )
     return rows
 

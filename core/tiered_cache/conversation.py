@@ -41,14 +41,16 @@ a condense-question step): given the normalized messages, the rewrite or None.""
 # -- the rules, as data -------------------------------------------------------------------------
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 _CHATTER_WORDS = frozenset(
-    """thanks thank thx ty you so much very a lot ok okay k kk great cool nice good awesome perfect
-    excellent wonderful amazing got it hi hello hey hiya greetings morning afternoon evening
-    night bye goodbye cheers appreciate appreciated that's thats that helps helped helpful
-    alright all right sounds wow lol haha i see understood noted fine brilliant sweet gotcha
-    there""".split()
+    """thanks thank thx ty you so much very a lot ok okay k kk great cool nice good awesome
+    perfect excellent wonderful amazing got it hi hello hey hiya greetings morning afternoon
+    evening night bye goodbye cheers appreciate appreciated that's thats that helps helped
+    helpful alright all right sounds wow lol haha i see understood noted fine brilliant
+    sweet gotcha there""".split()  # noqa: SIM905
 )
 # Words that answer something (a yes to "shall I make it vegan?" changes the next answer).
-_CONSENT = frozenset("yes yeah yep yup sure no nope please go ahead do".split())
+_CONSENT = frozenset(
+    ["yes", "yeah", "yep", "yup", "sure", "no", "nope", "please", "go", "ahead", "do"]
+)
 _ASSISTANT_CHATTER = re.compile(
     r"^(?:(?:you'?re|you are) (?:very |most )?welcome|(?:i'?m )?glad (?:i could|to) help|happy to "
     r"help|my pleasure|no problem|any ?time|hello|hi|hey|good (?:morning|afternoon|evening)|"
@@ -352,11 +354,11 @@ def _facts_differ(a: str, b: str, similarity: float) -> bool:
 _FUNCTION_WORDS = frozenset(
     """a an the to of in on at for by with from and or but is are was were be been am i i'm me
     my we our you your it its this that these those there here so as if then than up out
-    about into over after before just very really some any""".split()
+    about into over after before just very really some any""".split()  # noqa: SIM905
 )
 _QUESTION_WORDS = frozenset(
     """what how why who whom whose when where which can could should would will shall does do
-    did has have had may might must much many""".split()
+    did has have had may might must much many""".split()  # noqa: SIM905
 )
 SLOT_WORDS = 3
 """The longest span read as one slot ("in July" / "next week")."""

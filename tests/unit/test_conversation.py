@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tiered_cache import CacheConfig
 from tiered_cache.conversation import (
     is_assistant_chatter,
@@ -162,18 +161,32 @@ def test_the_partition_leaves_out_what_does_not_decide() -> None:
 
 
 def test_compared_turns_key_their_roles_and_texts() -> None:
-    lima = relevant(chat(("user", "I'm going to Lima."), ("assistant", "Nice."), ("user", "Is it far?")))
-    cusco = relevant(chat(("user", "I'm going to Cusco."), ("assistant", "Nice."), ("user", "Is it far?")))
+    lima = relevant(
+        chat(("user", "I'm going to Lima."), ("assistant", "Nice."), ("user", "Is it far?"))
+    )
+    cusco = relevant(
+        chat(("user", "I'm going to Cusco."), ("assistant", "Nice."), ("user", "Is it far?"))
+    )
     assert lima.partition_key == cusco.partition_key  # compared by meaning, not by key
     assert lima.exact_key != cusco.exact_key
     assert lima.context == (("user", "I'm going to Lima."), ("assistant", "Nice."))
-    exact = build_request(chat(("user", "I'm going to Lima."), ("assistant", "Nice."), ("user", "Is it far?")), model="m")
+    exact = build_request(
+        chat(("user", "I'm going to Lima."), ("assistant", "Nice."), ("user", "Is it far?")),
+        model="m",
+    )
     assert exact.partition_key != lima.partition_key and exact.context == ()
 
 
 def test_the_system_prompt_stays_exact() -> None:
     def ask(system: str) -> Any:
-        return relevant(chat(("system", system), ("user", "Hi"), ("assistant", "Hello!"), ("user", "What is the capital of Peru?")))
+        return relevant(
+            chat(
+                ("system", system),
+                ("user", "Hi"),
+                ("assistant", "Hello!"),
+                ("user", "What is the capital of Peru?"),
+            )
+        )
 
     assert ask("You are a pirate.").partition_key != ask("You are a lawyer.").partition_key
 
@@ -185,13 +198,22 @@ def test_the_standalone_hook_rewrites_a_dependent_question() -> None:
         seen.append(messages)
         return "How long does it take to fly to Lima?"
 
-    messages = chat(("user", "I'm going to Lima."), ("assistant", "Nice."), ("user", "How long does it take to get there?"))
+    messages = chat(
+        ("user", "I'm going to Lima."),
+        ("assistant", "Nice."),
+        ("user", "How long does it take to get there?"),
+    )
     req = relevant(messages, standalone=rewrite)
     assert req.query_text == "How long does it take to fly to Lima?"
     assert req.context == () and req.conversation is not None and req.conversation.rewritten
     assert {"role": "user", "content": "I'm going to Lima."} in req.partition["history"]
     assert len(seen) == 1 and seen[0][-1]["content"] == "How long does it take to get there?"
-    standalone = relevant(chat(("user", "Hi there"), ("assistant", "Hello!"), ("user", "What is the capital of Peru?")), standalone=rewrite)
+    standalone = relevant(
+        chat(
+            ("user", "Hi there"), ("assistant", "Hello!"), ("user", "What is the capital of Peru?")
+        ),
+        standalone=rewrite,
+    )
     assert standalone.query_text == "What is the capital of Peru?"  # no rewrite asked
 
 
@@ -239,7 +261,11 @@ def test_history_setting() -> None:
 def test_the_cache_builds_requests_with_its_history_setting() -> None:
     from tiered_cache.request import request_for
 
-    messages = chat(("user", "How do I make pancakes?"), ("assistant", "Mix."), ("user", "What is the capital of Peru?"))
+    messages = chat(
+        ("user", "How do I make pancakes?"),
+        ("assistant", "Mix."),
+        ("user", "What is the capital of Peru?"),
+    )
     exact = request_for(CacheConfig(), Normalizer(), messages, "m")
     relevant_ = request_for(CacheConfig(history="relevant"), Normalizer(), messages, "m")
     assert exact.conversation is None and exact.partition["history"]

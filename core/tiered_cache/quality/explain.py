@@ -106,7 +106,9 @@ def explain(cache: TieredCache, request: CacheRequest, k: int = 5) -> dict[str, 
         out["conversation"] = {**request.conversation.describe(), "checks": checks}
         failed = [c for c in checks if not c["matched"]]
         if hit is None and failed:
-            out["reason"] = f"miss: the question matched, but not the conversation: {failed[0]['why']}"
+            out["reason"] = (
+                f"miss: the question matched, but not the conversation: {failed[0]['why']}"
+            )
     return out
 
 
