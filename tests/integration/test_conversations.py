@@ -13,7 +13,7 @@ def chat(*turns: tuple[str, str]) -> list[dict[str, Any]]:
 
 
 QUESTION = ("user", "How long does it take to get there from Madrid?")
-LIMA = chat(
+LISBON = chat(
     ("user", "I'm planning a trip to Lisbon next week."), ("assistant", "Great choice!"), QUESTION
 )
 
@@ -22,7 +22,7 @@ def test_a_reworded_conversation_is_served_and_a_swapped_one_is_not(
     make_cache: CacheFactory, io: Driver
 ) -> None:
     cache = make_cache(history="relevant")
-    assert io.store(cache, cache.request(LIMA, model="m"), "About 1 hour by plane.")
+    assert io.store(cache, cache.request(LISBON, model="m"), "About 1 hour by plane.")
     reworded = chat(
         ("user", "Next week I am travelling to Lisbon."), ("assistant", "Great choice!"), QUESTION
     )
@@ -43,12 +43,12 @@ def test_exact_history_serves_no_reworded_conversation(
     make_cache: CacheFactory, io: Driver
 ) -> None:
     cache = make_cache()
-    assert io.store(cache, cache.request(LIMA, model="m"), "About 1 hour by plane.")
+    assert io.store(cache, cache.request(LISBON, model="m"), "About 1 hour by plane.")
     reworded = chat(
         ("user", "Next week I am travelling to Lisbon."), ("assistant", "Great choice!"), QUESTION
     )
     assert io.lookup(cache, cache.request(reworded, model="m")) is None
-    hit = io.lookup(cache, cache.request(LIMA, model="m"))
+    hit = io.lookup(cache, cache.request(LISBON, model="m"))
     assert hit is not None and hit.payload == "About 1 hour by plane." and hit.tier == "exact"
 
 
@@ -56,7 +56,7 @@ def test_explain_says_which_turns_were_compared_and_why_it_missed(
     make_cache: CacheFactory,
 ) -> None:
     cache = make_cache(history="relevant")
-    cache.store(cache.request(LIMA, model="m"), "About 1 hour by plane.")
+    cache.store(cache.request(LISBON, model="m"), "About 1 hour by plane.")
     swapped = chat(
         ("user", "hi"),
         ("assistant", "Hello! How can I help you today?"),
@@ -66,7 +66,7 @@ def test_explain_says_which_turns_were_compared_and_why_it_missed(
     )
     report = cache.explain(cache.request(swapped, model="m"))
     conversation = report["conversation"]
-    assert conversation["final_question"] == "reaches back: 'there'"
+    assert conversation["final_question"] == "reaches back: 'it'"
     assert [t["compared"] for t in conversation["turns"]] == [False, False, True, True]
     assert conversation["turns"][0]["why"] == "left out: chatter never decides a hit"
     assert report["served"] is None
