@@ -221,3 +221,78 @@ PARAPHRASES: list[Case] = [
     pair("near-repeat", "near-filler", "What is the boiling point of water at altitude?",
          "um, quick question: what is the boiling point of watr at altitude, please"),
 ]  # fmt: skip
+
+
+def chat(*turns: tuple[str, str]) -> tuple[Turn, ...]:
+    return tuple(Turn(role, text) for role, text in turns)
+
+
+# history="relevant": conversations whose final user message is the same, and whose history
+# changes the answer (each trap kind) or does not (rewording, other topics, chatter).
+HISTORY_LOOKALIKES: list[Case] = [
+    Case("history-context-swap",
+         chat(("user", "I'm planning a trip to Lima next month."), ("assistant", "Lima is lovely then."),
+              ("user", "How long does it take to get there from Madrid?")),
+         chat(("user", "I'm planning a trip to Cusco next month."), ("assistant", "Cusco is lovely then."),
+              ("user", "How long does it take to get there from Madrid?")), "context_swap"),
+    Case("history-context-swap-in-the-answer",
+         chat(("user", "Which city in Peru should I visit?"), ("assistant", "Visit Lima."),
+              ("user", "How do I get there?")),
+         chat(("user", "Which city in Peru should I visit?"), ("assistant", "Visit Arequipa."),
+              ("user", "How do I get there?")), "context_swap"),
+    Case("history-detail-swap-allergy",
+         chat(("user", "I'm allergic to peanuts."), ("assistant", "Noted."),
+              ("user", "Suggest a dessert for tonight.")),
+         chat(("user", "I'm allergic to shellfish."), ("assistant", "Noted."),
+              ("user", "Suggest a dessert for tonight.")), "detail_swap"),
+    Case("history-detail-swap-amount",
+         chat(("user", "I want to borrow $5,000 to buy a car."), ("assistant", "That is a common loan."),
+              ("user", "What would the monthly payment be over five years?")),
+         chat(("user", "I want to borrow $20,000 to buy a car."), ("assistant", "That is a common loan."),
+              ("user", "What would the monthly payment be over five years?")), "detail_swap"),
+    Case("history-detail-swap-day",
+         chat(("user", "My flight leaves Boston on Monday."), ("assistant", "Noted."),
+              ("user", "Will it be crowded that day?")),
+         chat(("user", "My flight leaves Boston on Friday."), ("assistant", "Noted."),
+              ("user", "Will it be crowded that day?")), "detail_swap"),
+    Case("history-intent-flip-length",
+         chat(("user", "Write a short note about Lisbon."), ("assistant", "Here is a draft."),
+              ("user", "Make it longer."), ("assistant", "Here is the new version."),
+              ("user", "Can you also add a title to it?")),
+         chat(("user", "Write a short note about Lisbon."), ("assistant", "Here is a draft."),
+              ("user", "Make it shorter."), ("assistant", "Here is the new version."),
+              ("user", "Can you also add a title to it?")), "intent_flip"),
+    Case("history-intent-flip-language",
+         chat(("user", "Write a welcome message for our guests."), ("assistant", "Here is a draft."),
+              ("user", "Translate it to French."), ("assistant", "Here is the translation."),
+              ("user", "Now make it more formal.")),
+         chat(("user", "Write a welcome message for our guests."), ("assistant", "Here is a draft."),
+              ("user", "Translate it to Spanish."), ("assistant", "Here is the translation."),
+              ("user", "Now make it more formal.")), "intent_flip"),
+    Case("history-weather-answer",
+         chat(("user", "What's the weather in Paris?"), ("assistant", "It is 31°C and sunny."),
+              ("user", "Should I wear a jacket?")),
+         chat(("user", "What's the weather in Paris?"), ("assistant", "It is 4°C and raining."),
+              ("user", "Should I wear a jacket?")), "detail_swap"),
+]  # fmt: skip
+
+HISTORY_PARAPHRASES: list[Case] = [
+    Case("history-reworded",
+         chat(("user", "I'm planning a trip to Lisbon next week."), ("assistant", "Great choice!"),
+              ("user", "How long does it take to get there from Madrid?")),
+         chat(("user", "Next week I am travelling to Lisbon."), ("assistant", "Great choice!"),
+              ("user", "How long does it take to get there from Madrid?")), "reworded"),
+    Case("history-irrelevant",
+         chat(("user", "How do I make pancakes?"), ("assistant", "Mix flour, eggs and milk."),
+              ("user", "What is the capital of Peru?")),
+         chat(("user", "What soil do tomatoes like?"), ("assistant", "Loose, well-drained soil."),
+              ("user", "Who wrote Hamlet?"), ("assistant", "William Shakespeare."),
+              ("user", "What is the capital of Peru?")), "irrelevant"),
+    Case("history-chatter",
+         chat(("user", "I'm renting a studio apartment for $900 a month."),
+              ("assistant", "That is about average."), ("user", "Can I negotiate it down?")),
+         chat(("user", "hi"), ("assistant", "Hello! How can I help you today?"),
+              ("user", "I'm renting a studio apartment for $900 a month."),
+              ("assistant", "That is about average."), ("user", "thanks!"),
+              ("assistant", "You're welcome!"), ("user", "Can I negotiate it down?")), "chatter"),
+]  # fmt: skip

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -120,6 +120,12 @@ class CacheConfig:
     semantic_max_chars: int | None = 400
     """Final user turns longer than this are exact-only: a long templated turn (RAG context plus
     question) is dominated by its context, so unrelated questions would look alike."""
+    history: Literal["exact", "relevant"] = "exact"
+    """Earlier turns of a conversation: exact (all in the partition), or relevant (only those
+    that can change the answer, compared turn against turn by meaning; conversation.py)."""
+    standalone: Callable[[Sequence[Mapping[str, Any]]], str | None] | None = None
+    """history="relevant": an app's rewrite of a dependent final question into a standalone one
+    (given the normalized messages; None: no rewrite). The turns it drew on stay exact."""
     embedding_model: str | None = None
     """sentence-transformers model name or path; None: the packaged all-MiniLM-L6-v2."""
     preload: bool = True
@@ -258,6 +264,10 @@ class CacheConfig:
             raise ConfigurationError(f"breaker_cooldown={self.breaker_cooldown!r}: (0, 3600] s")
         if not 0.0 <= self.lease_wait <= 3600:
             raise ConfigurationError(f"lease_wait={self.lease_wait!r}: [0, 3600] s")
+        if self.history not in ("exact", "relevant"):
+            raise ConfigurationError(f"history={self.history!r}: exact or relevant")
+        if self.standalone is not None and not callable(self.standalone):
+            raise ConfigurationError("standalone: a callable(messages) -> str | None, or None")
         if self.ttl_policy not in ("fixed", "sliding"):
             raise ConfigurationError(f"ttl_policy={self.ttl_policy!r}: fixed or sliding")
         if self.embedding_backend not in ("auto", "onnx", "torch"):

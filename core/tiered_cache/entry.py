@@ -36,6 +36,8 @@ class CacheEntry:
     """The request's partition key: what `invalidate(partition=...)` deletes by."""
     sliding: bool = False
     """Each hit restarts the TTL (else it runs from `created_at`)."""
+    context: tuple[tuple[str, str], ...] = ()
+    """`history="relevant"`: the earlier turns (role, text) a request must match by meaning."""
 
     def to_json(self) -> bytes:
         """The entry as JSON; fields that are None are left out."""
@@ -55,6 +57,8 @@ class CacheEntry:
             data["partition"] = self.partition
         if self.sliding:
             data["sliding"] = True
+        if self.context:
+            data["context"] = [list(turn) for turn in self.context]
         return orjson.dumps(data)
 
     @classmethod
@@ -90,7 +94,9 @@ def _fields(raw: bytes | str) -> dict[str, Any]:
     tags = data.get("tags")
     model = data.get("model")
     partition = data.get("partition")
+    context = data.get("context")
     return {
+        "context": _context(context),
         "tags": tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
         "model": model if isinstance(model, str) else None,
         "partition": partition if isinstance(partition, str) else None,
@@ -101,3 +107,14 @@ def _fields(raw: bytes | str) -> dict[str, Any]:
         "created_at": float(created),
         "ttl": float(ttl) if isinstance(ttl, (int, float)) else None,
     }
+
+
+def _context(raw: Any) -> tuple[tuple[str, str], ...]:
+    """Stored compared turns; a malformed list is corrupt (it must never read as "none")."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(
+        isinstance(t, list) and len(t) == 2 and all(isinstance(x, str) for x in t) for t in raw
+    ):
+        raise CorruptEntryError("entry has a malformed context")
+    return tuple((t[0], t[1]) for t in raw)

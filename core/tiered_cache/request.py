@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .config import CacheConfig
+from .conversation import Conversation, Standalone, read_history
 from .errors import InvalidRequestError
 from .keys import canonicalize, digest, digest_canonical
 from .normalize import Normalizer
@@ -83,6 +85,11 @@ class CacheRequest:
     deterministic: bool
     threshold: float | None = None
     """This call's similarity threshold (None: the cache's); never part of a key."""
+    context: tuple[tuple[str, str], ...] = ()
+    """`history="relevant"`: the earlier turns (role, text) that must match a stored entry's
+    by meaning, turn against turn (conversation.py); () when none is compared."""
+    conversation: Conversation | None = None
+    """How `history="relevant"` read the earlier turns (None: the history is exact)."""
 
     @property
     def semantic_allowed(self) -> bool:
@@ -191,8 +198,14 @@ def build_request(
     normalizer: Normalizer | None = None,
     max_semantic_temperature: float | None = 0.0,
     semantic_max_chars: int | None = None,
+    history: str = "exact",
+    standalone: Standalone | None = None,
 ) -> CacheRequest:
     """Build a CacheRequest from chat messages (role + content), the model identity and parameters.
+
+    `history="exact"`: every earlier turn is in the partition; `"relevant"`: only the turns
+    that can change the answer are compared, by meaning (conversation.py), and `standalone`
+    (an app's rewrite of a dependent question) may replace the question.
 
     A request is deterministic (eligible for semantic hits and semantic storage) when its
     temperature is unset or at most `max_semantic_temperature` (None: always) and its final
@@ -210,17 +223,25 @@ def build_request(
     kept = output_params(params or {})
     last = normalized[-1]
     query_text, final_turn = _split_final_turn(last)
-    partition = canonicalize(
-        {
-            "namespace": namespace,
-            "cache_version": cache_version,
-            "model": model,
-            "params": kept,
-            "tools": tools,
-            "history": normalized[:-1],
-            "final_turn": final_turn,
-        }
-    )
+    earlier: list[dict[str, Any]] = normalized[:-1]
+    conversation = None
+    context: tuple[tuple[str, str], ...] = ()
+    if history == "relevant" and query_text and earlier:
+        conversation, earlier, context, query_text = _relevant(
+            normalized, query_text, normalize, standalone
+        )
+    fields: dict[str, Any] = {
+        "namespace": namespace,
+        "cache_version": cache_version,
+        "model": model,
+        "params": kept,
+        "tools": tools,
+        "history": earlier,
+        "final_turn": final_turn,
+    }
+    if context:  # their roles must match exactly; their texts, by meaning
+        fields["context_roles"] = [role for role, _ in context]
+    partition = canonicalize(fields)
     partition_key = digest_canonical(partition)[:PARTITION_KEY_CHARS]
     temperature = kept.get("temperature")
     if max_semantic_temperature is None or temperature is None:
@@ -232,13 +253,41 @@ def build_request(
             deterministic = False
     if semantic_max_chars is not None and query_text and len(query_text) > semantic_max_chars:
         deterministic = False
+    exact: dict[str, Any] = {"partition": partition_key, "last": last}
+    if context:
+        exact["context"] = [list(turn) for turn in context]
     return CacheRequest(
         partition=partition,
         partition_key=partition_key,
         query_text=query_text or None,
-        exact_key=digest({"partition": partition_key, "last": last}),
+        exact_key=digest(exact),
         deterministic=deterministic,
+        context=context,
+        conversation=conversation,
     )
+
+
+def _relevant(
+    normalized: list[dict[str, Any]],
+    question: str,
+    normalize: Normalizer,
+    standalone: Standalone | None,
+) -> tuple[Conversation | None, list[dict[str, Any]], tuple[tuple[str, str], ...], str]:
+    """`history="relevant"`: (the reading, the earlier turns kept exact, the turns compared by
+    meaning, the question). A history the rules cannot read stays exact."""
+    earlier = normalized[:-1]
+    conversation = read_history(earlier, question)
+    if conversation is None:
+        return None, earlier, (), question
+    system = [m for m, t in zip(earlier, conversation.turns, strict=True) if t.kind == "system"]
+    if not conversation.standalone and standalone is not None:
+        rewrite = standalone(normalized)
+        if isinstance(rewrite, str) and normalize(rewrite).strip():
+            # The rewrite is the question; the turns it drew on stay, exact.
+            drawn = [m for m, t in zip(earlier, conversation.turns, strict=True) if t.compared]
+            read = dataclasses.replace(conversation, rewritten=True)
+            return read, system + drawn, (), normalize(rewrite).strip()
+    return conversation, system, conversation.context, question
 
 
 def request_for(
@@ -267,4 +316,6 @@ def request_for(
         normalizer=normalizer,
         max_semantic_temperature=cfg.max_semantic_temperature,
         semantic_max_chars=cfg.semantic_max_chars,
+        history=cfg.history,
+        standalone=cfg.standalone,
     )

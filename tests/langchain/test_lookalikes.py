@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from ..lookalikes import LOOKALIKES, PARAPHRASES, Case, Turn
+from ..lookalikes import (
+    HISTORY_LOOKALIKES,
+    HISTORY_PARAPHRASES,
+    LOOKALIKES,
+    PARAPHRASES,
+    Case,
+    Turn,
+)
 from .conftest import Invoke, LCCacheFactory
 from .fakes import EchoChat
 
@@ -69,3 +76,35 @@ async def test_extra_fields_of_the_final_turn_decide_a_hit(
     assert model.calls == 2 and other.content == "answer #2 to: What's the date format?"
     same = await invoke(model, turn("en-US"))
     assert model.calls == 2 and same.content == "answer #1 to: What's the date format?"
+
+
+@pytest.mark.parametrize("case", HISTORY_LOOKALIKES, ids=lambda c: c.id)
+async def test_history_relevant_a_conversation_lookalike_reaches_the_model(
+    make_lc_cache: LCCacheFactory, invoke: Invoke, case: Case
+) -> None:
+    model = EchoChat(cache=make_lc_cache(history="relevant"))
+    await invoke(model, messages(case.first))
+    second = await invoke(model, messages(case.second))
+    assert model.calls == 2, f"served {second.response_metadata.get('tiered_cache')}"
+    assert second.content == f"answer #2 to: {case.second[-1].text}"
+
+
+@pytest.mark.parametrize("case", HISTORY_PARAPHRASES, ids=lambda c: c.id)
+async def test_history_relevant_a_conversation_paraphrase_is_served(
+    make_lc_cache: LCCacheFactory, invoke: Invoke, case: Case
+) -> None:
+    model = EchoChat(cache=make_lc_cache(history="relevant"))
+    first = await invoke(model, messages(case.first))
+    second = await invoke(model, messages(case.second))
+    assert model.calls == 1
+    assert second.content == first.content == f"answer #1 to: {case.first[-1].text}"
+
+
+@pytest.mark.parametrize("case", HISTORY_PARAPHRASES, ids=lambda c: c.id)
+async def test_history_exact_a_conversation_paraphrase_reaches_the_model(
+    make_lc_cache: LCCacheFactory, invoke: Invoke, case: Case
+) -> None:
+    model = EchoChat(cache=make_lc_cache())
+    await invoke(model, messages(case.first))
+    second = await invoke(model, messages(case.second))
+    assert model.calls == 2 and second.content == f"answer #2 to: {case.second[-1].text}"

@@ -11,7 +11,14 @@ from llama_index.core.base.llms.types import ChatMessage, ImageBlock, TextBlock
 from llamaindex_tiered_cache import CachedLLM
 
 from ..conftest import CacheFactory
-from ..lookalikes import LOOKALIKES, PARAPHRASES, Case, Turn
+from ..lookalikes import (
+    HISTORY_LOOKALIKES,
+    HISTORY_PARAPHRASES,
+    LOOKALIKES,
+    PARAPHRASES,
+    Case,
+    Turn,
+)
 from .conftest import CountingLLM
 
 
@@ -127,3 +134,29 @@ async def test_engines_over_one_context_answer_each_question(
     para = query_engine.query("What's the capital city of France?")
     assert inner.calls == 4 and str(other) != str(first)
     assert str(para) == str(first)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("case", HISTORY_LOOKALIKES, ids=lambda c: c.id)
+async def test_history_relevant_a_conversation_lookalike_reaches_the_llm(
+    make_cache: CacheFactory, case: Case, mode: str
+) -> None:
+    inner = CountingLLM(chat_model=True)
+    llm = CachedLLM(llm=inner, cache=make_cache(history="relevant"))
+    await chat(llm, case.first, mode)
+    second = await chat(llm, case.second, mode)
+    assert inner.calls == 2
+    assert second.startswith("answer 2 from fake-1:")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("case", HISTORY_PARAPHRASES, ids=lambda c: c.id)
+async def test_history_relevant_a_conversation_paraphrase_is_served(
+    make_cache: CacheFactory, case: Case, mode: str
+) -> None:
+    inner = CountingLLM(chat_model=True)
+    llm = CachedLLM(llm=inner, cache=make_cache(history="relevant"))
+    first = await chat(llm, case.first, mode)
+    second = await chat(llm, case.second, mode)
+    assert inner.calls == 1
+    assert second == first and first.startswith("answer 1 from fake-1:")

@@ -84,7 +84,7 @@ def explain(
         if match.key in fetched:
             candidate["entry_present"] = fetched[match.key]
         candidates.append(candidate)
-    return {
+    out = {
         "query_text": request.query_text,
         "model": request.partition.get("model"),
         "partition_key": request.partition_key,
@@ -108,6 +108,44 @@ def explain(
         },
         "reason": _reason(index is not None, request, hit, candidates, threshold),
     }
+    if request.conversation is not None:  # history="relevant": which turns, and how they met
+        checks = _context_checks(runner, request, candidates)
+        out["conversation"] = {**request.conversation.describe(), "checks": checks}
+        failed = [c for c in checks if not c["matched"]]
+        if hit is None and failed:
+            out["reason"] = (
+                f"miss: the question matched, but not the conversation: {failed[0]['why']}"
+            )
+    return out
+
+
+def _context_checks(
+    runner: Runner, request: CacheRequest, candidates: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """How the request's compared turns met those of each stored neighbour that was read."""
+    checks = []
+    for candidate in candidates:
+        raw = runner.peek(candidate["key"]) if candidate.get("entry_present") else None
+        entry = runner.plans.entry(raw) if raw is not None else None
+        if entry is None or not (request.context or entry.context):
+            continue
+        plan = runner.plans.context_check(request, entry)
+        try:
+            op = next(plan)
+            while True:
+                op = plan.send(runner.do(op))
+        except StopIteration as stop:
+            check = stop.value
+        turn = None if check.turn is None else request.context[check.turn]
+        checks.append(
+            {
+                "key": candidate["key"],
+                "matched": check.matched,
+                "turn": None if turn is None else {"role": turn[0], "text": turn[1]},
+                "why": check.why or "every compared turn matched",
+            }
+        )
+    return checks
 
 
 def _reason(

@@ -164,3 +164,15 @@ class Land:
 
 
 Step = Lookup | Follow | Observe | Lease | Pause | Compute | Keep | Land
+
+
+Computed = str | tuple[str, Mapping[str, Any] | None]
+"""What `get_or_compute`'s callable returns: a payload, or a payload and its usage."""
+
+
+def served(computed: Computed) -> Served:
+    """What `compute` returned (a payload, or a payload and its usage) as a Served."""
+    if isinstance(computed, str):
+        return Served(computed, None)
+    payload, usage = computed
+    return Served(payload, None, usage)

@@ -16,6 +16,7 @@ import orjson
 
 from ..backends.protocols import Match
 from ..config import CacheConfig
+from ..conversation import ContextCheck, context_matches
 from ..entry import CacheEntry, CorruptEntryError
 from ..errors import InvalidRequestError
 from ..invalidation import check_tags, model_digest
@@ -48,11 +49,11 @@ from .ops import (
     Step,
     Touch,
     Write,
+    served,
 )
 
 logger = logging.getLogger(__name__)
 LEASE_POLL = 0.02
-Computed = str | tuple[str, Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class Plans:
                     if counted:
                         self.stats.incr("verifier_rejections")
                     continue
-            hit = yield from self._served(match, partition)
+            hit = yield from self._served(match, partition, req, counted)
             if hit is not None:
                 return hit
         if matches and counted:
@@ -248,17 +249,43 @@ class Plans:
             self.stats.incr("judge_skips", skipped)
         yield from undecided[: cfg.judge_max_calls]
 
-    def _served(self, match: Match, partition: str) -> Plan[CacheHit | None]:
-        """The hit of an accepted candidate (None: its entry is gone, and its vector with it)."""
+    def _served(
+        self, match: Match, partition: str, req: CacheRequest | None = None, counted: bool = True
+    ) -> Plan[CacheHit | None]:
+        """The hit of an accepted candidate (None: its entry is gone, and its vector with it;
+        or the conversation's compared turns do not match the entry's)."""
         raw = yield Get(match.key)
         entry = self.entry(raw) if raw is not None else None
         if entry is None:  # evicted or corrupt: its vector must not be found again
             yield Delete(match.key)
             return None
+        if req is not None and (req.context or entry.context):
+            check = yield from self.context_check(req, entry)
+            if not check.matched:
+                if counted:
+                    self.stats.incr("verifier_rejections")
+                return None
         if entry.sliding and entry.ttl:
             yield Touch(match.key, entry.ttl)
         return CacheHit(
             entry.payload, "semantic", match.similarity, match.query_text, entry, partition
+        )
+
+    def context_check(self, req: CacheRequest, entry: CacheEntry) -> Plan[ContextCheck]:
+        """Whether the request's compared earlier turns match the entry's, turn against turn
+        (conversation.py), with the verifier and threshold of the single-question path."""
+        cfg = self._config()
+        threshold = cfg.similarity_threshold if req.threshold is None else req.threshold
+        return (
+            yield from context_matches(
+                req.context,
+                entry.context,
+                self.verifier,
+                self.verifier_cutoff,
+                threshold,
+                Embed,
+                AskJudge,
+            )
         )
 
     def forget(self, req: CacheRequest) -> Plan[bool]:
@@ -291,6 +318,7 @@ class Plans:
             model=model_digest(model) if isinstance(model, str) else None,
             partition=req.partition_key,
             sliding=bool(ttl) and (cfg.ttl_policy == "sliding" if sliding is None else sliding),
+            context=req.context,
         )
         try:
             value = entry.to_json()
@@ -419,11 +447,3 @@ class Plans:
         finally:
             if lead is not None:
                 yield from self.land(lead)
-
-
-def served(computed: Computed) -> Served:
-    """What `compute` returned (a payload, or a payload and its usage) as a Served."""
-    if isinstance(computed, str):
-        return Served(computed, None)
-    payload, usage = computed
-    return Served(payload, None, usage)

@@ -1,0 +1,426 @@
+"""Which earlier turns of a conversation can change the answer to its final question.
+
+With `history="exact"` every earlier turn is in the partition. With `history="relevant"` the
+history is read turn by turn (no I/O here, pure rules):
+
+- **chatter** ("thanks", "ok", greetings, and the assistant's reply to them) never decides a hit;
+- a **setting** turn (a user turn that is not a plain question: a fact, a constraint, an
+  instruction, anything in the first person) can change any later answer: it is always compared,
+  with the assistant's reply to it;
+- a **plain question** (a user turn ending in "?", no first person) and its answer matter only
+  to a final question that reaches back;
+- the final question **reaches back** when it holds a pronoun or an ellipsis ("it", "that one",
+  "there", "the same", "what about ...", "and for ...", "shorter", "again", a question of one or
+  two words...): then every earlier turn but chatter is compared.
+
+The compared turns (`context`) must match the stored conversation's turn against turn, by
+meaning, with the verifier of the single-question path (`context_matches`); their roles are in
+the partition, so two conversations with a different number of compared turns never meet.
+Anything the rules cannot read (tool calls and results, images, files, a speaker's name, other
+roles) keeps the whole history exact: when unsure, exact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .quality.verifier import extract_features
+
+HistoryMode = Literal["exact", "relevant"]
+HISTORY_MODES: tuple[str, ...] = ("exact", "relevant")
+
+Standalone = Callable[[Sequence[Mapping[str, Any]]], "str | None"]
+"""An app's rewrite of a dependent final question into a standalone one (its own cheap model,
+a condense-question step): given the normalized messages, the rewrite or None."""
+
+# -- the rules, as data -------------------------------------------------------------------------
+_TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+_CHATTER_WORDS = frozenset(
+    """thanks thank thx ty you so much very a lot ok okay k kk great cool nice good awesome
+    perfect excellent wonderful amazing got it hi hello hey hiya greetings morning afternoon
+    evening night bye goodbye cheers appreciate appreciated that's thats that helps helped
+    helpful alright all right sounds wow lol haha i see understood noted fine brilliant
+    sweet gotcha there""".split()  # noqa: SIM905
+)
+# Words that answer something (a yes to "shall I make it vegan?" changes the next answer).
+_CONSENT = frozenset(
+    ["yes", "yeah", "yep", "yup", "sure", "no", "nope", "please", "go", "ahead", "do"]
+)
+_ASSISTANT_CHATTER = re.compile(
+    r"^(?:(?:you'?re|you are) (?:very |most )?welcome|(?:i'?m )?glad (?:i could|to) help|happy to "
+    r"help|my pleasure|no problem|any ?time|hello|hi|hey|good (?:morning|afternoon|evening)|"
+    r"how (?:can|may) i (?:help|assist)(?: you)?(?: today)?|is there anything else[^.?!]*|"
+    r"let me know if (?:you need|there is) anything else|anything else[^.?!]*|great|sure|"
+    r"of course|have a (?:nice|great|good) (?:day|one)|goodbye|bye)[\s!.,?]*"
+    r"(?:[\s!.,?]+|$)",
+    re.IGNORECASE,
+)
+# "How do I ...?" asks how anyone does something: its "I" says nothing about the speaker.
+_GENERIC_I = re.compile(
+    r"^(?:how|what|where|when|why|which) (?:do|can|could|should|would|must|shall) i\b",
+    re.IGNORECASE,
+)
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i've|i'd|i'll|my|mine|me|we|we're|our|ours|us)\b")
+# Cues that a final question reaches back (pronouns, deixis, ellipsis, comparatives of an
+# earlier answer, "again"). Calling a standalone question dependent costs a hit; the reverse
+# serves a wrong answer: the list leans wide.
+_REACHES_BACK = re.compile(
+    r"\b(?:it|its|it's|itself|that|this|these|those|they|them|their|theirs|there|then|he|she|"
+    r"him|her|his|hers|one|ones|same|such|former|latter|above|previous|previously|earlier|"
+    r"before|again|also|too|instead|else|another|other|more|less|fewer|rest|remaining|next|"
+    r"last|first|second|third|both|either|neither|each|which|here|so|said|mentioned|"
+    r"shorter|longer|simpler|easier|harder|cheaper|faster|slower|bigger|smaller|better|worse|"
+    r"formal|informal|casual|briefer|brief|summarize|summarise|rephrase|rewrite|reword|"
+    r"translate|expand|elaborate|continue|example|examples|nearby|near|around|local|locally)\b"
+    r"|^(?:and|but|or|so|what about|how about|what if|and for|and in|and what|and how|why not|"
+    r"ok so|okay so)\b"
+    # a verb left without its object at the end: "What's the best time to visit?"
+    r"|\b(?:visit|go|get|stay|eat|buy|see|do|try|bring|pack|wear|book|order|use|cook|make|"
+    r"take|pay|cost|costs|start|begin|leave|arrive|open|close)\s*[?.!]*$",
+    re.IGNORECASE,
+)
+# "Is there a cure for ...?" asks whether something exists: its "there" points nowhere.
+_EXISTENTIAL = re.compile(r"\b(?:is|are|was|were|be|been) there\b", re.IGNORECASE)
+SHORT_QUESTION_WORDS = 2
+"""A final question of this many words or fewer is read as an ellipsis ("In Paris?")."""
+
+
+def tokens(text: str) -> list[str]:
+    return [t.replace("\u2019", "'") for t in _TOKEN.findall(text.lower())]
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The words of `text` that name something (plural "s" folded): its topic."""
+    return frozenset(
+        t[:-1] if t.endswith("s") and len(t) > 3 else t
+        for t in tokens(text)
+        if len(t) > 2 and t not in _FUNCTION_WORDS and t not in _QUESTION_WORDS
+    )
+
+
+def is_chatter(text: str, previous_assistant: str | None = None) -> bool:
+    """A user turn that carries no content: thanks, acknowledgements, greetings. Never one that
+    could answer the assistant's question ("ok" to "shall I make it vegan?")."""
+    words = tokens(text)
+    if not words or any(w in _CONSENT for w in words):
+        return False
+    if not all(w in _CHATTER_WORDS for w in words):
+        return False
+    return not (
+        previous_assistant
+        and previous_assistant.rstrip().endswith("?")
+        and not is_assistant_chatter(previous_assistant)
+    )
+
+
+def is_assistant_chatter(text: str) -> bool:
+    """An assistant turn made only of pleasantries ("You're welcome! Anything else?")."""
+    rest = text.strip()
+    while rest:
+        match = _ASSISTANT_CHATTER.match(rest)
+        if match is None or match.end() == 0:
+            return False
+        rest = rest[match.end() :].strip()
+    return True
+
+
+def is_plain_question(text: str) -> bool:
+    """A user question about the world, not about the user: what it says sets no context."""
+    stripped = text.strip()
+    rest = _GENERIC_I.sub("", stripped.lower())
+    return stripped.endswith("?") and _FIRST_PERSON.search(rest) is None
+
+
+def reaches_back(question: str) -> str | None:
+    """The cue by which `question` reaches back to earlier turns, or None when it stands alone.
+    A question about the speaker ("Should I wear a jacket?") reaches back too: what the
+    conversation said about the speaker, the weather, the plan, answers it."""
+    if len(tokens(question)) <= SHORT_QUESTION_WORDS:
+        return "a question of two words or fewer"
+    person = _FIRST_PERSON.search(_GENERIC_I.sub("", question.strip().lower()))
+    if person is not None:
+        return f"{person.group(0)!r} (the speaker)"
+    match = _REACHES_BACK.search(_EXISTENTIAL.sub("exists", question.strip()))
+    return None if match is None else repr(match.group(0).lower())
+
+
+# -- the analysis --------------------------------------------------------------------------------
+TurnKind = Literal["system", "chatter", "setting", "question", "answer", "opening"]
+
+
+@dataclass(frozen=True)
+class ReadTurn:
+    """One earlier turn as the rules read it: its kind and whether it is compared."""
+
+    index: int
+    role: str
+    text: str
+    kind: TurnKind
+    compared: bool
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What `history="relevant"` made of a conversation's earlier turns."""
+
+    standalone: bool
+    cue: str | None
+    """The cue by which the final question reaches back (None: it stands alone)."""
+    turns: tuple[ReadTurn, ...]
+    rewritten: bool = False
+    """The app's `standalone=` hook rewrote the question; the turns it drew on stay exact."""
+
+    @property
+    def context(self) -> tuple[tuple[str, str], ...]:
+        """The compared turns, (role, text), in order."""
+        return tuple((t.role, t.text) for t in self.turns if t.compared)
+
+    def describe(self) -> dict[str, Any]:
+        """For `explain()`: which turns are compared, which are left out, and why."""
+        return {
+            "mode": "relevant",
+            "final_question": "stands alone" if self.standalone else f"reaches back: {self.cue}",
+            "rewritten": self.rewritten,
+            "turns": [
+                {"index": t.index, "role": t.role, "kind": t.kind, "compared": t.compared,
+                 "why": self._why(t)}
+                for t in self.turns
+            ],
+        }  # fmt: skip
+
+    def _why(self, turn: ReadTurn) -> str:
+        if turn.kind == "system":
+            return "exact: in the partition"
+        if turn.kind == "chatter":
+            return "left out: chatter never decides a hit"
+        if turn.kind == "opening":
+            return "compared: the assistant's opening"
+        if turn.kind == "setting":
+            return "compared: a fact or an instruction can change any later answer"
+        if turn.kind == "answer":
+            return "compared with the turn it answers" if turn.compared else "left out"
+        if not self.standalone:
+            return "compared: the final question reaches back"
+        if turn.compared:
+            return "compared: a plain question on the final question's topic"
+        return "left out: a plain question on another topic, and the final one stands alone"
+
+
+def readable(message: Mapping[str, Any]) -> str | None:
+    """The text of a history message the rules can read, or None (tool calls and results,
+    images, files, names: such a history stays exact)."""
+    if message.get("role") not in ("system", "user", "assistant"):
+        return None
+    if set(message) - {"role", "content"}:
+        return None
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    return None
+
+
+def read_history(history: Sequence[Mapping[str, Any]], question: str) -> Conversation | None:
+    """Read the earlier turns (normalized messages) against the final `question`; None when
+    some turn cannot be read and the history must stay exact."""
+    texts: list[str] = []
+    for message in history:
+        text = readable(message)
+        if text is None:
+            return None
+        texts.append(text)
+    cue = reaches_back(question)
+    standalone = cue is None
+    kinds: list[TurnKind] = []
+    previous_assistant: str | None = None
+    last_user_kind: TurnKind | None = None
+    for message, text in zip(history, texts, strict=True):
+        role = message["role"]
+        kind: TurnKind
+        if role == "system":
+            kind = "system"
+        elif role == "user":
+            if is_chatter(text, previous_assistant):
+                kind = "chatter"
+            elif is_plain_question(text):
+                kind = "question"
+            else:
+                kind = "setting"
+            last_user_kind = kind
+        else:
+            if last_user_kind == "chatter" or is_assistant_chatter(text):
+                kind = "chatter"
+            elif last_user_kind is None:
+                kind = "opening"
+            else:
+                kind = "answer"
+            previous_assistant = text
+        kinds.append(kind)
+    turns: list[ReadTurn] = []
+    answering = False  # whether the current exchange is compared
+    topic = content_words(question)
+    for index, (message, text, kind) in enumerate(zip(history, texts, kinds, strict=True)):
+        if kind in ("setting", "question"):
+            # A plain question on the final question's topic ("best restaurants in Lima?",
+            # then "What's a good restaurant?") is compared too.
+            answering = kind == "setting" or not standalone or bool(topic & content_words(text))
+        if kind == "system" or kind == "chatter":
+            compared = False
+        elif kind == "opening":
+            compared = True
+        else:  # a set-up, a question, or an answer: with its exchange
+            compared = answering
+        turns.append(ReadTurn(index, message["role"], text, kind, compared))
+    return Conversation(standalone, None if standalone else cue, tuple(turns))
+
+
+# -- matching the compared turns of two conversations ---------------------------------------------
+@dataclass(frozen=True)
+class ContextCheck:
+    """How the compared turns of a request met those of a stored entry."""
+
+    matched: bool
+    turn: int | None = None
+    """The first compared turn (0-based among compared turns) that did not match."""
+    why: str = ""
+
+
+def _cosine(a: Any, b: Any) -> float:
+    va = np.asarray(a, dtype=np.float32)
+    vb = np.asarray(b, dtype=np.float32)
+    denom = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    return 0.0 if denom == 0.0 else float(np.dot(va, vb) / denom)
+
+
+def context_matches(
+    ours: Sequence[tuple[str, str]],
+    theirs: Sequence[tuple[str, str]],
+    verifier: Any,
+    cutoff: float | None,
+    threshold: float,
+    embed: Callable[[str], Any],
+    judge: Callable[[str, str], Any],
+) -> Generator[Any, Any, ContextCheck]:
+    """A plan fragment: whether every compared turn of `ours` asks/says the same as its
+    counterpart in `theirs`, by the verifier (judge included) and the similarity threshold.
+    `embed(text)` and `judge(a, b)` build the I/O steps to yield (the engine's `Embed` and
+    `AskJudge`). Equal texts match without I/O; without a verifier only equal texts match."""
+    if len(ours) != len(theirs):
+        return ContextCheck(False, None, "a different number of compared turns")
+    for i, ((role_a, a), (role_b, b)) in enumerate(zip(ours, theirs, strict=True)):
+        if role_a != role_b:
+            return ContextCheck(False, i, "the turns' roles differ")
+        if a == b:
+            continue
+        if verifier is None:
+            return ContextCheck(False, i, "the turns differ and no verifier is on")
+        similarity = _cosine((yield embed(a)), (yield embed(b)))
+        if similarity < threshold and not verifier.near_repeat(a, b, similarity):
+            return ContextCheck(
+                False, i, f"similarity {similarity:.4f} below threshold {threshold:.4f}"
+            )
+        swap = slot_swap(a, b)
+        if swap is not None:
+            return ContextCheck(False, i, f"a detail differs: {swap[0]!r} / {swap[1]!r}")
+        if _facts_differ(a, b, similarity):
+            return ContextCheck(False, i, "a name or a number differs")
+        if role_a == "assistant" and _same_facts(verifier, a, b, similarity):
+            continue  # the reply to turns that matched: its facts agree, its words may not
+        accepted, z = verifier.prejudge(a, b, similarity, cutoff)
+        if accepted is None:
+            accepted = verifier.conclude(z, (yield judge(a, b)), cutoff)
+        if not accepted:
+            return ContextCheck(False, i, "rejected by the verifier")
+    return ContextCheck(True)
+
+
+ANSWER_FLOOR = 0.6
+"""An assistant turn below this similarity to its counterpart goes to the verifier."""
+_FACTS = ("entity_mismatch", "entity_one_sided", "number_one_sided")
+
+
+def _facts_differ(a: str, b: str, similarity: float) -> bool:
+    """A name or a number on one side only, or two different names: a set-up turn that says
+    "Lima" or "$900" is not the one that says "Cusco" or nothing of the amount."""
+    feats = extract_features(a, b, similarity)
+    return any(feats[name] > 0 for name in _FACTS)
+
+
+# Words that carry no detail of their own (a swap of them is grammar, not content).
+_FUNCTION_WORDS = frozenset(
+    """a an the to of in on at for by with from and or but is are was were be been am i i'm me
+    my we our you your it its this that these those there here so as if then than up out
+    about into over after before just very really some any""".split()  # noqa: SIM905
+)
+_QUESTION_WORDS = frozenset(
+    """what how why who whom whose when where which can could should would will shall does do
+    did has have had may might must much many""".split()  # noqa: SIM905
+)
+SLOT_WORDS = 3
+"""The longest span read as one slot ("in July" / "next week")."""
+
+
+def slot_swap(a: str, b: str) -> tuple[str, str] | None:
+    """A detail swapped in the same slot: spans of up to SLOT_WORDS words between the same
+    neighbours ("a [cold] room" / "a [dark] room", "Lisbon [in July]" / "Lisbon [next week]"),
+    each holding a content word the other turn never uses. A reworded turn moves its words
+    around; a swap keeps the frame and changes what fills it. A synonym in the same slot
+    ("flat" / "apartment") is read as a swap too: a miss, never a wrong answer."""
+    # No start mark: rewordings vary most in how they open ("Since moving..." / "I put...").
+    ta = [*tokens(a), "</s>"]
+    tb = [*tokens(b), "</s>"]
+    in_a, in_b = set(ta), set(tb)
+    only_a = {t for t in ta if t not in in_b and t not in _FUNCTION_WORDS}
+    only_b = {t for t in tb if t not in in_a and t not in _FUNCTION_WORDS}
+    if not only_a or not only_b:
+        return None
+    spans_b: dict[tuple[str, str], list[list[str]]] = {}
+    for k in range(len(tb)):
+        for n in range(1, SLOT_WORDS + 1):
+            if k + n + 1 < len(tb):
+                spans_b.setdefault((tb[k], tb[k + n + 1]), []).append(tb[k + 1 : k + n + 1])
+    for i in range(len(ta)):
+        for n in range(1, SLOT_WORDS + 1):
+            if i + n + 1 >= len(ta):
+                break
+            span = ta[i + 1 : i + n + 1]
+            mine = [t for t in span if t in only_a]
+            if not mine:
+                continue
+            for other in spans_b.get((ta[i], ta[i + n + 1]), []):
+                theirs = [t for t in other if t in only_b]
+                if theirs:
+                    return " ".join(span), " ".join(other)
+    return None
+
+
+def _same_facts(verifier: Any, a: str, b: str, similarity: float) -> bool:
+    """Two assistant replies that state the same facts: no veto of the verifier fires (numbers,
+    years, negation, contrast words, comparisons, roles) and no name or number stands on one
+    side only. Replies to matching turns in the same partition (model, parameters, system
+    prompt) differ in wording far more than questions do; what can change a later answer is
+    what they state, and that is what must agree."""
+    if similarity < ANSWER_FLOOR:
+        return False
+    feats = extract_features(a, b, similarity)
+    return not any(feats[name] > 0 for name in (*verifier.weights.vetoes, *_FACTS))
+
+
+__all__ = [
+    "HISTORY_MODES",
+    "ContextCheck",
+    "Conversation",
+    "HistoryMode",
+    "ReadTurn",
+    "Standalone",
+    "context_matches",
+    "is_assistant_chatter",
+    "is_chatter",
+    "is_plain_question",
+    "reaches_back",
+    "read_history",
+]
