@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .config import CacheConfig
     from .embeddings.embedder import EmbeddingService
     from .engine.driver import Driver
-    from .engine.plans import Computed, Plans
+    from .engine.ops import Computed
+    from .engine.plans import Plans
 
 logger = logging.getLogger(__name__)
 AnswersAgree = Callable[[str, str], bool]

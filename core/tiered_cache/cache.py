@@ -30,8 +30,8 @@ from .config import CacheConfig
 from .embeddings.embedder import Embedder, EmbeddingService, embedder_tag
 from .embeddings.onnx import make_embedder
 from .engine.driver import Driver, Hooks
-from .engine.ops import Served
-from .engine.plans import CacheHit, Computed, Plans
+from .engine.ops import Computed, Served
+from .engine.plans import CacheHit, Plans
 from .errors import ConfigurationError
 from .invalidation import check_tags
 from .observability.metrics import metric_sinks

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .quality.verifier import extract_features
+from .rules.features import extract_features
 
 HistoryMode = Literal["exact", "relevant"]
 HISTORY_MODES: tuple[str, ...] = ("exact", "relevant")

@@ -27,8 +27,8 @@ from .admin import Admin
 from .breaker import CircuitBreaker
 from .edge import ErrorEdge, FailurePolicy
 from .flight import Flights, Lead
-from .ops import Compute, Follow, Keep, Land, Lease, Lookup, Observe, Pause, Served, Step
-from .plans import CacheHit, Computed, Joined, Plans
+from .ops import Compute, Computed, Follow, Keep, Land, Lease, Lookup, Observe, Pause, Served, Step
+from .plans import CacheHit, Joined, Plans
 from .runner import Runner
 
 logger = logging.getLogger(__name__)
