@@ -48,6 +48,7 @@ def parse_search(raw: Any, entry_prefix: str) -> list[Match]:
             query_text=_text(values["q"]) if values.get("q") is not None else None,
         )
         for key, values in rows
+        if "dist" in values  # a hash that expired between the match and the read comes back bare
     ]
     # Entries of the first layout (64-digit names) are never served: a one-time miss.
     return [m for m in matches if len(m.key) <= KEY_CHARS]
