@@ -10,6 +10,7 @@ from .backends.protocols import (
     Leases,
     Match,
     Peek,
+    SharedCounters,
     VectorIndex,
 )
 from .cache import CacheHit, Served, TieredCache
@@ -52,6 +53,7 @@ __all__ = [
     "ModelNotFoundError",
     "Normalizer",
     "Peek",
+    "SharedCounters",
     "SchemaMismatchError",
     "SentenceTransformerEmbedder",
     "Served",

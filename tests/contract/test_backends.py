@@ -21,6 +21,7 @@ from tiered_cache import (
     EntryStore,
     Leases,
     Peek,
+    SharedCounters,
     VectorIndex,
 )
 from tiered_cache.backends.factory import build_backends
@@ -70,6 +71,8 @@ def test_declares_its_protocols(backends: Backends) -> None:
     assert isinstance(backends.index, VectorIndex)
     assert backends.leases is None or isinstance(backends.leases, Leases)
     assert backends.bulk is None or isinstance(backends.bulk, BulkWrites)
+    assert backends.shared is None or isinstance(backends.shared, SharedCounters)
+    assert (backends.shared is None) == (backends.kind == "embedded")
     for store in (backends.entries, backends.aux, backends.index):
         assert all(issubclass(e, BaseException) for e in store.errors)
 

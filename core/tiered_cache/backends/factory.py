@@ -93,11 +93,9 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
     if dim is not None:
         index = RedisIndex(conn, dim, cfg.vectors, migrate=settings.migrate_index)
     entries = RedisEntries(conn, index, near_cache_size=settings.near_cache_size)
-    sink = None
-    if settings.shared_stats:
-        from .redis.shared_stats import RedisStatsSink
+    from .redis.shared_stats import RedisSharedCounters, RedisStatsSink
 
-        sink = RedisStatsSink(conn.client, keys.stats)
+    sink = RedisStatsSink(conn.client, keys.stats) if settings.shared_stats else None
     return Backends(
         entries=entries,
         aux=RedisAux(conn),
@@ -108,6 +106,7 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
         stats_sink=sink,
         near=entries.near,
         redis=conn,
+        shared=RedisSharedCounters(conn),
         kind="redis",
     )
 

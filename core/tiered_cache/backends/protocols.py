@@ -128,6 +128,20 @@ class Peek(Protocol):
 
 
 @runtime_checkable
+class SharedCounters(Protocol):
+    """The counters every process of a namespace adds to (Redis): the CLI and the stats page
+    read them and reset them through this, never through a client."""
+
+    where: str
+    """Where they live, safe to print (no password)."""
+
+    def read(self, *, scan: bool = True) -> dict[str, Any]: ...
+    def reset(self) -> None: ...
+    def ping(self) -> None:
+        """Raise when the server that holds them cannot be reached (the page's /health)."""
+
+
+@runtime_checkable
 class NearCacheStats(Protocol):
     """What the stats show of a near cache (entries kept in process from a shared store)."""
 
@@ -161,6 +175,8 @@ class Backends:
     """The near cache of a Redis entry store (for stats), or None."""
     redis: Any = None
     """The Redis connection (client and key names) of a Redis cache, or None."""
+    shared: SharedCounters | None = None
+    """The counters shared by every process of the namespace (Redis), or None."""
     kind: str = "embedded"
     """What the stats call this backend ("embedded", "redis")."""
 

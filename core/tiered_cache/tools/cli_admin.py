@@ -10,14 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..backends.redis.shared_stats import reset_shared_stats
 from ..cache import TieredCache
 from ..errors import BackendError, InvalidRequestError, TieredCacheError
 from ..request import CacheRequest
 from .cli_cache import (
     EMBEDDED_NOTE,
     CommandError,
-    _backend,
     _cache,
     _emit,
     _shared,
@@ -179,11 +177,11 @@ def cmd_clear(args: argparse.Namespace) -> int:
         if not _go_ahead(args, f"clear {_where(cache)}", question):
             return 1
         shared = _shared(cache)
-        backend = _backend(cache)
+        counters = cache.backends.shared
         try:
             cache.clear()
-            if args.reset_stats and backend is not None:
-                reset_shared_stats(*backend)
+            if args.reset_stats and counters is not None:
+                counters.reset()
         except Exception as exc:
             raise BackendError(f"cannot clear {_where(cache)}: {exc}") from exc
     finally:

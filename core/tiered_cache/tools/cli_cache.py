@@ -9,7 +9,6 @@ import json
 import re
 from typing import Any
 
-from ..backends.redis.shared_stats import read_shared_stats
 from ..cache import TieredCache
 from ..config import CacheConfig
 from ..errors import BackendError
@@ -87,18 +86,13 @@ def _where(cache: TieredCache) -> str:
     return f"namespace {cfg.namespace!r} (v{cfg.cache_version}) on {safe_url(cfg.redis_url)}"
 
 
-def _backend(cache: TieredCache) -> tuple[Any, str] | None:
-    """The Redis client and key base of a Redis-backed cache; None when embedded."""
-    conn = cache.redis
-    return None if conn is None else (conn.node(), conn.keys.base)
-
-
 def _shared(cache: TieredCache, scan: bool = True) -> dict[str, Any] | None:
-    backend = _backend(cache)
-    if backend is None:
+    """The counters every process of the namespace shares (Redis); None when embedded."""
+    shared = cache.backends.shared
+    if shared is None:
         return None
     try:
-        return read_shared_stats(*backend, scan=scan)
+        return shared.read(scan=scan)
     except Exception as exc:
         raise BackendError(f"cannot read {_where(cache)}: {exc}") from exc
 

@@ -22,7 +22,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..backends.redis.shared_stats import read_shared_stats
 from ..observability.metrics import render_process_metrics, render_snapshot
 from .page import render as render_page
 
@@ -58,7 +57,7 @@ class StatsServer(ThreadingHTTPServer):
         self._scan_lock = threading.Lock()
         self._scanned: tuple[float, dict[str, Any]] | None = None
         self.history: deque[dict[str, int]] = deque(maxlen=HISTORY)
-        if cache.redis is None:  # a baseline; on Redis the first page load takes it
+        if cache.backends.shared is None:  # a baseline; on Redis the first page load takes it
             self.sample()
         super().__init__((host, port), _Handler)
 
@@ -82,8 +81,8 @@ class StatsServer(ThreadingHTTPServer):
         process = self.cache.stats()
         namespace = self.cache.config.namespace
         title = f"tiered-cache: {namespace}"
-        conn, shared = self.cache.redis, self.shared()
-        if conn is not None and shared is not None:
+        counters, shared = self.cache.backends.shared, self.shared()
+        if counters is not None and shared is not None:
             stats = {**process, **{k: v for k, v in shared.items() if k != "similarities"}}
             sims = {
                 **shared["similarities"],
@@ -91,7 +90,7 @@ class StatsServer(ThreadingHTTPServer):
                 "latest_note": "this process",
             }
             scope = (
-                f"Every process of namespace {namespace!r} on {conn.safe_url} (each adds its "
+                f"Every process of namespace {namespace!r} on {counters.where} (each adds its "
                 "counters about once a second)."
             )
             warning = ""
@@ -107,20 +106,16 @@ class StatsServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def _redis(self) -> tuple[Any, str] | None:
-        conn = self.cache.redis
-        return None if conn is None else (conn.node(), conn.keys.base)
-
     def shared(self) -> dict[str, Any] | None:
         """The counters of every process (Redis only); entry counts refreshed every SCAN_EVERY s."""
-        redis = self._redis()
-        if redis is None:
+        counters = self.cache.backends.shared
+        if counters is None:
             return None
         now = time.monotonic()
         with self._scan_lock:
             scanned = self._scanned
             rescan = scanned is None or now - scanned[0] >= SCAN_EVERY
-        snap = read_shared_stats(*redis, scan=rescan)
+        snap = counters.read(scan=rescan)
         if rescan:
             with self._scan_lock:
                 self._scanned = (now, {k: snap[k] for k in ("entries", "entry_hits")})
@@ -129,15 +124,18 @@ class StatsServer(ThreadingHTTPServer):
         return snap
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        redis = self._redis()
-        info: dict[str, Any] = {"namespace": self.cache.config.namespace}
-        if redis is None:
-            return True, {**info, "status": "ok", "backend": "embedded"}
+        counters = self.cache.backends.shared
+        info: dict[str, Any] = {
+            "namespace": self.cache.config.namespace,
+            "backend": self.cache.backends.kind,
+        }
+        if counters is None:
+            return True, {**info, "status": "ok"}
         try:
-            redis[0].ping()
+            counters.ping()
         except Exception as exc:
-            return False, {**info, "status": "unavailable", "backend": "redis", "error": str(exc)}
-        return True, {**info, "status": "ok", "backend": "redis"}
+            return False, {**info, "status": "unavailable", "error": str(exc)}
+        return True, {**info, "status": "ok"}
 
     def metrics_text(self) -> bytes:
         namespace = self.cache.config.namespace

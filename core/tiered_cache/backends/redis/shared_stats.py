@@ -249,4 +249,27 @@ def _glob_escape(text: str) -> str:
     return "".join(out)
 
 
-__all__ = ["RedisStatsSink", "read_shared_stats", "reset_shared_stats", "stats_key"]
+class RedisSharedCounters:
+    """`SharedCounters` on Redis: the namespace's shared hash, on the server that holds it."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self.where = str(conn.safe_url)
+
+    def read(self, *, scan: bool = True) -> dict[str, Any]:
+        return read_shared_stats(self._conn.node(), self._conn.keys.base, scan=scan)
+
+    def reset(self) -> None:
+        reset_shared_stats(self._conn.node(), self._conn.keys.base)
+
+    def ping(self) -> None:
+        self._conn.node().ping()
+
+
+__all__ = [
+    "RedisSharedCounters",
+    "RedisStatsSink",
+    "read_shared_stats",
+    "reset_shared_stats",
+    "stats_key",
+]
