@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tiered_cache import CacheConfig, TieredCache
 
@@ -29,7 +29,7 @@ from ._common import percentiles, print_table, write_json
 from .quality import MemoEmbedder
 
 DATA = Path(__file__).resolve().parent / "data" / "conversations_dev.jsonl"
-MODES = ("exact", "relevant")
+MODES: tuple[Literal["exact", "relevant"], ...] = ("exact", "relevant")
 
 
 def load(split: str) -> list[dict[str, Any]]:
@@ -50,18 +50,33 @@ def served(cache: TieredCache, rows: Sequence[dict[str, Any]]) -> list[bool]:
     return out
 
 
+def _user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
 def latency(rows: Sequence[dict[str, Any]], n: int) -> dict[str, Any]:
-    """p50 of conversational lookups (history="relevant") and of single-question lookups."""
+    """p50 of conversational lookups (history="relevant") and of single-question semantic
+    lookups: the reworded twins of the contrast dev set (another wording of a stored question,
+    so the lookup embeds, searches and verifies, as a conversational one does; the final
+    messages of a conversation pair are the same text, which would be an exact hit)."""
+    contrast = [
+        json.loads(line)
+        for line in (Path(__file__).parent / "data" / "contrast_dev.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    twins = [r for r in contrast if r["variant"] == "reworded"]
     out: dict[str, Any] = {}
     for name in ("single", "conversation"):
         cache = TieredCache(CacheConfig(history="relevant", metrics=False, shared_stats=False))
         cache.wait_ready()
         samples = []
-        for r in rows[:n]:
-            a = r["a"] if name == "conversation" else r["a"][-1:]
-            b = r["b"] if name == "conversation" else r["b"][-1:]
-            cache.store(cache.request(a, model=f"l-{r['id']}"), "x")
-            request = cache.request(b, model=f"l-{r['id']}")
+        if name == "conversation":
+            pairs = [(r["a"], r["b"], str(r["id"])) for r in rows[:n]]
+        else:
+            pairs = [(_user(t["a"]), _user(t["b"]), f"t{i}") for i, t in enumerate(twins[:n])]
+        for a, b, pid in pairs:
+            cache.store(cache.request(a, model=f"l-{pid}"), "x")
+            request = cache.request(b, model=f"l-{pid}")
             start = time.perf_counter()
             cache.lookup(request)
             samples.append(time.perf_counter() - start)
