@@ -120,7 +120,7 @@ class CacheConfig:
     semantic_max_chars: int | None = 400
     """Final user turns longer than this are exact-only: a long templated turn (RAG context plus
     question) is dominated by its context, so unrelated questions would look alike."""
-    history: Literal["exact", "relevant"] = "exact"
+    history: Literal["exact", "relevant"] = "relevant"
     """Earlier turns of a conversation: exact (all in the partition), or relevant (only those
     that can change the answer, compared turn against turn by meaning; conversation.py)."""
     standalone: Callable[[Sequence[Mapping[str, Any]]], str | None] | None = None

@@ -221,14 +221,20 @@ def build_request(
     ids = _ToolCallIds()
     normalized = [_normalize_message(m, normalize, ids) for m in messages]
     kept = output_params(params or {})
-    last = normalized[-1]
+    asked = len(normalized) - 1
+    steps: list[dict[str, Any]] = []
+    if history == "relevant":
+        asked, steps = _tool_steps(normalized)
+    last = normalized[asked]
     query_text, final_turn = _split_final_turn(last)
-    earlier: list[dict[str, Any]] = normalized[:-1]
+    if steps:  # an agent's tool calls and results after the question: exact, in the partition
+        final_turn["tool_steps"] = steps
+    earlier: list[dict[str, Any]] = normalized[:asked]
     conversation = None
     context: tuple[tuple[str, str], ...] = ()
     if history == "relevant" and query_text and earlier:
         conversation, earlier, context, query_text = _relevant(
-            normalized, query_text, normalize, standalone
+            normalized[: asked + 1], query_text, normalize, standalone
         )
     fields: dict[str, Any] = {
         "namespace": namespace,
@@ -265,6 +271,25 @@ def build_request(
         context=context,
         conversation=conversation,
     )
+
+
+def _tool_steps(normalized: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+    """(the index of the turn that asks, the agent's steps after it). A conversation that ends
+    in tool results after the last user turn (an assistant's tool calls, the tools' results) is
+    an agent's later step: its question is that user turn's, and the steps stay exact (the same
+    calls, the same results). Anything else: the final turn asks, no steps."""
+    final = len(normalized) - 1
+    if normalized[final]["role"] != "tool":
+        return final, []
+    for i in range(final - 1, -1, -1):
+        message = normalized[i]
+        if message["role"] == "user":
+            return i, normalized[i + 1 :]
+        if message["role"] != "tool" and not (
+            message["role"] == "assistant" and message.get("tool_calls")
+        ):
+            return final, []
+    return final, []
 
 
 def _relevant(

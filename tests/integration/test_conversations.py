@@ -42,7 +42,7 @@ def test_a_reworded_conversation_is_served_and_a_swapped_one_is_not(
 def test_exact_history_serves_no_reworded_conversation(
     make_cache: CacheFactory, io: Driver
 ) -> None:
-    cache = make_cache()
+    cache = make_cache(history="exact")
     assert io.store(cache, cache.request(LISBON, model="m"), "About 1 hour by plane.")
     reworded = chat(
         ("user", "Next week I am travelling to Lisbon."), ("assistant", "Great choice!"), QUESTION

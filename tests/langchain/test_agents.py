@@ -178,6 +178,37 @@ async def test_an_agent_streams_each_token_once(mode: Mode) -> None:
     assert inner.calls == 2
 
 
+@pytest.mark.parametrize("path", ["cached", "set_llm_cache"])
+async def test_a_reworded_question_is_served_at_every_step_of_an_agent(
+    path: str, mode: Mode, make_lc_cache: LCCacheFactory, global_cache: Callable[[BaseCache], None]
+) -> None:
+    """The first step of a reworded question is a semantic hit (the model's tool call); the
+    second step holds the rewording, the same tool call and the same result: a hit too
+    (history="relevant": the question by meaning, the agent's steps exact)."""
+    inner = WeatherAgentModel()
+    lc_cache = make_lc_cache()
+    model: Runnable[Any, Any] | Any = cached(inner, lc_cache) if path == "cached" else inner
+    if path == "set_llm_cache":
+        global_cache(lc_cache)
+    agent = weather_agent(model)
+    answers = []
+    for question in (QUESTION, "How is the weather in Paris?"):
+        value = {"messages": [HumanMessage(question)]}
+        out = agent.invoke(value) if mode == "sync" else await agent.ainvoke(value)
+        answers.append(out["messages"][-1].text)
+    assert answers == [f"The weather in {QUESTION} is sunny."] * 2
+    assert inner.calls == 2  # both steps of the first run; none for the reworded one
+    # Another tool result is another partition: the second step reaches the model.
+    rainy = [
+        HumanMessage("How is the weather in Paris?"),
+        *[m for m in out["messages"][1:3]],
+    ]
+    rainy[-1] = ToolMessage("rainy", tool_call_id=rainy[-1].tool_call_id)
+    answer = model.invoke(rainy) if mode == "sync" else await model.ainvoke(rainy)
+    assert answer.text == f"The weather in {QUESTION} is rainy."
+    assert inner.calls == 3
+
+
 # -- fresh message ids on hits ---------------------------------------------------------------------
 Path = str
 PATHS = ["cached", "set_llm_cache"]

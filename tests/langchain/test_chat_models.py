@@ -111,7 +111,12 @@ CHANGES: dict[str, Change] = {
     "bound tool": lambda m: (m.bind_tools([get_weather]), ask(QUESTION), {}),
     "earlier turn": lambda m: (
         m,
-        [SystemMessage(SYSTEM), HumanMessage("Hi!"), AIMessage("Hello."), HumanMessage(QUESTION)],
+        [
+            SystemMessage(SYSTEM),
+            HumanMessage("Answer as a pirate would."),
+            AIMessage("Arr."),
+            HumanMessage(QUESTION),
+        ],
         {},
     ),
 }
@@ -190,9 +195,11 @@ async def test_tool_conversation_generic_fake(
     second = await invoke(model, history)
     assert len(produced) == 1
     assert first.content == second.content == "It is sunny in Paris."
-    # The conversation ends in a tool result, not a user turn: only the exact tier serves it.
+    # An agent's later step: its question is the user turn's, the tool round is exact.
     assert second.response_metadata["tiered_cache"]["tier"] == "exact"
-    assert second.response_metadata["tiered_cache"]["matched_query"] is None
+    assert second.response_metadata["tiered_cache"]["matched_query"] == "Weather in Paris?"
+    other = [*history[:-1], ToolMessage("rain", tool_call_id="c1")]
+    assert (await invoke(model, other)).content == "UNEXPECTED SECOND CALL"
 
 
 async def test_fake_list_chat_model(make_lc_cache: LCCacheFactory, invoke: Invoke) -> None:

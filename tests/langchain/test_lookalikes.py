@@ -104,7 +104,7 @@ async def test_history_relevant_a_conversation_paraphrase_is_served(
 async def test_history_exact_a_conversation_paraphrase_reaches_the_model(
     make_lc_cache: LCCacheFactory, invoke: Invoke, case: Case
 ) -> None:
-    model = EchoChat(cache=make_lc_cache())
+    model = EchoChat(cache=make_lc_cache(history="exact"))
     await invoke(model, messages(case.first))
     second = await invoke(model, messages(case.second))
     assert model.calls == 2 and second.content == f"answer #2 to: {case.second[-1].text}"

@@ -285,19 +285,23 @@ async def test_a_run_shows_which_steps_came_from_the_cache(
 
     assert answer == "The answer is 4.0."
     assert calc.calls == [("divide", 12, 3)] * 2
-    assert inner.calls == 3  # the paraphrase's first step came from the cache
+    assert inner.calls == 2  # both steps of the paraphrase came from the cache
     first_step, second_step = (marker_of(s) for s in steps)
-    assert first_step is not None
+    assert first_step is not None and second_step is not None
     assert (first_step["tier"], first_step["matched_query"]) == (
         "semantic",
         "What is 12 divided by 3?",
     )
     assert 0.9 < first_step["similarity"] < 1.0
-    assert second_step is None  # after the tool's result: exact-only, and new
+    # After the tool's result: the question by meaning, the tool call and result exact.
+    assert (second_step["tier"], second_step["matched_query"]) == (
+        "semantic",
+        "What is 12 divided by 3?",
+    )
     assert [(e.tier, e.matched_query) for e in recorder.events] == [
         ("miss", None),
         ("miss", None),
         ("semantic", "What is 12 divided by 3?"),
-        ("miss", None),
+        ("semantic", "What is 12 divided by 3?"),
     ]
     assert recorder.events[2].similarity == first_step["similarity"]

@@ -160,3 +160,35 @@ async def test_history_relevant_a_conversation_paraphrase_is_served(
     second = await chat(llm, case.second, mode)
     assert inner.calls == 1
     assert second == first and first.startswith("answer 1 from fake-1:")
+
+
+def agent_step(question: str, result: str) -> list[ChatMessage]:
+    """An agent's later step: the question, the LLM's tool call, the tool's result."""
+    from llama_index.core.base.llms.types import ToolCallBlock
+
+    call = ToolCallBlock(tool_call_id="c1", tool_name="weather", tool_kwargs={"city": "Paris"})
+    return [
+        ChatMessage(role="user", content=question),
+        ChatMessage(role="assistant", blocks=[call]),
+        ChatMessage(role="tool", content=result, additional_kwargs={"tool_call_id": "c1"}),
+    ]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_an_agents_later_step_is_served_for_a_reworded_question(
+    make_cache: CacheFactory, mode: str
+) -> None:
+    """The default history="relevant": the question by meaning, the tool steps exact."""
+    inner = CountingLLM(chat_model=True)
+    llm = CachedLLM(llm=inner, cache=make_cache())
+
+    async def ask(steps: list[ChatMessage]) -> str:
+        if mode == "sync":
+            return str(llm.chat(steps).message.content)
+        return str((await llm.achat(steps)).message.content)
+
+    first = await ask(agent_step("What is the weather like in Paris?", "sunny"))
+    reworded = await ask(agent_step("How is the weather in Paris?", "sunny"))
+    assert inner.calls == 1 and reworded == first and first.startswith("answer 1 from fake-1:")
+    other = await ask(agent_step("How is the weather in Paris?", "rainy"))
+    assert inner.calls == 2 and other.startswith("answer 2 from fake-1:")

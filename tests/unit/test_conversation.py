@@ -249,9 +249,9 @@ def test_a_rewording_is_no_slot_swap(a: str, b: str) -> None:
 
 
 def test_history_setting() -> None:
-    assert CacheConfig().history == "exact"
-    assert CacheConfig(history="relevant").history == "relevant"
-    assert CacheConfig.from_env({"TIERED_CACHE_HISTORY": "relevant"}).history == "relevant"
+    assert CacheConfig().history == "relevant"
+    assert CacheConfig(history="exact").history == "exact"
+    assert CacheConfig.from_env({"TIERED_CACHE_HISTORY": "exact"}).history == "exact"
     with pytest.raises(ConfigurationError, match="history='all': exact or relevant"):
         CacheConfig(history="all")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="standalone"):
@@ -266,7 +266,52 @@ def test_the_cache_builds_requests_with_its_history_setting() -> None:
         ("assistant", "Mix."),
         ("user", "What is the capital of Peru?"),
     )
-    exact = request_for(CacheConfig(), Normalizer(), messages, "m")
-    relevant_ = request_for(CacheConfig(history="relevant"), Normalizer(), messages, "m")
+    exact = request_for(CacheConfig(history="exact"), Normalizer(), messages, "m")
+    relevant_ = request_for(CacheConfig(), Normalizer(), messages, "m")
     assert exact.conversation is None and exact.partition["history"]
     assert relevant_.conversation is not None and relevant_.partition["history"] == []
+
+
+def _agent_step(question: str, result: str, call_id: str = "call_abc") -> list[dict[str, Any]]:
+    """An agent's second step: the question, the model's tool call, the tool's result."""
+    call = {"id": call_id, "type": "function",
+            "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}  # fmt: skip
+    return [
+        {"role": "system", "content": "You answer with the tools you have."},
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "content": result, "tool_call_id": call_id},
+    ]
+
+
+def test_an_agents_later_step_asks_its_users_question() -> None:
+    step = relevant(_agent_step("What's the weather in Paris?", "31°C, sunny"))
+    assert step.query_text == "What's the weather in Paris?"
+    steps = step.partition["final_turn"]["tool_steps"]
+    assert [m["role"] for m in steps] == ["assistant", "tool"]
+    # The calls and results are exact: another result is another partition...
+    other = relevant(_agent_step("What's the weather in Paris?", "4°C, rain"))
+    assert other.partition_key != step.partition_key
+    # ...while a reworded question with the same calls and results meets it by meaning, and a
+    # replay with new call ids keys the same.
+    reworded = relevant(_agent_step("How is the weather in Paris?", "31°C, sunny"))
+    assert reworded.partition_key == step.partition_key
+    assert reworded.exact_key != step.exact_key
+    replay = relevant(_agent_step("What's the weather in Paris?", "31°C, sunny", "call_xyz"))
+    assert replay.exact_key == step.exact_key
+
+
+def test_an_agents_step_is_exact_with_exact_history() -> None:
+    step = build_request(_agent_step("What's the weather in Paris?", "31°C"), model="m",
+                         history="exact")  # fmt: skip
+    assert step.query_text is None
+
+
+def test_a_tool_result_after_other_turns_is_no_agent_step() -> None:
+    # A tool result answering an assistant turn that called no tool: nothing reads it.
+    messages = [
+        {"role": "user", "content": "What's the weather in Paris?"},
+        {"role": "assistant", "content": "Let me check."},
+        {"role": "tool", "content": "31°C", "tool_call_id": "c1"},
+    ]
+    assert relevant(messages).query_text is None
