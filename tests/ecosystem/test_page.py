@@ -132,3 +132,40 @@ def test_a_real_browser_draws_the_charts(tmp_path: Path) -> None:
     assert count((0x2B, 0x7B, 0xB9)) > 200  # exact (line and bar)
     assert count((0x2C, 0xA0, 0x2C)) > 200  # semantic
     assert count((0xFF, 0x7F, 0x0E)) > 100  # near misses
+
+
+def test_the_bound_is_shown_on_the_page_in_metrics_and_in_the_cli() -> None:
+    """max_wrong_rate on: the page, the Prometheus text and `tiered-cache stats` say the bound
+    and what the audits found; off, none of them mentions it."""
+    from tiered_cache.observability.metrics import render_snapshot
+    from tiered_cache.rules import bound as qb
+    from tiered_cache.tools.cli import _bound_text
+    from tiered_cache.tools.page import render
+
+    cache = TieredCache(embedder=MapEmbedder(), verifier=False, max_wrong_rate=0.05)
+    try:
+        state = qb.BoundState(level=0, audits=[(6, 0)] * 70 + [(6, 1)], audited=71)
+        state.wrong = 1
+        cache.aux.set(qb.state_key(qb.GLOBAL), state.to_json())
+        stats = cache.stats()
+        bound = stats["bound"]
+        assert bound["wrong_found"] == 1 and bound["bound"] is not None
+        percent = f"{100 * bound['bound']:.1f}%"
+        page = render(stats, stats["similarities"], [], "t")
+        assert f"≤ {percent}" in page and 'id="bound"' in page and "71 audits" in page
+        text = render_snapshot(stats, "ns", "tiered_cache")
+        assert f'tiered_cache_wrong_rate_bound{{namespace="ns"}} {bound["bound"]!r}' in text
+        assert 'tiered_cache_wrong_rate_max{namespace="ns"} 0.05' in text
+        lines = _bound_text(stats)
+        assert lines[0].startswith(f"  wrong answers  wrong answers <= {percent} with 95%")
+        assert "max_wrong_rate 0.05" in lines[0]
+    finally:
+        cache.close()
+    plain = TieredCache(semantic=False)
+    try:
+        stats = plain.stats()
+        assert "bound" not in stats and _bound_text(stats) == []
+        assert "wrong_rate" not in render_snapshot(stats, "ns", "tiered_cache")
+        assert 'id="bound"' not in render(stats, stats["similarities"], [], "t")
+    finally:
+        plain.close()

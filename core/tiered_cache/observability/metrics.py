@@ -268,6 +268,27 @@ def render_snapshot(snapshot: Mapping[str, Any], namespace: str, prefix: str) ->
             "Mean similarity of served semantic hits",
             [("", similarity["mean"])],
         )
+    bound = snapshot.get("bound")
+    if isinstance(bound, Mapping):  # max_wrong_rate
+        for key, help_text in (
+            ("audits", "Audits of semantic candidates (the model asked again or a miss compared)"),
+            ("audits_wrong", "Audits whose answers differed"),
+            ("audit_tokens", "Tokens of paid audits"),
+        ):
+            metric(key, "counter", help_text, [("", get(key))])
+        if bound.get("bound") is not None:
+            metric(
+                "wrong_rate_bound",
+                "gauge",
+                "95% upper bound on the wrong-answer rate of served semantic hits",
+                [("", float(bound["bound"]))],
+            )
+        metric(
+            "wrong_rate_max",
+            "gauge",
+            "max_wrong_rate: the bound the cache keeps",
+            [("", float(bound.get("max_wrong_rate") or 0.0))],
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -65,6 +65,20 @@ def _stats_text(snap: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _bound_text(snap: dict[str, Any]) -> list[str]:
+    """max_wrong_rate: the bound read from the shared state, and what its audits cost."""
+    bound = snap.get("bound")
+    if not isinstance(bound, dict):
+        return []
+    return [
+        f"  wrong answers  {bound['text']} (max_wrong_rate {bound['max_wrong_rate']:g}, "
+        f"level {bound['level']})",
+        f"  audits         {snap.get('audits', 0):,} here, wrong {snap.get('audits_wrong', 0):,}, "
+        f"paid {snap.get('audits_paid', 0):,} ({snap.get('audit_tokens', 0):,} tokens), "
+        f"free {snap.get('audits_free', 0):,}",
+    ]
+
+
 # -- commands --------------------------------------------------------------------------------------
 def cmd_stats(args: argparse.Namespace) -> int:
     cache = _cache(args, semantic=False, shared_stats=False, metrics=False)
@@ -93,6 +107,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
                 f"hits served by them {shared['entry_hits']:,}"
             )
         lines += _stats_text(shared)
+    lines += _bound_text(process)
     _emit(args, data, "\n".join(lines))
     return 0
 

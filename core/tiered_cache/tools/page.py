@@ -222,6 +222,19 @@ def render(
         ("money saved", f"${stats.get('usd_saved', 0.0):.4f}"),
         ("errors", f"{stats.get('errors', 0):,}"),
     ]
+    bound = stats.get("bound")
+    if isinstance(bound, dict):  # max_wrong_rate: the proved bound, and what audits cost
+        level = bound.get("bound")
+        numbers.append(
+            (
+                "wrong answers (95% bound)",
+                "not proved" if level is None else f"≤ {100 * level:.1f}%",
+            )
+        )
+        numbers.append(
+            ("audits / wrong", f"{bound.get('audited', 0):,} / {bound.get('wrong_found', 0):,}")
+        )
+        numbers.append(("audit tokens", f"{stats.get('audit_tokens', 0):,}"))
     cards = "".join(
         f'<div class="card"><div class="n">{html.escape(v)}</div>{html.escape(k)}</div>'
         for k, v in numbers
@@ -258,6 +271,7 @@ td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; }}
 {f'<p id="scope">{html.escape(scope)}</p>' if scope else ""}
 {f'<p id="warning" class="warning">{warning}</p>' if warning else ""}
 <div class="cards">{cards}</div>
+{f'<p id="bound">{html.escape(str(bound["text"]))}</p>' if isinstance(bound, dict) else ""}
 <div class="charts">{hit_rate_chart(history)}{latency_chart(stats.get("latency", {}))}
 {similarity_chart(sims, threshold)}</div>
 <h2>Latest near misses{near_note}</h2>
