@@ -27,7 +27,7 @@ from .engine.ops import Embed, Get, Op, Search, Served
 from .entry import CacheEntry, CorruptEntryError
 from .observability.pricing import usage_tokens
 from .request import CacheRequest
-from .rules.bound import NEVER, Audit, BoundController, entry_id
+from .rules.bound import NEVER, OFF, Audit, BoundController, entry_id
 
 if TYPE_CHECKING:
     from .config import CacheConfig
@@ -91,6 +91,12 @@ def _fresh(computed: Computed) -> tuple[str, Any]:
     if isinstance(computed, str):
         return computed, None
     return computed[0], computed[1]
+
+
+AUDITED_WHERE = (
+    "audits run where the cache calls the model: get_or_compute / aget_or_compute; a lookup() "
+    "alone, and LangChain's set_llm_cache path (LangChain calls the model), is never audited"
+)
 
 
 class Auditor:
@@ -315,6 +321,18 @@ class Auditor:
             self.stats.incr("audits_free")
             return match, entry.payload
         return None
+
+    def explain(self, partition: str) -> dict[str, Any]:
+        """For `explain()`: the setting the bound puts in force for `partition`, and where
+        audits happen (a lookup alone is never audited: it does not call the model)."""
+        level, threshold, cutoff = self.bound.setting(partition)
+        return {
+            "max_wrong_rate": self.bound.delta,
+            "level": level if level < OFF else "off",
+            "threshold": threshold if level < OFF else None,
+            "verifier_cutoff": cutoff if level < OFF else None,
+            "audited_where": AUDITED_WHERE,
+        }
 
     def describe(self) -> dict[str, Any]:
         """The global bound, read from the backend (this process's copy if it fails)."""

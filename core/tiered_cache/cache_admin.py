@@ -85,7 +85,10 @@ class CacheAdmin:
     def explain(self, request: CacheRequest, k: int = 5) -> dict[str, Any]:
         """Read-only: what a lookup of `request` would serve and why (exact entry, the `k`
         nearest semantic candidates with similarity, threshold, verdict). Counts no hit."""
-        return explain(self.driver.runner, self.config, request, k)
+        report = explain(self.driver.runner, self.config, request, k)
+        if self.auditor is not None:  # max_wrong_rate: the setting in force, and who audits
+            report["bound"] = self.auditor.explain(request.partition_key)
+        return report
 
     def peek(self, key: str) -> tuple[bytes, int] | None:
         """An entry's bytes and hit count, without counting a hit where the backend allows."""

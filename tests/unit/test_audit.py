@@ -218,3 +218,24 @@ def test_the_bound_is_shared_by_two_caches_on_one_redis(redis_url: str) -> None:
         first.clear(aux=True)
         first.close()
         second.close()
+
+
+def test_explain_shows_the_setting_in_force_and_where_audits_happen() -> None:
+    emb = MapEmbedder()
+    cache = cache_with(emb)
+    try:
+        request = cache.request(ASKED, model="m")
+        before = cache.explain(request)["bound"]
+        assert before["level"] == "off" and before["threshold"] is None  # nothing proved yet
+        assert "never audited" in before["audited_where"]
+        proved(cache)
+        cache.lookup(request)  # reads the shared state
+        after = cache.explain(request)["bound"]
+        assert (after["level"], after["threshold"], after["max_wrong_rate"]) == (0, 0.90, 0.05)
+    finally:
+        cache.close()
+    plain = TieredCache(embedder=emb, verifier=False)
+    try:
+        assert "bound" not in plain.explain(plain.request(ASKED, model="m"))
+    finally:
+        plain.close()
