@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tiered_cache import CacheConfig
 from tiered_cache.rules import bound as qb
+from tiered_cache.rules.verifier import VerifierWeights
 
 from ._common import print_table, write_json
 
@@ -210,11 +212,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--pools", default="quora,contrast")
     parser.add_argument("--deltas", default=",".join(map(str, DELTAS)), help="max_wrong_rate")
+    parser.add_argument("--plot", default="", help="write the curves of seed 0 to this PNG")
     args = parser.parse_args(argv)
 
     pools = load_scores(args.scores_cache, args.half, args.max_pairs)
     deltas = [float(d) for d in args.deltas.split(",")]
-    ladder = qb.Ladder(threshold=0.845, cutoff=0.80)  # the shipped defaults
+    shipped = (CacheConfig().similarity_threshold, VerifierWeights.load(judge=True).cutoff)
+    ladder = qb.Ladder(*shipped)  # the shipped defaults
     rows: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
     for name in args.pools.split(","):
@@ -241,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     base = {
         name: {
             "duplicates": float(np.mean(p["dup"])),
-            "shipped_precision": _precision(p, 0.845, 0.80),
+            "shipped_precision": _precision(p, *shipped),
         }
         for name, p in pools.items()
     }
@@ -269,6 +273,55 @@ def main(argv: Sequence[str] | None = None) -> None:
         name += f"_noisy{args.miss_rate:g}_{args.false_alarm_rate:g}"
     path = write_json(name, {"args": vars(args), "pools": base, "table": rows, "runs": runs})
     print(f"JSON: {path}")
+    if args.plot:
+        print(f"curves: {plot(runs, args.plot, args.warmup)}")
+
+
+def plot(runs: Sequence[dict[str, Any]], out: str, warmup: int) -> Path:
+    """Seed 0 of each pool and δ: the bound at the level in force and the realized error
+    (left), the hit rate against the hindsight-best static setting's (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # A pool where no level was ever proved has no curve to draw (its table row says so).
+    pools = [
+        pool
+        for pool in dict.fromkeys(r["pool"] for r in runs)
+        if any(c["bound"] is not None for r in runs if r["pool"] == pool for c in r["curve"])
+    ]
+    fig, axes = plt.subplots(len(pools), 2, figsize=(10, 3.2 * len(pools)), squeeze=False)
+    for row, pool in zip(axes, pools, strict=True):
+        for run in (r for r in runs if r["pool"] == pool and r["seed"] == 0):
+            curve = run["curve"]
+            x = [c["requests"] for c in curve]
+            delta = run["delta"]
+            (line,) = row[0].plot(
+                x, [c["bound"] for c in curve], label=f"bound, δ={delta:g}", linewidth=1.2
+            )
+            row[0].plot(x, [c["realized"] for c in curve], linestyle="--", color=line.get_color(),
+                        linewidth=1, label=f"realized, δ={delta:g}")  # fmt: skip
+            row[0].axhline(delta, color=line.get_color(), linestyle=":", linewidth=0.8)
+            row[1].plot(x, [c["hit_rate"] for c in curve], color=line.get_color(),
+                        label=f"δ={delta:g}", linewidth=1.2)  # fmt: skip
+            row[1].axhline(run["static_hit_rate"], color=line.get_color(), linestyle=":",
+                           linewidth=0.8)  # fmt: skip
+        for ax in row:
+            ax.axvline(warmup, color="grey", linewidth=0.6)
+            ax.set_xlabel("requests")
+        row[0].set_ylabel("wrong-answer rate")
+        row[0].set_title(f"{pool}: 95% bound (solid), realized (dashed), δ (dotted)", fontsize=9)
+        row[1].set_ylabel("hit rate after warm-up")
+        row[1].set_title(f"{pool}: hit rate; dotted: hindsight-best static setting", fontsize=9)
+        row[0].legend(fontsize=7)
+        row[1].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _precision(p: dict[str, np.ndarray[Any, Any]], t: float, c: float) -> float:

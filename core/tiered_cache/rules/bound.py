@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "bound:"
 GLOBAL = "global"
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 CONFIDENCE = 0.95
 LOOSEN = 0.7
 """A looser level is taken only when its bound is under this share of δ (hysteresis)."""
@@ -52,7 +52,7 @@ WINDOW = 4000
 _LOCAL_STATES = 4096
 ENTRIES_KEPT = 1000
 """Per-entry floors remembered per partition."""
-MIN_LEVEL = -4
+MIN_LEVEL = -8
 MAX_LEVEL = 9
 OFF = MAX_LEVEL + 1
 """The level that serves no semantic hit (near repeats included)."""
