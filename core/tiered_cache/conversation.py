@@ -146,7 +146,44 @@ def reaches_back(question: str) -> str | None:
     if person is not None:
         return f"{person.group(0)!r} (the speaker)"
     match = _REACHES_BACK.search(_EXISTENTIAL.sub("exists", question.strip()))
-    return None if match is None else repr(match.group(0).lower())
+    if match is not None:
+        return repr(match.group(0).lower())
+    definite = unanchored_definite(question)
+    return None if definite is None else f"{definite!r} (nothing named says which)"
+
+
+# "the population?", "the captain?", "the museum open...": one noun after "the" and then the end
+# of the question or its verb, what the conversation chose. "The speed of light", "the common
+# cold" say which themselves (a complement, a modifier).
+_BARE_DEFINITE = re.compile(
+    r"\bthe\s+([^\W\d_][\w'-]*)(?=\s*[?.!]*$|\s+(?:is|are|was|were|do|does|did|has|have|had|"
+    r"open|opens|close|closes|start|starts|end|ends|cost|costs|like|look|looks|work|works|take|"
+    r"takes|mean|means)\b)",
+    re.IGNORECASE,
+)
+_ANCHOR = re.compile(r"\d|[\"\u201c]|(?<=\S\s)[A-Z][\w'-]*|\b[A-Z]{2,}\b")
+# Capitalized words that name no subject: a day or a month says when, not which.
+_NOT_ANCHORS = re.compile(
+    r"\b(?:Mondays?|Tuesdays?|Wednesdays?|Thursdays?|Fridays?|Saturdays?|Sundays?|January|"
+    r"February|March|April|May|June|July|August|September|October|November|December|I|I'm|I've|"
+    r"I'd|I'll)\b"
+)
+# The things there is one of: "the moon" needs no earlier turn to say which.
+_UNIQUE = frozenset(
+    ["earth", "moon", "sun", "world", "internet", "universe", "sky", "web", "atmosphere", "equator"]
+)
+
+
+def unanchored_definite(question: str) -> str | None:
+    """A definite description ("the population", "the captain") in a question that names
+    nothing of its own (no name, acronym, number or quote): the conversation said which one."""
+    text = question.strip()
+    if _ANCHOR.search(_NOT_ANCHORS.sub("x", text)):
+        return None
+    for match in _BARE_DEFINITE.finditer(text):
+        if match.group(1).lower() not in _UNIQUE:
+            return match.group(0).lower()
+    return None
 
 
 # -- the analysis --------------------------------------------------------------------------------

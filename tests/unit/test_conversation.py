@@ -42,6 +42,11 @@ def relevant(messages: list[dict[str, Any]], **kw: Any) -> Any:
         "What's the best time to visit?",
         "Translate it to French.",
         "Is there a good restaurant nearby?",
+        # a definite description that nothing in the question names: the chat said which
+        "What is the population?",
+        "Who was the captain?",
+        "How high is the summit?",
+        "Is the museum open on Sundays?",
     ],
 )
 def test_a_question_that_reaches_back_is_dependent(question: str) -> None:
@@ -57,6 +62,9 @@ def test_a_question_that_reaches_back_is_dependent(question: str) -> None:
         "How do I boil an egg?",
         "Is there a cure for the common cold?",
         "Who painted the Mona Lisa?",
+        "What is the population of Berlin?",
+        "What is the speed of light?",
+        "How far is the moon from the earth?",
     ],
 )
 def test_a_question_that_stands_alone(question: str) -> None:
