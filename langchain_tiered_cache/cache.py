@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import tiered_cache
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
-from tiered_cache import CacheHit, CacheRequest, InvalidRequestError
+from tiered_cache import CacheHit, CacheRequest, CallCache, Encoded, Guard
 from tiered_cache.observability.incidents import Incidents
 from tiered_cache.options import DEFAULT, OPTION, CallOptions
 
@@ -45,7 +45,10 @@ class TieredCache(BaseCache):
         self._requests: OrderedDict[tuple[str, str], CacheRequest] = OrderedDict()
         self._requests_config: tiered_cache.CacheConfig | None = None
         self._lock = threading.Lock()
-        self._incidents = Incidents("LangChain", logger)
+        # A request the core refuses is logged at INFO; any other failure once per incident,
+        # with its traceback (the core's own backend failures never get here: they are misses).
+        self._guard = Guard(Incidents("LangChain", logger), refusals_at_info=True, traceback=True)
+        self.calls = CallCache(self.core, self._guard)
         self._warned_keyword = False
 
     @classmethod
@@ -100,16 +103,10 @@ class TieredCache(BaseCache):
         renew_ids(generations, assign=assign_ids)
         return generations
 
-    def _guard(self, action: str) -> _Guard:
-        """A failure is a miss (or a dropped write): a request the core refuses is logged at
-        INFO; anything else once per incident, with its traceback (the core's own backend
-        failures never get here: they are misses already)."""
-        return _Guard(self._incidents, action)
-
     # -- what the chat-model wrapper (`cached`) adds: a request, per-call options ----------------
     def request_of(self, prompt: str, llm_string: str) -> CacheRequest | None:
         """The core request of a call (None when the core refuses it: the call goes uncached)."""
-        with self._guard("looked up"):
+        with self._guard("lookup"):
             return self._request(prompt, llm_string)
         return None
 
@@ -117,14 +114,14 @@ class TieredCache(BaseCache):
         self, request: CacheRequest, options: CallOptions = DEFAULT
     ) -> list[Generation] | None:
         """The hit for `request` under `options`; its message ids left for LangChain to set."""
-        with self._guard("looked up"):
+        with self._guard("lookup"):
             return self._lookup(request, options, assign_ids=False)
         return None
 
     async def alookup_request(
         self, request: CacheRequest, options: CallOptions = DEFAULT
     ) -> list[Generation] | None:
-        with self._guard("looked up"):
+        with self._guard("lookup"):
             return await self._alookup(request, options, assign_ids=False)
         return None
 
@@ -136,53 +133,41 @@ class TieredCache(BaseCache):
         store its answer inside the block; concurrent callers of the same request wait for it
         and get it as a hit. The key is freed when the block ends, whatever happens (a failed
         or abandoned call stores nothing: a waiter calls the model then)."""
-        if not (options.looks_up and options.stores):  # bypass, refresh: the model's answer;
-            yield self.lookup_request(request, options)  # no_store: none for others to wait for
-            return
-        with self.core.flight(options.applied(request)) as hit:
+        with self.calls.flight(request, options) as hit:
             yield self._served_guarded(hit, assign_ids=False)
 
     @contextlib.asynccontextmanager
     async def aflight_request(
         self, request: CacheRequest, options: CallOptions = DEFAULT
     ) -> AsyncIterator[list[Generation] | None]:
-        if not (options.looks_up and options.stores):
-            yield await self.alookup_request(request, options)
-            return
-        async with self.core.aflight(options.applied(request)) as hit:
+        async with self.calls.aflight(request, options) as hit:
             yield self._served_guarded(hit, assign_ids=False)
 
     def _served_guarded(self, hit: CacheHit | None, *, assign_ids: bool) -> list[Generation] | None:
-        with self._guard("looked up"):
+        with self._guard("lookup"):
             return self._served(hit, assign_ids=assign_ids)
         return None
 
     def _lookup(
         self, request: CacheRequest, options: CallOptions, *, assign_ids: bool, lead: bool = False
     ) -> list[Generation] | None:
-        if options.refresh:
-            self.core.forget(request)
-        if not options.looks_up:
-            return None
-        hit = self.core.lookup(options.applied(request), lead=lead)
+        hit = self.calls.lookup(request, options, lead=lead)
         return self._served(hit, assign_ids=assign_ids)
 
     async def _alookup(
         self, request: CacheRequest, options: CallOptions, *, assign_ids: bool, lead: bool = False
     ) -> list[Generation] | None:
-        if options.refresh:
-            await self.core.aforget(request)
-        if not options.looks_up:
-            return None
-        hit = await self.core.alookup(options.applied(request), lead=lead)
+        hit = await self.calls.alookup(request, options, lead=lead)
         return self._served(hit, assign_ids=assign_ids)
 
-    def _payload(self, generations: Sequence[Generation]) -> str | None:
+    @staticmethod
+    def encode(generations: Sequence[Generation]) -> Encoded | None:
+        """The payload and usage of `generations` (None: not storable)."""
         payload = dump_generations(generations)
         if load_generations(payload) is None:  # empty, or objects LangChain cannot serialize
             logger.warning("tiered-cache: not storing generations that do not round-trip")
             return None
-        return payload
+        return payload, usage_of(generations)
 
     def store_request(
         self,
@@ -190,13 +175,7 @@ class TieredCache(BaseCache):
         generations: Sequence[Generation],
         options: CallOptions = DEFAULT,
     ) -> None:
-        if not options.stores:
-            return
-        with self._guard("stored"):
-            payload = self._payload(generations)
-            if payload is not None:
-                usage = usage_of(generations)
-                self.core.store(request, payload, usage=usage, **options.store_kwargs())
+        self.calls.store(request, lambda: self.encode(generations), options)
 
     async def astore_request(
         self,
@@ -204,13 +183,7 @@ class TieredCache(BaseCache):
         generations: Sequence[Generation],
         options: CallOptions = DEFAULT,
     ) -> None:
-        if not options.stores:
-            return
-        with self._guard("stored"):
-            payload = self._payload(generations)
-            if payload is not None:
-                usage = usage_of(generations)
-                await self.core.astore(request, payload, usage=usage, **options.store_kwargs())
+        await self.calls.astore(request, lambda: self.encode(generations), options)
 
     # -- BaseCache: options from the run config (see `options.py`) ---------------------------------
     # Single flight: a miss leads its request's flight (concurrent identical lookups wait for it
@@ -219,14 +192,14 @@ class TieredCache(BaseCache):
     # lead expires after `lease_ms` and its waiters call the model after `lease_wait`.
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The cached generations (a list), or None on a miss or any failure."""
-        with self._guard("looked up"):
+        with self._guard("lookup"):
             options = context_options()
             request = self._request(prompt, llm_string)
             return self._lookup(request, options, assign_ids=True, lead=options.stores)
         return None
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
-        with self._guard("looked up"):
+        with self._guard("lookup"):
             options = context_options()
             request = self._request(prompt, llm_string)
             return await self._alookup(request, options, assign_ids=True, lead=options.stores)
@@ -236,27 +209,27 @@ class TieredCache(BaseCache):
         """Store the generations; a failure drops the write (logged), never the LLM call."""
         request = None
         try:
-            with self._guard("stored"):
+            with self._guard("store"):
                 request = self._request(prompt, llm_string)
                 options = context_options()
                 if options.stores:
                     self.store_request(request, return_val, options)
         finally:
             if request is not None:
-                with self._guard("stored"):
+                with self._guard("store"):
                     self.core.land(request)
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         request = None
         try:
-            with self._guard("stored"):
+            with self._guard("store"):
                 request = self._request(prompt, llm_string)
                 options = context_options()
                 if options.stores:
                     await self.astore_request(request, return_val, options)
         finally:
             if request is not None:
-                with self._guard("stored"):
+                with self._guard("store"):
                     await self.core.aland(request)
 
     def clear(self, **kwargs: Any) -> None:
@@ -288,31 +261,3 @@ class TieredCache(BaseCache):
 
     async def aget(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError(_NOT_LANGGRAPH_S)
-
-
-class _Guard:
-    """`with` block of `TieredCache._guard` (a class: a generator context manager costs a hit
-    about a microsecond)."""
-
-    __slots__ = ("action", "incidents")
-
-    def __init__(self, incidents: Incidents, action: str) -> None:
-        self.incidents = incidents
-        self.action = action
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> bool:
-        if exc is None:
-            self.incidents.ok()
-            return False
-        if isinstance(exc, InvalidRequestError):
-            logger.info("tiered-cache: not %s: %s", self.action, exc)
-            return True
-        if isinstance(exc, Exception):
-            self.incidents.failed(exc, self.action, traceback=True)
-            return True
-        return False  # KeyboardInterrupt, CancelledError, ...: not ours to swallow

@@ -40,8 +40,9 @@ from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import ConfigDict, PrivateAttr
-from tiered_cache import CacheRequest
-from tiered_cache.options import OPTION, CallOptions, replay_pieces
+from tiered_cache import CacheRequest, Encoded, StreamRecorder
+from tiered_cache.options import OPTION, CallOptions
+from tiered_cache.streams import areplay, replay_pieces
 
 from .cache import TieredCache
 from .options import options_of
@@ -170,13 +171,9 @@ class CachedChatModel(BaseChatModel):
             if hit is not None:
                 yield from replay(hit)
                 return
-            chunks: list[AIMessageChunk] = []
-            for message in self._uncached.stream(messages, own_config(), stop=stop, **kwargs):
-                chunk = as_chunk(message)
-                chunks.append(chunk)
+            stream = self._uncached.stream(messages, own_config(), stop=stop, **kwargs)
+            for chunk in self._recorder(request, options).record(map(as_chunk, stream)):
                 yield ChatGenerationChunk(message=chunk)
-            if chunks:  # consumed to its end: the whole answer is known
-                self._tiered.store_request(request, [streamed(chunks)], options)
 
     async def _astream(
         self,
@@ -194,18 +191,28 @@ class CachedChatModel(BaseChatModel):
             return
         async with self._tiered.aflight_request(request, options) as hit:
             if hit is not None:
-                for replayed in replay(hit):
+                async for replayed in areplay(replay(hit)):
                     yield replayed
                 return
-            chunks: list[AIMessageChunk] = []
-            async for message in self._uncached.astream(
-                messages, own_config(), stop=stop, **kwargs
-            ):
-                chunk = as_chunk(message)
-                chunks.append(chunk)
+            stream = self._uncached.astream(messages, own_config(), stop=stop, **kwargs)
+            recorder = self._recorder(request, options)
+            async for chunk in recorder.arecord(_as_chunks(stream)):
                 yield ChatGenerationChunk(message=chunk)
-            if chunks:
-                await self._tiered.astore_request(request, [streamed(chunks)], options)
+
+    def _recorder(
+        self, request: CacheRequest, options: CallOptions
+    ) -> StreamRecorder[AIMessageChunk]:
+        """Stores a stream's whole answer once it has been consumed to its end (a stream
+        abandoned halfway is never stored)."""
+        return StreamRecorder(self._tiered.calls, request, self._encode_stream, options)
+
+    def _encode_stream(self, chunks: list[AIMessageChunk]) -> Encoded | None:
+        return self._tiered.encode([streamed(chunks)])
+
+
+async def _as_chunks(stream: AsyncIterator[BaseMessage]) -> AsyncIterator[AIMessageChunk]:
+    async for message in stream:
+        yield as_chunk(message)
 
 
 def cached(

@@ -10,8 +10,9 @@ except ImportError:
     ) from None
 
 from .embedding import CachedEmbedding
+from .function_calling import CachedFunctionCallingLLM, cached_llm
 from .kvstore import TieredKVStore
-from .llm import CachedFunctionCallingLLM, CachedLLM, cached_llm
+from .llm import CachedLLM
 from .responses import CACHE_KEY
 
 __all__ = [

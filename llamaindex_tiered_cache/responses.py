@@ -12,7 +12,7 @@ from llama_index.core.base.llms.types import (
     TextBlock,
 )
 from tiered_cache import CacheHit
-from tiered_cache.options import replay_pieces
+from tiered_cache.streams import replay_pieces
 
 Response = TypeVar("Response", ChatResponse, CompletionResponse)
 R = TypeVar("R", bound=ChatResponse | CompletionResponse)
@@ -118,7 +118,7 @@ def strip_marks(messages: Sequence[ChatMessage]) -> Sequence[ChatMessage]:
 
 def stream_chunks(response: Response) -> list[Response]:
     """A cached response replayed as a stream, as LangChain's `cached` replays one (the same
-    pieces: `tiered_cache.options.replay_pieces`): each chunk's `delta` a word, its text the
+    pieces: `tiered_cache.streams.replay_pieces`): each chunk's `delta` a word, its text the
     text so far; the last chunk is the whole response (metadata, tool calls) with its delta.
     Each chunk carries the response's hit marker (see `mark`)."""
     if isinstance(response, ChatResponse):

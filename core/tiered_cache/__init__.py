@@ -14,6 +14,7 @@ from .backends.protocols import (
     VectorIndex,
 )
 from .cache import CacheHit, Served, TieredCache
+from .calls import CallCache, Encoded, Guard
 from .config import CacheConfig
 from .embeddings.embedder import Embedder, EmbeddingService, SentenceTransformerEmbedder
 from .entry import CacheEntry
@@ -26,9 +27,11 @@ from .errors import (
     TieredCacheError,
 )
 from .normalize import Normalizer
+from .options import CallOptions
 from .request import CacheRequest, build_request
 from .rules.verifier import Verifier, VerifierWeights
 from .store import AuxiliaryStore
+from .streams import StreamRecorder
 
 __all__ = [
     "AuxStore",
@@ -40,10 +43,14 @@ __all__ = [
     "CacheEntry",
     "CacheHit",
     "CacheRequest",
+    "CallCache",
+    "CallOptions",
     "ConfigurationError",
     "Embedder",
     "EmbeddingService",
+    "Encoded",
     "EntryStore",
+    "Guard",
     "InvalidRequestError",
     "Leases",
     "Match",
@@ -57,6 +64,7 @@ __all__ = [
     "SchemaMismatchError",
     "SentenceTransformerEmbedder",
     "Served",
+    "StreamRecorder",
     "TieredCache",
     "TieredCacheError",
     "VectorIndex",

@@ -1,10 +1,9 @@
-"""Per-call cache control, shared by the framework wrappers, and how a hit is replayed as a
-stream. A call's options never reach the model and never join a cache key."""
+"""Per-call cache control, shared by the framework wrappers (applied by `calls.py`). A call's
+options never reach the model and never join a cache key."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,11 +99,3 @@ class CallOptions:
 
 
 DEFAULT = CallOptions()
-
-_PIECE = re.compile(r"\s*\S+\s*|\s+")
-
-
-def replay_pieces(text: str) -> list[str]:
-    """`text` cut into the pieces a hit is replayed in as a stream: a word and the space after
-    it, about what a provider streams per chunk. Joined, they give `text` back exactly."""
-    return _PIECE.findall(text) or [text]

@@ -48,9 +48,12 @@ NEUTRAL_PARAMS = frozenset(
     }
 )
 _SECRET_PARAM = re.compile(r"(api_?key|secret|password|access_token|auth)", re.IGNORECASE)
-# Message fields that identify a message instance rather than its meaning.
-_VOLATILE_MESSAGE_FIELDS = frozenset({"id", "response_metadata", "usage_metadata", "example"})
-# LangChain and LlamaIndex name the same roles differently; the partition must not care.
+# A message's id names an instance, not its meaning. Other frameworks' fields (LangChain's
+# response and usage metadata, say) are the adapters' to drop when they build the messages.
+_VOLATILE_MESSAGE_FIELDS = frozenset({"id"})
+# Providers name the chat roles differently (OpenAI's "developer", Gemini's "model", Cohere's
+# "chatbot", "human"/"ai" in LangChain's messages): a direct caller may pass any of them, and
+# the partition must not care which.
 _ROLE_ALIASES = {
     "human": "user",
     "ai": "assistant",
