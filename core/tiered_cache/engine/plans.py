@@ -16,7 +16,6 @@ import orjson
 
 from ..backends.protocols import Match
 from ..config import CacheConfig
-from ..conversation import ContextCheck, context_matches
 from ..entry import CacheEntry, CorruptEntryError
 from ..errors import InvalidRequestError
 from ..invalidation import check_tags, model_digest
@@ -25,6 +24,7 @@ from ..observability.stats import Stats
 from ..request import CacheRequest
 from ..rules.bound import OFF, BoundController
 from ..rules.threshold import ThresholdController
+from ..rules.turns import ContextCheck, context_matches
 from ..rules.verifier import Verifier
 from .flight import Lead
 from .ops import (
