@@ -59,7 +59,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, Generation
 from tiered_cache.embeddings.embedder import SentenceTransformerEmbedder
 
-from langchain_tiered_cache import TieredCache as LangChainTieredCache
+from langchain_tiered_cache import TieredLLMCache as LangChainTieredCache
 
 from ._common import (
     RESULTS,

@@ -11,13 +11,13 @@ from langchain_core.globals import set_llm_cache
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 
 SYSTEM = SystemMessage("You are a concise geography tutor.")
 
 
 def main() -> None:
-    cache = TieredCache()  # embedded: exact + semantic tiers in this process
+    cache = TieredLLMCache()  # embedded: exact + semantic tiers in this process
     cache.core.wait_ready(120)  # the embedding model loads in the background: wait at start-up
     set_llm_cache(cache)
     model = FakeListChatModel(responses=["Paris.", "Madrid.", "Berlin."])

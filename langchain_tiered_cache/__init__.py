@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -15,7 +16,7 @@ except ImportError:
         name="langchain_core",
     ) from None
 
-from .cache import TieredCache
+from .cache import TieredLLMCache
 from .options import call_options
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ __all__ = [
     "CachedChatModel",
     "GraphCache",
     "ModelCallCache",
-    "TieredCache",
+    "TieredLLMCache",
     "ToolResultCache",
     "cached",
     "call_options",
@@ -35,6 +36,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "TieredCache":  # the name of 0.1, kept for one minor version
+        warnings.warn(
+            "langchain_tiered_cache.TieredCache is renamed TieredLLMCache; "
+            "the old name goes in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return TieredLLMCache
     # The chat-model wrapper imports LangChain's language-model stack (~0.4 s): only when used.
     if name in ("CachedChatModel", "cached"):
         from . import chat

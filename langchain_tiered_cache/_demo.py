@@ -1,6 +1,6 @@
 """`tiered-cache demo`: a LangChain support bot on the embedded cache, over a realistic workload.
 
-The app is `ChatPromptTemplate | chat model` with `set_llm_cache(TieredCache())`. The model is a
+The app is `ChatPromptTemplate | chat model` with `set_llm_cache(TieredLLMCache())`. The model is a
 stand-in for a hosted one: it answers deterministically, takes `latency_ms` per call and reports
 token usage like a provider does, so the savings are computed the way they would be in
 production. The workload mixes popular FAQ questions asked again word for word, the same
@@ -25,7 +25,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import PrivateAttr
 
-from .cache import TieredCache
+from .cache import TieredLLMCache
 
 SYSTEM_PROMPT = (
     "You are the support assistant of Nimbus Cloud, a web hosting provider. Answer in one or "
@@ -396,9 +396,9 @@ def run_demo(
     model: str = "gpt-4o-mini",
     seed: int = 7,
     progress: IO[str] | None = None,
-    cache: TieredCache | None = None,
+    cache: TieredLLMCache | None = None,
 ) -> dict[str, Any]:
-    """Run the workload through a LangChain app on `cache` (default: a new `TieredCache()`,
+    """Run the workload through a LangChain app on `cache` (default: a new `TieredLLMCache()`,
     closed at the end); a report of what happened."""
 
     def say(text: str) -> None:
@@ -407,7 +407,7 @@ def run_demo(
 
     say("loading the embedding model (all-MiniLM-L6-v2, packaged, offline)...")
     owned = cache is None
-    cache = TieredCache() if cache is None else cache
+    cache = TieredLLMCache() if cache is None else cache
     core = cache.core
     if core.embeddings is not None:  # load the model now, so that it is not timed as a lookup
         core.embeddings.embedder.encode(["warm-up"])
@@ -417,7 +417,7 @@ def run_demo(
     )
     previous = get_llm_cache()
     set_llm_cache(cache)
-    say(f"sending {requests} requests through set_llm_cache(TieredCache()) ...")
+    say(f"sending {requests} requests through set_llm_cache(TieredLLMCache()) ...")
     latencies: dict[str, list[float]] = {"exact": [], "semantic": [], "miss": []}
     wrong: list[dict[str, Any]] = []
     bar = None if progress is None else Progress(requests, progress)
@@ -488,7 +488,7 @@ def format_report(report: dict[str, Any]) -> str:
     n = report["requests"]
     tiers = report["tiers"]
     lines = [
-        f"tiered-cache demo: {n} requests, LangChain set_llm_cache(TieredCache()) (embedded),",
+        f"tiered-cache demo: {n} requests, LangChain set_llm_cache(TieredLLMCache()) (embedded),",
         f"a simulated {report['model']} taking {report['simulated_latency_ms']:.0f} ms per call",
         "",
         f"  {'':<16}{'requests':>9}{'share':>9}{'p50 latency':>14}",

@@ -27,16 +27,16 @@ _REMEMBERED_REQUESTS = 1024
 _REMEMBER_MAX_CHARS = 32_768
 """Longer calls are rebuilt each time rather than held in memory."""
 _NOT_LANGGRAPH_S = (
-    "langchain_tiered_cache.TieredCache is LangChain's LLM cache, not LangGraph's: for "
+    "langchain_tiered_cache.TieredLLMCache is LangChain's LLM cache, not LangGraph's: for "
     "graph.compile(cache=...) pass langchain_tiered_cache.GraphCache(cache) instead"
 )
 
 
-class TieredCache(BaseCache):
-    """Exact + semantic LLM cache for LangChain: `set_llm_cache(TieredCache())` or `cache=`.
+class TieredLLMCache(BaseCache):
+    """Exact + semantic LLM cache for LangChain: `set_llm_cache(TieredLLMCache())` or `cache=`.
 
-    `TieredCache(**settings)` embeds a core cache (settings are `tiered_cache.CacheConfig`
-    fields); `TieredCache.from_url(url, ...)` uses Redis; `TieredCache(cache=core)` wraps one.
+    `TieredLLMCache(**settings)` embeds a core cache (settings are `tiered_cache.CacheConfig`
+    fields); `TieredLLMCache.from_url(url, ...)` uses Redis; `TieredLLMCache(cache=core)` wraps one.
     Lookups and updates never raise: failures are misses and dropped writes, logged.
     """
 
@@ -52,7 +52,7 @@ class TieredCache(BaseCache):
         self._warned_keyword = False
 
     @classmethod
-    def from_url(cls, url: str, **settings: Any) -> TieredCache:
+    def from_url(cls, url: str, **settings: Any) -> TieredLLMCache:
         """A cache on Redis Stack / Redis 8: `from_url("redis://host:6379", namespace="app")`."""
         return cls(tiered_cache.TieredCache.from_url(url, **settings))
 

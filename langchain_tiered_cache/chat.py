@@ -8,7 +8,7 @@ called without them: its tokens are this run's, not a second run's). A hit is re
 stream (a chunk a word; usage and metadata on the last chunk, like a provider's stream); a
 streamed miss is stored once the stream has been consumed to its end (a stream abandoned
 halfway is never stored). Calls are keyed exactly as the `BaseCache` adapter keys them, so
-`cached(model)` and `model` with `cache=TieredCache(...)` share entries.
+`cached(model)` and `model` with `cache=TieredLLMCache(...)` share entries.
 
 Per-call options (`tiered_cache.options.CallOptions`) come as a keyword,
 `model.invoke(messages, tiered_cache={"bypass": True})`, or in the config,
@@ -44,7 +44,7 @@ from tiered_cache import CacheRequest, Encoded, StreamRecorder
 from tiered_cache.options import OPTION, CallOptions
 from tiered_cache.streams import areplay, replay_pieces
 
-from .cache import TieredCache
+from .cache import TieredLLMCache
 from .options import options_of
 
 
@@ -53,10 +53,10 @@ class CachedChatModel(BaseChatModel):
 
     model: BaseChatModel
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    _tiered: TieredCache = PrivateAttr()
+    _tiered: TieredLLMCache = PrivateAttr()
     _uncached: BaseChatModel = PrivateAttr()
 
-    def __init__(self, model: BaseChatModel, cache: TieredCache, **kwargs: Any) -> None:
+    def __init__(self, model: BaseChatModel, cache: TieredLLMCache, **kwargs: Any) -> None:
         # cache=False: this model looks up and stores itself, LangChain's BaseCache path is off
         super().__init__(model=model, cache=False, **kwargs)  # type: ignore[call-arg]
         self._tiered = cache
@@ -66,7 +66,7 @@ class CachedChatModel(BaseChatModel):
         self._uncached = uncached
 
     @property
-    def tiered_cache(self) -> TieredCache:
+    def tiered_cache(self) -> TieredLLMCache:
         """The LangChain cache this model reads and writes."""
         return self._tiered
 
@@ -217,20 +217,20 @@ async def _as_chunks(stream: AsyncIterator[BaseMessage]) -> AsyncIterator[AIMess
 
 def cached(
     model: BaseChatModel,
-    cache: TieredCache | tiered_cache.TieredCache | None = None,
+    cache: TieredLLMCache | tiered_cache.TieredCache | None = None,
     **settings: Any,
 ) -> CachedChatModel:
     """`model` answered from a tiered cache first, streams included: `cached(ChatOpenAI())`.
 
-    `cache`: a LangChain `TieredCache`, or a core `tiered_cache.TieredCache`; else one is
+    `cache`: a LangChain `TieredLLMCache`, or a core `tiered_cache.TieredCache`; else one is
     built from `settings` (`tiered_cache.CacheConfig` fields: `cached(model, redis_url=...)`).
     """
-    if isinstance(cache, TieredCache):
+    if isinstance(cache, TieredLLMCache):
         if settings:
             raise TypeError("give a cache or settings, not both")
         adapter = cache
     else:
-        adapter = TieredCache(cache, **settings)
+        adapter = TieredLLMCache(cache, **settings)
     return CachedChatModel(model, adapter)
 
 

@@ -22,7 +22,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from tiered_cache import ConfigurationError
 
-from .cache import TieredCache
+from .cache import TieredLLMCache
 
 logger = logging.getLogger(__name__)
 _PREFIX = "langgraph:"
@@ -33,7 +33,7 @@ class GraphCache(BaseCache[Any]):
 
     `GraphCache(**settings)` embeds a core cache (`tiered_cache.CacheConfig` fields; no
     semantic tier is needed); `GraphCache.from_url(url, namespace="app")` uses Redis;
-    `GraphCache(cache)` shares a core cache (or a LangChain `TieredCache`'s). A `CachePolicy`
+    `GraphCache(cache)` shares a core cache (or a LangChain `TieredLLMCache`'s). A `CachePolicy`
     without a TTL keeps its entries for the core cache's `ttl` (None: until cleared).
     `serde`: LangGraph's serializer of the writes; by default it rebuilds only the types
     LangGraph deems safe (messages, dates, ...): pass
@@ -42,7 +42,7 @@ class GraphCache(BaseCache[Any]):
 
     def __init__(
         self,
-        cache: tiered_cache.TieredCache | TieredCache | None = None,
+        cache: tiered_cache.TieredCache | TieredLLMCache | None = None,
         *,
         serde: SerializerProtocol | None = None,
         **settings: Any,
@@ -52,7 +52,7 @@ class GraphCache(BaseCache[Any]):
         super().__init__(
             serde=serde or JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
         )
-        core = cache.core if isinstance(cache, TieredCache) else cache
+        core = cache.core if isinstance(cache, TieredLLMCache) else cache
         self.core = tiered_cache.TieredCache.ensure(core, settings, semantic=False)
 
     @classmethod

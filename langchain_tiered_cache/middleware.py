@@ -31,7 +31,7 @@ from langchain_core.tools import BaseTool
 from langgraph.types import Command
 from tiered_cache import ConfigurationError
 
-from .cache import TieredCache
+from .cache import TieredLLMCache
 from .chat import CachedChatModel
 
 logger = logging.getLogger(__name__)
@@ -42,22 +42,24 @@ ModelResult = ModelResponse[Any] | AIMessage
 ToolResult = ToolMessage | Command[Any]
 
 
-def _adapter(cache: TieredCache | tiered_cache.TieredCache | None, settings: Any) -> TieredCache:
-    if isinstance(cache, TieredCache):
+def _adapter(
+    cache: TieredLLMCache | tiered_cache.TieredCache | None, settings: Any
+) -> TieredLLMCache:
+    if isinstance(cache, TieredLLMCache):
         if settings:
             raise ConfigurationError("give a cache or settings, not both")
         return cache
-    return TieredCache(cache, **settings)
+    return TieredLLMCache(cache, **settings)
 
 
 class ModelCallCache(AgentMiddleware[Any, Any, Any]):
     """Answers the agent's model calls from a tiered cache: `middleware=[ModelCallCache()]`.
 
-    `cache`: a LangChain `TieredCache` or a core cache; else one is built from `settings`.
+    `cache`: a LangChain `TieredLLMCache` or a core cache; else one is built from `settings`.
     """
 
     def __init__(
-        self, cache: TieredCache | tiered_cache.TieredCache | None = None, **settings: Any
+        self, cache: TieredLLMCache | tiered_cache.TieredCache | None = None, **settings: Any
     ) -> None:
         super().__init__()
         self.cache = _adapter(cache, settings)
@@ -99,13 +101,13 @@ class ToolResultCache(AgentMiddleware[Any, Any, Any]):
 
     def __init__(
         self,
-        cache: TieredCache | tiered_cache.TieredCache | None = None,
+        cache: TieredLLMCache | tiered_cache.TieredCache | None = None,
         *,
         ttl: Mapping[str, float | None] | Iterable[tuple[str | BaseTool, float | None]],
         **settings: Any,
     ) -> None:
         super().__init__()
-        core = cache.core if isinstance(cache, TieredCache) else cache
+        core = cache.core if isinstance(cache, TieredLLMCache) else cache
         self.core = tiered_cache.TieredCache.ensure(core, settings, semantic=False)
         self.ttl: dict[str, float | None] = {}
         pairs = ttl.items() if isinstance(ttl, Mapping) else ttl

@@ -24,8 +24,8 @@ TieredCache()
 LANGCHAIN = """
 import sys
 from langchain_core.globals import set_llm_cache
-from langchain_tiered_cache import TieredCache
-set_llm_cache(TieredCache.from_url(sys.argv[1], namespace=sys.argv[2]))
+from langchain_tiered_cache import TieredLLMCache
+set_llm_cache(TieredLLMCache.from_url(sys.argv[1], namespace=sys.argv[2]))
 """
 
 LLAMAINDEX = """

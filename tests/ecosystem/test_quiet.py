@@ -15,7 +15,7 @@ assert cache.wait_ready(120)
 cache.store(cache.request("What is the capital of France?", model="m"), "Paris.")
 hit = cache.lookup(cache.request("What's the capital of France?", model="m"))
 assert hit is not None and hit.payload == "Paris.", hit
-langchain_tiered_cache.TieredCache(semantic=False)
+langchain_tiered_cache.TieredLLMCache(semantic=False)
 """
 
 

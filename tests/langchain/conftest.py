@@ -10,19 +10,19 @@ from langchain_core.caches import BaseCache
 from langchain_core.globals import get_llm_cache, set_llm_cache
 from langchain_core.runnables import Runnable
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 
 from ..conftest import CacheFactory
 
-LCCacheFactory = Callable[..., TieredCache]
+LCCacheFactory = Callable[..., TieredLLMCache]
 
 
 @pytest.fixture
 def make_lc_cache(make_cache: CacheFactory) -> LCCacheFactory:
     """LangChain caches over fresh core caches (memory or Redis; unique namespace, cleared)."""
 
-    def make(**settings: Any) -> TieredCache:
-        return TieredCache(cache=make_cache(**settings))
+    def make(**settings: Any) -> TieredLLMCache:
+        return TieredLLMCache(cache=make_cache(**settings))
 
     return make
 

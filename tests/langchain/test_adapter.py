@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, Generation
 from tiered_cache import ConfigurationError, InvalidRequestError
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 
 from ..redis_server import free_port
 from .conftest import LCCacheFactory
@@ -58,12 +58,12 @@ class Driver:
     def __init__(self, mode: str) -> None:
         self.mode = mode
 
-    def lookup(self, cache: TieredCache, prompt: str, llm_string: str) -> Any:
+    def lookup(self, cache: TieredLLMCache, prompt: str, llm_string: str) -> Any:
         if self.mode == "sync":
             return cache.lookup(prompt, llm_string)
         return asyncio.run(cache.alookup(prompt, llm_string))
 
-    def update(self, cache: TieredCache, prompt: str, llm_string: str, value: Any) -> None:
+    def update(self, cache: TieredLLMCache, prompt: str, llm_string: str, value: Any) -> None:
         if self.mode == "sync":
             cache.update(prompt, llm_string, value)
         else:
@@ -195,7 +195,7 @@ class Exploding:
 def test_core_failures_become_misses(
     monkeypatch: pytest.MonkeyPatch, io: Driver, error: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = TieredCache(semantic=False)
+    cache = TieredLLMCache(semantic=False)
 
     async def araise(*args: Any, **kwargs: Any) -> Any:
         raise error
@@ -214,14 +214,14 @@ def test_core_failures_become_misses(
 
 
 def test_model_still_answers_when_every_cache_call_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = TieredCache(cache=Exploding())  # type: ignore[arg-type]
+    cache = TieredLLMCache(cache=Exploding())  # type: ignore[arg-type]
     model = EchoChat(cache=cache)
     assert model.invoke("hi").content == "answer #1 to: hi"
     assert asyncio.run(model.ainvoke("hi")).content == "answer #2 to: hi"
 
 
 def test_a_dead_redis_serves_misses() -> None:
-    cache = TieredCache.from_url(f"redis://127.0.0.1:{free_port()}/0", semantic=False)
+    cache = TieredLLMCache.from_url(f"redis://127.0.0.1:{free_port()}/0", semantic=False)
     model = EchoChat(cache=cache)
     assert model.invoke("hi").content == "answer #1 to: hi"
     assert model.invoke("hi").content == "answer #2 to: hi"
@@ -263,27 +263,39 @@ def test_generations_that_do_not_round_trip_are_not_stored(
 
 
 def test_constructors() -> None:
-    assert TieredCache().core.config.redis_url is None
-    assert TieredCache(threshold=0.95).core.config.threshold == 0.95
+    assert TieredLLMCache().core.config.redis_url is None
+    assert TieredLLMCache(threshold=0.95).core.config.threshold == 0.95
     core = tiered_cache.TieredCache(semantic=False)
-    assert TieredCache(cache=core).core is core
+    assert TieredLLMCache(cache=core).core is core
     with pytest.raises(ConfigurationError):
-        TieredCache(cache=core, threshold=0.5)
+        TieredLLMCache(cache=core, threshold=0.5)
     with pytest.raises(ConfigurationError):
-        TieredCache(no_such_setting=1)
+        TieredLLMCache(no_such_setting=1)
 
 
 @pytest.mark.redis
 def test_from_url(redis_url: str, namespace: str) -> None:
-    cache = TieredCache.from_url(redis_url, namespace=namespace, semantic=False)
+    cache = TieredLLMCache.from_url(redis_url, namespace=namespace, semantic=False)
     try:
         assert cache.core.config.namespace == namespace
         cache.update(PROMPT, LLM_STRING, [Generation(text="x")])
-        assert TieredCache.from_url(redis_url, namespace=namespace, semantic=False).lookup(
+        assert TieredLLMCache.from_url(redis_url, namespace=namespace, semantic=False).lookup(
             PROMPT, LLM_STRING
         ) == [Generation(text="x")]
-        other = TieredCache.from_url(redis_url, namespace=namespace + "-b", semantic=False)
+        other = TieredLLMCache.from_url(redis_url, namespace=namespace + "-b", semantic=False)
         assert other.lookup(PROMPT, LLM_STRING) is None
     finally:
         cache.clear()
         cache.close()
+
+
+def test_the_old_name_still_imports_and_says_it_is_renamed() -> None:
+    import langchain_tiered_cache
+
+    with pytest.warns(DeprecationWarning, match="renamed TieredLLMCache; the old name goes in 0.3"):
+        old = langchain_tiered_cache.TieredCache
+    assert old is TieredLLMCache
+    with pytest.warns(DeprecationWarning):
+        from langchain_tiered_cache import TieredCache
+    assert TieredCache is TieredLLMCache
+    assert "TieredCache" not in langchain_tiered_cache.__all__

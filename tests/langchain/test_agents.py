@@ -28,7 +28,7 @@ from pydantic import PrivateAttr
 from tiered_cache import InvalidRequestError
 from tiered_cache.options import OPTION
 
-from langchain_tiered_cache import TieredCache, cached, call_options
+from langchain_tiered_cache import TieredLLMCache, cached, call_options
 
 from .conftest import LCCacheFactory
 from .fakes import StreamingEcho, WeatherAgentModel
@@ -93,7 +93,7 @@ def text_of(items: list[tuple[BaseMessage, dict[str, Any]]]) -> str:
 # -- one run per call, each token once -------------------------------------------------------------
 async def test_a_graph_streams_each_token_once(mode: Mode) -> None:
     inner = StreamingEcho()
-    app = chat_graph(cached(inner, TieredCache(semantic=False)), mode)
+    app = chat_graph(cached(inner, TieredLLMCache(semantic=False)), mode)
     for _ in ("a miss", "a hit"):
         runs = Runs()
         items = await streamed_messages(
@@ -110,7 +110,7 @@ async def test_under_set_llm_cache_a_hit_streams_as_one_whole_message(
     mode: Mode, global_cache: Callable[[BaseCache], None]
 ) -> None:
     inner = StreamingEcho()
-    global_cache(TieredCache(semantic=False))
+    global_cache(TieredLLMCache(semantic=False))
     app = chat_graph(inner, mode)
     value = {"messages": [HumanMessage(QUESTION)]}
     miss = await streamed_messages(app, value, mode)
@@ -122,7 +122,7 @@ async def test_under_set_llm_cache_a_hit_streams_as_one_whole_message(
 
 async def test_graph_events_show_one_run_per_call() -> None:
     inner = StreamingEcho()
-    app = chat_graph(cached(inner, TieredCache(semantic=False)), "async")
+    app = chat_graph(cached(inner, TieredLLMCache(semantic=False)), "async")
     for _ in ("a miss", "a hit"):
         events = [
             e
@@ -140,7 +140,7 @@ async def test_graph_events_show_one_run_per_call() -> None:
 async def test_a_chain_streams_each_token_once(mode: Mode) -> None:
     inner = StreamingEcho()
     prompt = ChatPromptTemplate.from_messages([("user", "{question}")])
-    chain = prompt | cached(inner, TieredCache(semantic=False))
+    chain = prompt | cached(inner, TieredLLMCache(semantic=False))
     for _ in ("a miss", "a hit"):
         runs = Runs()
         config: Any = {"callbacks": [runs]}
@@ -165,7 +165,7 @@ def weather_agent(model: Runnable[Any, Any] | Any) -> CompiledStateGraph[Any, An
 
 async def test_an_agent_streams_each_token_once(mode: Mode) -> None:
     inner = WeatherAgentModel()
-    agent = weather_agent(cached(inner, TieredCache(semantic=False)))
+    agent = weather_agent(cached(inner, TieredLLMCache(semantic=False)))
     for _ in ("misses", "hits"):
         runs = Runs()
         items = await streamed_messages(
@@ -225,9 +225,9 @@ def model_and_cache(
     path: Path,
     inner: BaseChatModel,
     global_cache: Callable[[BaseCache], None],
-    lc_cache: TieredCache | None = None,
-) -> tuple[Runnable[Any, Any], TieredCache]:
-    lc_cache = lc_cache or TieredCache(semantic=False)
+    lc_cache: TieredLLMCache | None = None,
+) -> tuple[Runnable[Any, Any], TieredLLMCache]:
+    lc_cache = lc_cache or TieredLLMCache(semantic=False)
     if path == "cached":
         return cached(inner, lc_cache), lc_cache
     global_cache(lc_cache)
@@ -327,7 +327,7 @@ async def test_options_in_a_chain_config(
     mode: Mode, global_cache: Callable[[BaseCache], None]
 ) -> None:
     inner = WeatherAgentModel()
-    global_cache(TieredCache(semantic=False))
+    global_cache(TieredLLMCache(semantic=False))
     chain = ChatPromptTemplate.from_messages([("user", "{city}")]) | inner
 
     async def ask(**options: Any) -> str:
@@ -346,7 +346,7 @@ async def test_call_options_for_a_bare_call(
     invoke: Any, global_cache: Callable[[BaseCache], None]
 ) -> None:
     inner = WeatherAgentModel()
-    global_cache(TieredCache(semantic=False))
+    global_cache(TieredLLMCache(semantic=False))
 
     async def ask() -> str:
         return str((await invoke(inner, "Paris")).tool_calls[0]["id"])
@@ -355,7 +355,9 @@ async def test_call_options_for_a_bare_call(
     with call_options(bypass=True) as options:
         assert options.bypass and await ask() == "call_2"
     assert await ask() == "call_2"
-    wrapped = cached(WeatherAgentModel(), TieredCache(semantic=False))  # the same block serves it
+    wrapped = cached(
+        WeatherAgentModel(), TieredLLMCache(semantic=False)
+    )  # the same block serves it
     assert (await invoke(wrapped, "Paris")).tool_calls[0]["id"] == "call_1"
     with call_options(refresh=True):
         assert (await invoke(wrapped, "Paris")).tool_calls[0]["id"] == "call_2"
@@ -369,7 +371,7 @@ async def test_a_keyword_under_set_llm_cache_is_flagged(
     invoke: Any, global_cache: Callable[[BaseCache], None], caplog: pytest.LogCaptureFixture
 ) -> None:
     inner = WeatherAgentModel()
-    global_cache(TieredCache(semantic=False))
+    global_cache(TieredLLMCache(semantic=False))
     for _ in range(2):  # LangChain cannot keep a keyword from the provider: said once
         await invoke(inner, "Paris", tiered_cache={"bypass": True})
     flagged = [r for r in caplog.records if "model keyword is sent to the provider" in r.message]

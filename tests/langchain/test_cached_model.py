@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from pydantic import BaseModel
 from tiered_cache import InvalidRequestError
 
-from langchain_tiered_cache import CachedChatModel, TieredCache, cached
+from langchain_tiered_cache import CachedChatModel, TieredLLMCache, cached
 
 from .conftest import LCCacheFactory
 from .fakes import EchoChat, StreamingEcho
@@ -205,7 +205,7 @@ def test_bind_tools_and_structured_output_keep_working(make_lc_cache: LCCacheFac
 
 def test_cached_takes_a_cache_or_settings() -> None:
     with pytest.raises(TypeError, match="not both"):
-        cached(EchoChat(), TieredCache(semantic=False), semantic=False)
+        cached(EchoChat(), TieredLLMCache(semantic=False), semantic=False)
     model = cached(EchoChat(), semantic=False)
     assert model.invoke("hi").content == "answer #1 to: hi"
     assert model.invoke("hi").response_metadata["tiered_cache"]["tier"] == "exact"

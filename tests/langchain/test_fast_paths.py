@@ -21,7 +21,7 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation
 from langchain_core.prompts import ChatPromptTemplate
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 from langchain_tiered_cache.parse import (
     MESSAGE_CLASSES,
     _plain_messages,
@@ -142,7 +142,7 @@ def test_parse_call_hands_out_its_own_params() -> None:
 
 
 def test_requests_are_remembered_by_their_strings_until_the_settings_change() -> None:
-    cache = TieredCache(namespace="fast-paths", semantic=False)
+    cache = TieredLLMCache(namespace="fast-paths", semantic=False)
     prompt = dumps([SystemMessage("Be brief."), HumanMessage("Capital of France?")])
     request = cache._request(prompt, LLM_STRING)
     assert cache._request("".join(prompt), LLM_STRING) is request  # an equal, new string
@@ -154,7 +154,7 @@ def test_requests_are_remembered_by_their_strings_until_the_settings_change() ->
 
 
 def test_a_remembered_request_still_serves_the_right_answer() -> None:
-    cache = TieredCache(namespace="fast-paths-2", semantic=False)
+    cache = TieredLLMCache(namespace="fast-paths-2", semantic=False)
     prompts = [dumps([HumanMessage(f"question {i}")]) for i in range(3)]
     for i, prompt in enumerate(prompts):
         cache.update(prompt, LLM_STRING, [Generation(text=f"answer {i}")])

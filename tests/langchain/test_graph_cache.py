@@ -16,7 +16,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import CachePolicy
 from tiered_cache import ConfigurationError
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 from langchain_tiered_cache.graph import GraphCache, entry_key
 
 from ..conftest import CacheFactory
@@ -159,7 +159,7 @@ def test_never_pickle(graph_cache: GraphCache) -> None:
 @pytest.mark.parametrize("kind", ["core", "langchain"])
 async def test_a_response_cache_given_to_compile_says_what_to_use(kind: str, mode: str) -> None:
     core = tiered_cache.TieredCache(semantic=False)
-    given = core if kind == "core" else TieredCache(core)
+    given = core if kind == "core" else TieredLLMCache(core)
     app = graph_of({"ask": Counted()}, given)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"GraphCache\(cache\)"):
         await run(app, mode, "Paris")

@@ -13,7 +13,7 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 from tiered_cache import ConfigurationError
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 from langchain_tiered_cache.middleware import ModelCallCache, ToolResultCache
 
 from ..conftest import CacheFactory
@@ -38,7 +38,7 @@ async def test_model_call_cache_answers_an_agent_s_model_calls(
     make_cache: CacheFactory, mode: str
 ) -> None:
     inner = WeatherAgentModel()
-    middleware = ModelCallCache(TieredCache(make_cache(semantic=False)))
+    middleware = ModelCallCache(TieredLLMCache(make_cache(semantic=False)))
     agent = create_agent(inner, tools=[get_weather], middleware=[middleware])
     first = await run(agent, mode)
     second = await run(agent, mode)

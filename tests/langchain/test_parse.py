@@ -20,7 +20,7 @@ from langchain_core.messages import (
 from langchain_core.tools import tool
 from pydantic import SecretStr
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 from langchain_tiered_cache.parse import parse_call, parse_items
 
 from .fakes import EchoChat
@@ -148,7 +148,7 @@ def test_parse_never_raises(prompt: str, llm_string: str) -> None:
     parse_call(dumps([HumanMessage(prompt)]), '{"id": ["x"]}---' + llm_string)
 
 
-_CACHE = TieredCache(semantic=False)
+_CACHE = TieredLLMCache(semantic=False)
 
 
 @settings(max_examples=200, deadline=None)

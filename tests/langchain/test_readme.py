@@ -8,7 +8,7 @@ import pytest
 from langchain_core.caches import BaseCache
 from langchain_core.globals import get_llm_cache
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 
 from ..readme import README, page_path, python_blocks
 
@@ -22,7 +22,7 @@ def test_quick_start(
     exec(compile(block, str(README), "exec"), {})
     assert capsys.readouterr().out.splitlines() == ["Paris.", "Paris.", "Paris."]
     cache = get_llm_cache()  # the block installed it; the fixture puts the previous one back
-    assert isinstance(cache, TieredCache)
+    assert isinstance(cache, TieredLLMCache)
     stats = cache.stats()
     assert (stats["exact_hits"], stats["semantic_hits"], stats["misses"]) == (1, 1, 1)
 

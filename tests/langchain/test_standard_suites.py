@@ -7,26 +7,26 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from langchain_tests.integration_tests import AsyncCacheTestSuite, SyncCacheTestSuite
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 
 
 class TestSyncEmbedded(SyncCacheTestSuite):
     @pytest.fixture
-    def cache(self) -> TieredCache:
-        return TieredCache()
+    def cache(self) -> TieredLLMCache:
+        return TieredLLMCache()
 
 
 class TestAsyncEmbedded(AsyncCacheTestSuite):
     @pytest.fixture
-    async def cache(self) -> TieredCache:
-        return TieredCache()
+    async def cache(self) -> TieredLLMCache:
+        return TieredLLMCache()
 
 
 @pytest.mark.redis
 class TestSyncRedis(SyncCacheTestSuite):
     @pytest.fixture
-    def cache(self, redis_url: str, namespace: str) -> Iterator[TieredCache]:
-        cache = TieredCache.from_url(redis_url, namespace=namespace)
+    def cache(self, redis_url: str, namespace: str) -> Iterator[TieredLLMCache]:
+        cache = TieredLLMCache.from_url(redis_url, namespace=namespace)
         yield cache
         cache.clear()
         cache.close()
@@ -35,8 +35,8 @@ class TestSyncRedis(SyncCacheTestSuite):
 @pytest.mark.redis
 class TestAsyncRedis(AsyncCacheTestSuite):
     @pytest.fixture
-    async def cache(self, redis_url: str, namespace: str) -> AsyncIterator[TieredCache]:
-        cache = TieredCache.from_url(redis_url, namespace=namespace)
+    async def cache(self, redis_url: str, namespace: str) -> AsyncIterator[TieredLLMCache]:
+        cache = TieredLLMCache.from_url(redis_url, namespace=namespace)
         yield cache
         await cache.aclear()
         cache.close()

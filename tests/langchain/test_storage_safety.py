@@ -13,7 +13,7 @@ from langchain_core.outputs import ChatGeneration
 from pydantic import SecretStr
 from tiered_cache import MemoryKV
 
-from langchain_tiered_cache import TieredCache
+from langchain_tiered_cache import TieredLLMCache
 
 from .conftest import LCCacheFactory
 from .fakes import EchoChat
@@ -24,7 +24,7 @@ RAW_SECRET = "sk-raw-SECRET-3333"
 SECRETS = (FIELD_SECRET, KWARG_SECRET, RAW_SECRET)
 
 
-def stored(cache: TieredCache) -> list[tuple[bytes, bytes]]:
+def stored(cache: TieredLLMCache) -> list[tuple[bytes, bytes]]:
     """Every (key, value) this cache wrote, straight from its storage."""
     core = cache.core
     if core.config.redis_url is None:
@@ -45,7 +45,7 @@ def stored(cache: TieredCache) -> list[tuple[bytes, bytes]]:
 
 
 @pytest.fixture
-def filled(make_lc_cache: LCCacheFactory) -> TieredCache:
+def filled(make_lc_cache: LCCacheFactory) -> TieredLLMCache:
     cache = make_lc_cache()
     model = EchoChat(cache=cache, api_key=SecretStr(FIELD_SECRET), model="echo-secret")
     messages = [SystemMessage("Be brief."), HumanMessage("What is the capital of France?")]
@@ -67,7 +67,7 @@ def filled(make_lc_cache: LCCacheFactory) -> TieredCache:
     return cache
 
 
-def test_no_secret_reaches_storage(filled: TieredCache) -> None:
+def test_no_secret_reaches_storage(filled: TieredLLMCache) -> None:
     entries = stored(filled)
     assert len(entries) >= 3
     for key, value in entries:
@@ -76,7 +76,7 @@ def test_no_secret_reaches_storage(filled: TieredCache) -> None:
             assert secret.encode() not in value, f"{secret} stored under {key!r}"
 
 
-def test_entries_are_json_and_payloads_are_langchain_json(filled: TieredCache) -> None:
+def test_entries_are_json_and_payloads_are_langchain_json(filled: TieredLLMCache) -> None:
     payloads = 0
     for key, value in stored(filled):
         if filled.core.config.redis_url is not None and not key.endswith(b"#d"):

@@ -110,7 +110,7 @@ def _tiered_cache_llm_recording(request: pytest.FixtureRequest) -> Iterator[None
         return
     from langchain_core.globals import get_llm_cache, set_llm_cache
 
-    from langchain_tiered_cache import TieredCache as LangChainCache
+    from langchain_tiered_cache import TieredLLMCache as LangChainCache
 
     previous = get_llm_cache()
     set_llm_cache(LangChainCache(cache=cache.cache))
