@@ -310,7 +310,7 @@ def test_demo_runs_with_no_server(tmp_path: Path) -> None:
 
 def test_demo_text_report() -> None:
     pytest.importorskip("langchain_core")
-    from langchain_tiered_cache._demo import format_report
+    from tiered_cache_demo.demo import format_report
 
     report = {
         "requests": 10,
@@ -476,8 +476,34 @@ def test_demo_without_langchain_is_a_clear_message(
 
     from tiered_cache.tools import cli
 
-    monkeypatch.setitem(sys.modules, "langchain_tiered_cache._demo", None)
+    monkeypatch.setitem(sys.modules, "tiered_cache_demo.demo", None)
     assert cli.main(["demo"]) == 2
     err = capsys.readouterr().err
     assert "the demo needs LangChain" in err
     assert "pip install '.[langchain,embeddings,cli]' in a clone of tiered-cache" in err
+
+
+def test_the_demo_is_a_plugin_and_its_absence_is_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The core finds `demo` through the `tiered_cache.cli` entry points (it never imports the
+    demo or an adapter); without the plugin, `tiered-cache demo` says what to install."""
+    from importlib.metadata import entry_points
+
+    from tiered_cache.tools import cli
+
+    (plugin,) = entry_points(group=cli.PLUGINS, name="demo")
+    assert plugin.value == "tiered_cache_demo.cli:register"
+    assert (
+        "--requests"
+        in cli.build_parser()
+        ._subparsers._group_actions[0]
+        .choices[  # type: ignore[union-attr]
+            "demo"
+        ]
+        .format_help()
+    )
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    assert cli.main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert "the demo is not installed: pip install '.[langchain,embeddings,cli]'" in err

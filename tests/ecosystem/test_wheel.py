@@ -15,6 +15,7 @@ PACKAGES = {
     "tiered_cache": ROOT / "core" / "tiered_cache",
     "langchain_tiered_cache": ROOT / "langchain_tiered_cache",
     "llamaindex_tiered_cache": ROOT / "llamaindex_tiered_cache",
+    "tiered_cache_demo": ROOT / "tiered_cache_demo",
 }
 
 
@@ -54,3 +55,6 @@ def test_the_wheel_has_every_module_and_data_file(tmp_path: Path) -> None:
     ):
         assert data in names
     assert not any(n.startswith(("core/", "tests/", "benchmarks/")) for n in names)
+    (points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    entry = zipfile.ZipFile(wheel).read(points).decode()
+    assert "[tiered_cache.cli]\ndemo = tiered_cache_demo.cli:register" in entry

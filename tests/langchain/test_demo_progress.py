@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from langchain_tiered_cache._demo import Progress
+from tiered_cache_demo.demo import Progress
 
 
 def test_without_tqdm_a_file_gets_a_line_every_tenth(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -220,23 +221,28 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0 if result.reached else 1
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        from langchain_tiered_cache._demo import format_report, run_demo
-    except ImportError as exc:
-        raise CommandError(
-            f"the demo needs LangChain and the embedding model ({exc}): "
-            "pip install '.[langchain,embeddings,cli]' in a clone of tiered-cache"
-        ) from exc
-    report = run_demo(
-        requests=args.requests,
-        latency_ms=args.latency_ms,
-        model=args.model,
-        seed=args.seed,
-        progress=None if args.json else sys.stderr,
+def cmd_demo_missing(args: argparse.Namespace) -> int:
+    raise CommandError(
+        "the demo is not installed: pip install '.[langchain,embeddings,cli]' in a clone of "
+        "tiered-cache"
     )
-    _emit(args, report, format_report(report))
-    return 0
+
+
+PLUGINS = "tiered_cache.cli"
+"""The entry point group of commands other packages add (the demo's: `tiered_cache_demo`)."""
+
+
+def _plugins(
+    command: Callable[[str, str], argparse.ArgumentParser], known: Callable[[], set[str]]
+) -> set[str]:
+    """Let each installed plugin add its commands with `command`; the names they added."""
+    before = known()
+    for entry in entry_points(group=PLUGINS):
+        try:
+            entry.load()(command)
+        except Exception as exc:  # a broken plugin costs its commands, not the CLI
+            print(f"tiered-cache: plugin {entry.name!r} not loaded: {exc}", file=sys.stderr)
+    return known() - before
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -357,12 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default="", help="write the precision/hit-rate curve to this PNG")
     p.set_defaults(func=cmd_calibrate, parser=p)
 
-    p = command("demo", "a LangChain app on the embedded cache: hit rates, latency, savings")
-    p.add_argument("--requests", type=int, default=200, help="requests to send")
-    p.add_argument("--latency-ms", type=float, default=300.0, help="simulated model latency")
-    p.add_argument("--model", default="gpt-4o-mini", help="model name (for its price)")
-    p.add_argument("--seed", type=int, default=7, help="workload seed")
-    p.set_defaults(func=cmd_demo)
+    if "demo" not in _plugins(command, lambda: set(sub.choices)):  # tiered_cache_demo's
+        p = command("demo", "a LangChain app on the embedded cache (not installed)")
+        p.set_defaults(func=cmd_demo_missing)
 
     p = command("serve", "HTTP endpoint: /health, /stats (JSON), /metrics (Prometheus)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")

@@ -97,11 +97,15 @@ def _shared(cache: TieredCache, scan: bool = True) -> dict[str, Any] | None:
         raise BackendError(f"cannot read {_where(cache)}: {exc}") from exc
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """A command's result: `data` as JSON under `--json`, else `text` (for plugins too)."""
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
         print(text)
+
+
+_emit = emit
 
 
 def _pct(part: float, whole: float) -> str:

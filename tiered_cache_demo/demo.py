@@ -25,7 +25,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import PrivateAttr
 
-from .cache import TieredLLMCache
+from langchain_tiered_cache import TieredLLMCache
 
 SYSTEM_PROMPT = (
     "You are the support assistant of Nimbus Cloud, a web hosting provider. Answer in one or "
