@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
-from tiered_cache.request import output_params
+from tiered_cache.rules.partition import output_params
 
 _SKIP = object()
 
