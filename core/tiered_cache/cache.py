@@ -20,7 +20,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .audit import auditor_for
 from .backends.factory import build_backends
@@ -38,6 +38,9 @@ from .observability.metrics import metric_sinks
 from .observability.stats import Stats
 from .request import CacheRequest, request_for
 from .store import AuxiliaryStore
+
+if TYPE_CHECKING:
+    from .backends.redis.connection import RedisConnection
 
 logger = logging.getLogger(__name__)
 __all__ = ["CacheHit", "Served", "TieredCache"]
@@ -125,7 +128,7 @@ class TieredCache(CacheAdmin):
         return self.backends.index if self.plans.semantic else None
 
     @property
-    def redis(self) -> Any:
+    def redis(self) -> RedisConnection | None:
         """The Redis connection (client and key names) of a Redis cache; None when embedded."""
         return self.backends.redis
 

@@ -13,7 +13,10 @@ mid-handshake): the engine maps those (and only those) to `BackendError`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # a type only: the protocols import no backend
+    from .redis.connection import RedisConnection
 
 import numpy as np
 import numpy.typing as npt
@@ -173,8 +176,9 @@ class Backends:
     """Where this process adds its counters for every process to read (Redis), or None."""
     near: NearCacheStats | None = None
     """The near cache of a Redis entry store (for stats), or None."""
-    redis: Any = None
-    """The Redis connection (client and key names) of a Redis cache, or None."""
+    redis: RedisConnection | None = None
+    """The Redis connection (client and key names) of a Redis cache, or None: for tests and
+    benchmarks that look at the keys; the engine and the tools use the capabilities above."""
     shared: SharedCounters | None = None
     """The counters shared by every process of the namespace (Redis), or None."""
     kind: str = "embedded"
