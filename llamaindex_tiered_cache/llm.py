@@ -26,7 +26,7 @@ from .guard import failure_log
 from .identity import SETTING_FIELDS, model_fields_params
 from .reporting import HitReports
 from .requests import chat_request, complete_request
-from .responses import Response, decode, encode, mark_hit, strip_marks, usage_of
+from .responses import Response, answer_of, decode, encode, mark_hit, strip_marks, usage_of
 from .streaming import Streams, coalesces
 
 # Applied by `LLM.predict`/`stream`/`structured_predict`, not by chat/complete: carried over from
@@ -200,13 +200,15 @@ class CachedLLM(HitReports, LLM):
             return self._encoded(fresh[-1]) or _unstorable()
 
         try:
-            served = self._cache.get_or_compute(request, compute)
+            served = self._cache.get_or_compute(
+                request, compute, answer_text=lambda payload: answer_of(payload, kind)
+            )
         except _Unstorable:
             self._report_lookup(None)
-            return fresh[-1]
-        if fresh:
+            return fresh[0]
+        if served.hit is None:  # this call computed it (an audit may call `compute` again later)
             self._report_lookup(None)
-            return fresh[-1]
+            return fresh[0] if fresh else call()
         hit = self._served(served.hit, kind)
         return call() if hit is None else report(hit)
 
@@ -234,13 +236,15 @@ class CachedLLM(HitReports, LLM):
             return self._encoded(fresh[-1]) or _unstorable()
 
         try:
-            served = await self._cache.aget_or_compute(request, compute)
+            served = await self._cache.aget_or_compute(
+                request, compute, answer_text=lambda payload: answer_of(payload, kind)
+            )
         except _Unstorable:
             self._report_lookup(None)
-            return fresh[-1]
-        if fresh:
+            return fresh[0]
+        if served.hit is None:  # this call computed it (an audit may call `compute` again later)
             self._report_lookup(None)
-            return fresh[-1]
+            return fresh[0] if fresh else await call()
         hit = self._served(served.hit, kind)
         return await call() if hit is None else await report(hit)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -10,6 +11,7 @@ from llama_index.core.base.llms.types import (
     ChatResponse,
     CompletionResponse,
     TextBlock,
+    ToolCallBlock,
 )
 from tiered_cache import CacheHit
 from tiered_cache.streams import replay_pieces
@@ -63,6 +65,20 @@ def encode(response: ChatResponse | CompletionResponse) -> str:
 def decode(payload: str, kind: type[Response]) -> Response:
     """A response of type `kind` from its payload; raises on foreign or corrupt payloads."""
     return kind.model_validate_json(payload)
+
+
+def answer_of(payload: str, kind: type[Response]) -> str:
+    """What a stored response answers, for an audit's comparison: its text, and its tool calls
+    by name and arguments (not ids or token counts, which differ between right answers)."""
+    response = decode(payload, kind)
+    if not isinstance(response, ChatResponse):
+        return response.text
+    calls: list[str] = [
+        json.dumps({"tool": b.tool_name, "args": b.tool_kwargs}, sort_keys=True, default=str)
+        for b in response.message.blocks
+        if isinstance(b, ToolCallBlock)
+    ]
+    return "\n".join([response.message.content or "", *calls]).strip()
 
 
 def hit_marker(hit: CacheHit) -> dict[str, Any]:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 AnswersAgree = Callable[[str, str], bool]
 """(served answer, fresh answer) -> whether they agree."""
+AnswerText = Callable[[str], str]
+"""The answer a stored payload holds (an adapter's payload is more than its answer)."""
 MAX_IN_FLIGHT = 8
 AGREE_SIMILARITY = 0.85
 """Cosine of the two answers' embeddings at or above which they agree (after exact checks)."""
@@ -94,8 +96,9 @@ def _fresh(computed: Computed) -> tuple[str, Any]:
 
 
 AUDITED_WHERE = (
-    "audits run where the cache calls the model: get_or_compute / aget_or_compute; a lookup() "
-    "alone, and LangChain's set_llm_cache path (LangChain calls the model), is never audited"
+    "audits run where the cache calls the model: get_or_compute / aget_or_compute (and so "
+    "LlamaIndex's CachedLLM); a lookup() alone, LangChain's set_llm_cache path (LangChain calls "
+    "the model) and cached(model) are never audited"
 )
 
 
@@ -154,15 +157,18 @@ class Auditor:
         served: Served,
         compute: Callable[[], Computed],
         ttl: float | None = None,
+        answer_text: AnswerText | None = None,
     ) -> None:
-        """Maybe audit this outcome of `get_or_compute`, in a background thread."""
+        """Maybe audit this outcome of `get_or_compute`, in a background thread.
+        `answer_text(payload)`: the answer a payload holds, for the comparator (an adapter's
+        payload is JSON with ids and token counts that differ between right answers)."""
         name = self._claim(request, served)
         if name is None:
             return
 
         def run() -> None:
             try:
-                self._audit(request, served, compute, ttl)
+                self._audit(request, served, compute, ttl, answer_text)
             except Exception as exc:
                 self._failed(exc)
             finally:
@@ -177,6 +183,7 @@ class Auditor:
         served: Served,
         compute: Callable[[], Awaitable[Computed]],
         ttl: float | None = None,
+        answer_text: AnswerText | None = None,
     ) -> None:
         """`after` for asyncio callers: the audit is a task of the running loop."""
         name = self._claim(request, served)
@@ -185,7 +192,7 @@ class Auditor:
 
         async def run() -> None:
             try:
-                await self._aaudit(request, served, compute, ttl)
+                await self._aaudit(request, served, compute, ttl, answer_text)
             except Exception as exc:
                 self._failed(exc)
             finally:
@@ -220,6 +227,7 @@ class Auditor:
         served: Served,
         compute: Callable[[], Computed],
         ttl: float | None,
+        answer_text: AnswerText | None = None,
     ) -> None:
         hit = served.hit
         if hit is None:
@@ -239,7 +247,7 @@ class Auditor:
             similarity,
             probability,
             near,
-            not self.answers_agree(candidate, fresh),
+            not self._agree(candidate, fresh, answer_text),
             entry_id(question),
             hit is not None,
         )
@@ -255,6 +263,7 @@ class Auditor:
         served: Served,
         compute: Callable[[], Awaitable[Computed]],
         ttl: float | None,
+        answer_text: AnswerText | None = None,
     ) -> None:
         hit = served.hit
         if hit is None:
@@ -270,7 +279,7 @@ class Auditor:
             candidate, similarity, question = hit.payload, hit.similarity, hit.matched_query or ""
         query = request.query_text or ""
         probability, near = await asyncio.to_thread(self._judged, query, question, similarity)
-        agree = await asyncio.to_thread(self.answers_agree, candidate, fresh)
+        agree = await asyncio.to_thread(self._agree, candidate, fresh, answer_text)
         audit = Audit(similarity, probability, near, not agree, entry_id(question), hit is not None)
         if hit is None and self.bound.ladder().top(similarity, probability, near) == NEVER:
             return
@@ -285,6 +294,11 @@ class Auditor:
         await self.driver.policy.aguarded(record, None)
         if hit is not None:
             await self.driver.astore(request, fresh, None, ttl)
+
+    def _agree(self, candidate: str, fresh: str, answer_text: AnswerText | None) -> bool:
+        if answer_text is not None:
+            candidate, fresh = answer_text(candidate), answer_text(fresh)
+        return self.answers_agree(candidate, fresh)
 
     def _paid(self, usage: Any) -> None:
         self.stats.incr("audits_paid")

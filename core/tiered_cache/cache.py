@@ -246,17 +246,24 @@ class TieredCache(CacheAdmin):
         return await self.driver.astore(request, payload, usage, ttl, check_tags(tags), sliding)
 
     def get_or_compute(
-        self, request: CacheRequest, compute: Callable[[], Computed], *, ttl: float | None = None
+        self,
+        request: CacheRequest,
+        compute: Callable[[], Computed],
+        *,
+        ttl: float | None = None,
+        answer_text: Callable[[str], str] | None = None,
     ) -> Served:
         """The cached payload, or `compute()` (a payload, or a payload and its usage) stored.
 
         Concurrent misses of one key compute once: threads of this process wait for the first
         caller; other processes wait on a Redis lease (up to `lease_wait` s, then compute).
         An exception from `compute` reaches the caller and frees the key for the next one.
+        Under `max_wrong_rate` the outcome may be audited: `answer_text(payload)` gives the
+        answer a payload holds, for the comparator (default: the payload itself).
         """
         served = self.driver.get_or_compute(request, compute, ttl)
         if self.auditor is not None:  # after the answer is decided, off the call path
-            self.auditor.after(request, served, compute, ttl)
+            self.auditor.after(request, served, compute, ttl, answer_text)
         return served
 
     async def aget_or_compute(
@@ -265,10 +272,11 @@ class TieredCache(CacheAdmin):
         compute: Callable[[], Awaitable[Computed]],
         *,
         ttl: float | None = None,
+        answer_text: Callable[[str], str] | None = None,
     ) -> Served:
         served = await self.driver.aget_or_compute(request, compute, ttl)
         if self.auditor is not None:
-            self.auditor.aafter(request, served, compute, ttl)
+            self.auditor.aafter(request, served, compute, ttl, answer_text)
         return served
 
     def warm(self, items: Iterable[tuple[CacheRequest, str]], batch_size: int = 256) -> int:
