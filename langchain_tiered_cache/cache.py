@@ -7,19 +7,26 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 import tiered_cache
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
-from tiered_cache import CacheHit, CacheRequest, CallCache, Encoded, Guard
+from tiered_cache import CacheHit, CacheRequest, CallCache, Encoded, Guard, Served
 from tiered_cache.observability.incidents import Incidents
 from tiered_cache.options import DEFAULT, OPTION, CallOptions
 
 from .options import context_options
 from .parse import parse_call
-from .serialize import dump_generations, load_generations, mark_hit, renew_ids, usage_of
+from .serialize import (
+    answer_text,
+    dump_generations,
+    load_generations,
+    mark_hit,
+    renew_ids,
+    usage_of,
+)
 
 logger = logging.getLogger(__name__)
 _REMEMBERED_REQUESTS = 1024
@@ -133,15 +140,87 @@ class TieredLLMCache(BaseCache):
         store its answer inside the block; concurrent callers of the same request wait for it
         and get it as a hit. The key is freed when the block ends, whatever happens (a failed
         or abandoned call stores nothing: a waiter calls the model then)."""
+        with self.flight_hit(request, options) as (generations, _):
+            yield generations
+
+    @contextlib.contextmanager
+    def flight_hit(
+        self, request: CacheRequest, options: CallOptions = DEFAULT
+    ) -> Iterator[tuple[list[Generation] | None, CacheHit | None]]:
+        """`flight_request`, with the core's hit too (for an audit)."""
         with self.calls.flight(request, options) as hit:
-            yield self._served_guarded(hit, assign_ids=False)
+            generations = self._served_guarded(hit, assign_ids=False)
+            yield generations, hit if generations is not None else None
 
     @contextlib.asynccontextmanager
     async def aflight_request(
         self, request: CacheRequest, options: CallOptions = DEFAULT
     ) -> AsyncIterator[list[Generation] | None]:
+        async with self.aflight_hit(request, options) as (generations, _):
+            yield generations
+
+    @contextlib.asynccontextmanager
+    async def aflight_hit(
+        self, request: CacheRequest, options: CallOptions = DEFAULT
+    ) -> AsyncIterator[tuple[list[Generation] | None, CacheHit | None]]:
         async with self.calls.aflight(request, options) as hit:
-            yield self._served_guarded(hit, assign_ids=False)
+            generations = self._served_guarded(hit, assign_ids=False)
+            yield generations, hit if generations is not None else None
+
+    # -- audits under max_wrong_rate: `cached(model)` calls the model, so it can audit ----------
+    def audit(
+        self,
+        request: CacheRequest,
+        hit: CacheHit | None,
+        answered: Sequence[Generation] | None,
+        model: Callable[[], Sequence[Generation]],
+        options: CallOptions = DEFAULT,
+    ) -> None:
+        """Maybe audit this call in the background (`max_wrong_rate` on): a served `hit`
+        against `model()`'s fresh answer, or a miss (`answered`, free) against its nearest
+        stored neighbour. Never raises; the answer has been returned already."""
+        auditor = self.core.auditor
+        if auditor is None:
+            return
+        with self._guard("audit"):
+            served = self._audited(hit, answered)
+            if served is not None:
+                compute = lambda: self._fresh(model())  # noqa: E731
+                auditor.after(request, served, compute, options.ttl, answer_text)
+
+    async def aaudit(
+        self,
+        request: CacheRequest,
+        hit: CacheHit | None,
+        answered: Sequence[Generation] | None,
+        model: Callable[[], Awaitable[Sequence[Generation]]],
+        options: CallOptions = DEFAULT,
+    ) -> None:
+        auditor = self.core.auditor
+        if auditor is None:
+            return
+        with self._guard("audit"):
+            served = self._audited(hit, answered)
+            if served is not None:
+
+                async def compute() -> Encoded:
+                    return self._fresh(await model())
+
+                auditor.aafter(request, served, compute, options.ttl, answer_text)
+
+    def _audited(
+        self, hit: CacheHit | None, answered: Sequence[Generation] | None
+    ) -> Served | None:
+        if hit is not None:
+            return Served(hit.payload, hit)
+        encoded = None if answered is None else self.encode(answered)
+        return None if encoded is None else Served(encoded[0], None)
+
+    def _fresh(self, generations: Sequence[Generation]) -> Encoded:
+        encoded = self.encode(generations)
+        if encoded is None:
+            raise ValueError("the model's fresh answer holds no storable generations")
+        return encoded
 
     def _served_guarded(self, hit: CacheHit | None, *, assign_ids: bool) -> list[Generation] | None:
         with self._guard("lookup"):

@@ -118,12 +118,19 @@ class CachedChatModel(BaseChatModel):
         request, options = self._call(messages, stop, run_manager, kwargs)
         if request is None:
             return self._model_result(messages, stop, kwargs)
-        with self._tiered.flight_request(request, options) as hit:  # one model call at a time
-            if hit is not None:
-                return ChatResult(generations=hit)  # type: ignore[arg-type]
-            result = self._model_result(messages, stop, kwargs)
-            self._tiered.store_request(request, result.generations, options)
-            return result
+        with self._tiered.flight_hit(request, options) as (hit, core_hit):  # one call at a time
+            if hit is None:
+                result = self._model_result(messages, stop, kwargs)
+                self._tiered.store_request(request, result.generations, options)
+        # Under max_wrong_rate: a hit asked again, or a miss compared, in the background.
+        self._tiered.audit(
+            request,
+            core_hit,
+            None if hit is not None else result.generations,
+            lambda: self._model_result(messages, stop, kwargs).generations,
+            options,
+        )
+        return ChatResult(generations=hit) if hit is not None else result  # type: ignore[arg-type]
 
     def _model_result(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
@@ -141,12 +148,18 @@ class CachedChatModel(BaseChatModel):
         request, options = self._call(messages, stop, run_manager, kwargs)
         if request is None:
             return await self._amodel_result(messages, stop, kwargs)
-        async with self._tiered.aflight_request(request, options) as hit:
-            if hit is not None:
-                return ChatResult(generations=hit)  # type: ignore[arg-type]
-            result = await self._amodel_result(messages, stop, kwargs)
-            await self._tiered.astore_request(request, result.generations, options)
-            return result
+        async with self._tiered.aflight_hit(request, options) as (hit, core_hit):
+            if hit is None:
+                result = await self._amodel_result(messages, stop, kwargs)
+                await self._tiered.astore_request(request, result.generations, options)
+
+        async def fresh() -> list[ChatGeneration]:
+            return (await self._amodel_result(messages, stop, kwargs)).generations
+
+        await self._tiered.aaudit(
+            request, core_hit, None if hit is not None else result.generations, fresh, options
+        )
+        return ChatResult(generations=hit) if hit is not None else result  # type: ignore[arg-type]
 
     async def _amodel_result(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]

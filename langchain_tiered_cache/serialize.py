@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -119,3 +120,17 @@ def renew_ids(generations: list[Generation], *, assign: bool) -> None:
     for generation in generations:
         if isinstance(generation, ChatGeneration):
             generation.message.id = ensure_id(None) if assign else None
+
+
+def answer_text(payload: str) -> str:
+    """What stored generations answer, for an audit's comparison: their text and tool calls by
+    name and arguments (not ids, metadata or token counts, which differ between right answers)."""
+    generations = load_generations(payload) or []
+    parts: list[str] = []
+    for generation in generations:
+        parts.append(generation.text)
+        message = getattr(generation, "message", None)
+        for call in getattr(message, "tool_calls", None) or []:
+            parts.append(json.dumps({"tool": call.get("name"), "args": call.get("args")},
+                                    sort_keys=True, default=str))  # fmt: skip
+    return "\n".join(parts).strip()

@@ -96,9 +96,9 @@ def _fresh(computed: Computed) -> tuple[str, Any]:
 
 
 AUDITED_WHERE = (
-    "audits run where the cache calls the model: get_or_compute / aget_or_compute (and so "
-    "LlamaIndex's CachedLLM); a lookup() alone, LangChain's set_llm_cache path (LangChain calls "
-    "the model) and cached(model) are never audited"
+    "audits run where the cache calls the model: get_or_compute / aget_or_compute, LlamaIndex's "
+    "CachedLLM and LangChain's cached(model) (invoke; not its streams); a lookup() alone and "
+    "LangChain's set_llm_cache path (LangChain calls the model) are never audited"
 )
 
 
