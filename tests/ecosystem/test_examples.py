@@ -91,7 +91,13 @@ def test_stats_page() -> None:
 
 def start_stats_page(stdin: Any) -> tuple[subprocess.Popen[str], str]:
     """The stats-page example running; the URL of its page once it says it serves one."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    # PYTHONFAULTHANDLER: a native crash of the example prints its stack instead of nothing.
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "PYTHONFAULTHANDLER": "1",
+    }
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "stats_page.py")],
         stdin=stdin,
@@ -111,7 +117,11 @@ def start_stats_page(stdin: Any) -> tuple[subprocess.Popen[str], str]:
         if not line and proc.poll() is not None:
             break
     proc.kill()
-    raise AssertionError(f"no page served: {proc.communicate()[1][-2000:]}")
+    out, err = proc.communicate()
+    raise AssertionError(
+        f"no page served (exit status {proc.returncode}): stdout {out[-500:]!r}, "
+        f"stderr {err[-2000:]!r}"
+    )
 
 
 def still_serving(url: str) -> bool:
