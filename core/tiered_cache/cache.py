@@ -71,11 +71,12 @@ class TieredCache(CacheAdmin):
             self._stats.add_sinks(metric_sinks(cfg.namespace))
         self.embeddings: EmbeddingService | None = None
         if cfg.semantic:
+            emb = cfg.embedding
             self.embeddings = EmbeddingService(
-                embedder or make_embedder(cfg.embedding_model, cfg.embedding_backend),
-                cache_size=cfg.embedding_cache_size,
-                window_ms=cfg.batch_window_ms,
-                preload=cfg.preload,
+                embedder or make_embedder(emb.embedding_model, emb.embedding_backend),
+                cache_size=emb.embedding_cache_size,
+                window_ms=emb.batch_window_ms,
+                preload=emb.preload,
             )
         dim = self.embeddings.embedder.dimension if self.embeddings else None
         self.backends = backends or build_backends(cfg, dim, on_evict=self._evicted)

@@ -1,342 +1,172 @@
-"""CacheConfig: every setting in one typed, validated object."""
+"""CacheConfig: every setting in one typed, validated object, made of sections.
+
+Each section (config_sections.py) holds and validates the settings one part of the cache needs;
+`CacheConfig` holds the sections. Users keep the flat names: `CacheConfig(threshold=0.8)`,
+`cfg.replace(ttl=5)`, `TIERED_CACHE_THRESHOLD` and `cfg.threshold` reach `cfg.rules.threshold`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypedDict, TypeVar, overload
 
+from .config_sections import (
+    DEFAULT_THRESHOLD,
+    EmbeddingSettings,
+    FeedbackSettings,
+    HitRules,
+    KeySettings,
+    ObservabilitySettings,
+    RedisSettings,
+    ResilienceSettings,
+    StorageSettings,
+    VectorSettings,
+    flat_name,
+)
 from .errors import ConfigurationError
-from .normalize import DYNAMIC_PATTERNS, Normalizer
+from .normalize import Normalizer
 
-_NAME = re.compile(r"^[^\s:]{1,128}$")
+if TYPE_CHECKING:
+    from typing import Unpack
+
 ENV_PREFIX = "TIERED_CACHE_"
-DEFAULT_THRESHOLD = 0.90
-"""The similarity threshold without a verifier, or with one fitted without the judge."""
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class RedisSettings:
-    """Where and how to reach Redis (the `redis_*`, `cluster`, `prefix` and near-cache settings)."""
+class _Flat(Generic[T]):
+    """Read access to a section's setting by its flat name (`cfg.ttl` is `cfg.storage.ttl`)."""
 
-    url: str
-    cluster: bool | None
-    prefix: str
-    namespace: str
-    cache_version: int
-    timeout: float
-    connect_timeout: float
-    near_cache_size: int
-    migrate_index: bool
-    shared_stats: bool
+    def __init__(self, read: Callable[[CacheConfig], T]) -> None:
+        self._read = read
 
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> _Flat[T]: ...
+    @overload
+    def __get__(self, obj: CacheConfig, owner: type[Any]) -> T: ...
+    def __get__(self, obj: CacheConfig | None, owner: type[Any]) -> _Flat[T] | T:
+        return self if obj is None else self._read(obj)
 
-@dataclass(frozen=True)
-class VectorSettings:
-    """The vector index of either backend (HNSW parameters, dtype, exact-search bound)."""
-
-    exact_search_max: int
-    hnsw_m: int
-    hnsw_ef_construction: int
-    hnsw_ef_runtime: int
-    vector_dtype: Literal["float32", "float16"]
+    def __set__(self, obj: CacheConfig, value: NoReturn) -> NoReturn:
+        raise dataclasses.FrozenInstanceError("CacheConfig is frozen: use cfg.replace(...)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False, repr=False)
 class CacheConfig:
-    """Settings for a TieredCache. Defaults give an embedded exact + semantic cache."""
+    """Settings for a TieredCache. Defaults give an embedded exact + semantic cache.
 
-    namespace: str = "default"
-    """Tenant/application name; entries of other namespaces are never visible."""
-    prefix: str = "tc"
-    """Redis key prefix; keys are `{prefix}:{<namespace>}:v{cache_version}:...` (the braces: a
-    Redis Cluster hash tag, one slot per namespace)."""
-    cache_version: int = 1
-    """Bump to invalidate every entry of the namespace at once."""
-    ttl: float | None = None
-    """Seconds an entry lives (None: until evicted)."""
-    ttl_policy: Literal["fixed", "sliding"] = "fixed"
-    """fixed: the TTL runs from the write; sliding: every hit restarts it (per entry too:
-    `store(..., sliding=True)`)."""
-    redis_url: str | None = None
-    """Use Redis for both tiers when set; embedded in-process backends otherwise."""
-    cluster: bool | None = None
-    """Whether `redis_url` names a node of a Redis Cluster (None: ask the server)."""
-    max_entries: int = 10_000
-    """Embedded exact tier: LRU bound on entries."""
-    max_bytes: int = 256 * 1024 * 1024
-    """Embedded exact tier: LRU bound on stored bytes."""
-    semantic: bool = True
-    """Enable the semantic (L2) tier."""
-    threshold: float | None = None
-    """Cosine similarity at or above which a neighbour is considered (and, with the verifier
-    on, verified). None: the threshold the shipped verifier weights were calibrated with on
-    labelled Quora pairs (benchmarks/quality.py; the weights file records how): lower with the
-    judge, which can tell paraphrases from near misses, 0.90 without it or without a verifier.
-    `similarity_threshold` is the value in force."""
-    candidates: int = 4
-    """Neighbours fetched per semantic lookup (stale ones are skipped)."""
-    verifier: bool = True
-    """Check each candidate above the threshold (numbers, names, negation, question type...)."""
-    verifier_cutoff: float | None = None
-    """Verifier probability a candidate needs; None: the cut-off shipped with the weights."""
-    judge: bool = True
-    """Let the verifier ask the duplicate judge (a small cross-encoder, a few ms of CPU) about
-    candidates its features cannot settle; False: features only (and threshold 0.90)."""
-    judge_max_calls: int = 1
-    """Candidates the judge may be asked about per lookup (the most promising first; the rest
-    are misses): each call costs ~10 ms of CPU, so many close neighbours cannot multiply it."""
-    adaptive_threshold: bool = True
-    """Adapt the threshold from `record_feedback` (per partition, shared through the backend)."""
-    target_precision: float = 0.95
-    """Precision of semantic hits that feedback adaptation aims for."""
-    threshold_min: float = 0.75
-    threshold_max: float = 0.99
-    """Bounds of the adapted threshold."""
-    threshold_step: float = 0.01
-    """Raise by this when precision is below target; lower by half of it when well above."""
-    threshold_lower_margin: float = 0.03
-    """Lower only when observed precision is at least target + this margin."""
-    feedback_window: int = 200
-    """Outcomes remembered per partition."""
-    feedback_min_samples: int = 30
-    """Outcomes needed before a threshold moves; fewer in a partition: the global one applies."""
-    threshold_refresh_seconds: float = 5.0
-    """How long a process trusts its copy of the shared adapted thresholds."""
-    max_wrong_rate: float | None = None
-    """Bound on the share of wrong semantic hits (e.g. 0.01), proved by background audits where
-    the cache calls the model (get_or_compute, the adapters' model wrappers): the threshold and
-    cut-off follow the evidence, and no semantic hit is served until it proves a level
-    (docs/bound.md). None: off."""
-    audit_rate: float = 0.1
-    """With max_wrong_rate: the most semantic hits audited (one model call each), a hard cap;
-    fewer once the bound is comfortably met."""
-    max_semantic_temperature: float | None = 0.0
-    """Requests hotter than this are exact-only (None: semantic at any temperature)."""
-    semantic_max_chars: int | None = 400
-    """Final user turns longer than this are exact-only: a long templated turn (RAG context plus
-    question) is dominated by its context, so unrelated questions would look alike."""
-    history: Literal["exact", "relevant"] = "relevant"
-    """Earlier turns of a conversation: exact (all in the partition), or relevant (only those
-    that can change the answer, compared turn against turn by meaning; conversation.py)."""
-    standalone: Callable[[Sequence[Mapping[str, Any]]], str | None] | None = None
-    """history="relevant": an app's rewrite of a dependent final question into a standalone one
-    (given the normalized messages; None: no rewrite). The turns it drew on stay exact."""
-    embedding_model: str | None = None
-    """sentence-transformers model name or path; None: the packaged all-MiniLM-L6-v2."""
-    preload: bool = True
-    """Load the embedding model in a background thread as the first cache is built (it never
-    blocks construction and prints nothing); False: on the first semantic operation."""
-    embedding_backend: Literal["auto", "onnx", "torch"] = "auto"
-    """What runs the model: ONNX Runtime (same vectors, ~3x faster per query, no PyTorch at run
-    time), sentence-transformers on PyTorch, or auto: ONNX when onnxruntime is installed."""
-    embedding_cache_size: int = 10_000
-    """Memoized embeddings (LRU)."""
-    batch_window_ms: float = 2.0
-    """Concurrent async lookups arriving within this window share one encode call."""
-    casefold: bool = False
-    strip_fillers: bool = True
-    """Drop leading and trailing fillers ("um,", "hey", "quick question:", ", please") before
-    keying; requests without them keep their keys."""
-    strip_tokens: tuple[str, ...] = ("timestamp",)
-    """Dynamic token kinds removed before keying: uuid, timestamp, date, hex_id."""
-    strip_patterns: tuple[str, ...] = ()
-    """Extra regexes removed before keying."""
-    exact_search_max: int = 2_000
-    """Embedded semantic tier: exact search up to this many vectors per partition, HNSW beyond."""
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 200
-    hnsw_ef_runtime: int = 64
-    vector_dtype: Literal["float32", "float16"] = "float16"
-    """Redis vectors: float16 halves their memory (3.9 instead of 6.1 KB an entry measured) with
-    the same decisions (100% of 1,500 QQP dev pairs, same hit rate and precision)."""
-    redis_timeout: float = 0.1
-    """Seconds a Redis call may take before it counts as failed (a lookup then misses)."""
-    redis_connect_timeout: float = 1.0
-    """Seconds to open a connection to Redis (a refused connection fails at once)."""
-    near_cache_size: int = 10_000
-    """Redis backend: entries read from Redis kept in this process and served from memory until
-    Redis says they changed (server-assisted client-side caching, near.py); 0: off."""
-    migrate_index: bool = False
-    """Rebuild an existing Redis index whose schema differs (its entries are dropped)."""
-    breaker_failures: int = 5
-    """Consecutive backend failures that open the circuit breaker (calls then miss at once)."""
-    breaker_cooldown: float = 2.0
-    """Seconds an open breaker waits before it lets one call probe the backend again."""
-    lease_ms: int = 30_000
-    """get_or_compute: how long one caller may hold the compute lease of a key."""
-    lease_wait: float = 10.0
-    """get_or_compute: seconds other callers wait for the leaseholder before computing anyway."""
-    max_prompt_chars: int = 1_000_000
-    max_payload_bytes: int = 10 * 1024 * 1024
-    prices: str | None = None
-    """Model prices for money saved, extending the shipped table: a JSON file path or an inline
-    JSON object of model pattern -> {"input": USD, "output": USD} per 1M tokens (pricing.py)."""
-    metrics: bool = True
-    """Export to Prometheus / OpenTelemetry when prometheus-client / opentelemetry-api exist."""
-    shared_stats: bool = True
-    """On Redis, add this process's counters to a per-namespace hash (about once a second), so
-    that `tiered-cache stats` in any process reports them."""
+    Built from flat keywords (`CacheConfig(threshold=0.8, redis_url=...)`, see `Settings`),
+    whole sections (`CacheConfig(redis=RedisSettings(url=...))`), or both (keywords win)."""
 
-    def __post_init__(self) -> None:
-        for name in ("namespace", "prefix"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not _NAME.match(value):
-                raise ConfigurationError(
-                    f"{name}={value!r}: use 1-128 characters without whitespace or ':'"
-                )
-        positive_ints = (
-            "cache_version",
-            "max_entries",
-            "max_bytes",
-            "candidates",
-            "judge_max_calls",
-            "embedding_cache_size",
-            "exact_search_max",
-            "hnsw_m",
-            "hnsw_ef_construction",
-            "hnsw_ef_runtime",
-            "max_prompt_chars",
-            "max_payload_bytes",
-            "feedback_window",
-            "feedback_min_samples",
-            "breaker_failures",
-            "lease_ms",
-        )
-        for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name}={value!r}: must be a positive integer")
-        size = self.near_cache_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ConfigurationError(f"near_cache_size={size!r}: an integer >= 0 (0: off)")
-        if self.ttl is not None and not (0 < self.ttl <= 10 * 365 * 86400):
-            raise ConfigurationError(f"ttl={self.ttl!r}: seconds in (0, 10 years], or None")
-        if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
-            raise ConfigurationError(f"threshold={self.threshold!r}: must be in (0, 1]")
-        if self.verifier_cutoff is not None and not 0.0 <= self.verifier_cutoff <= 1.0:
-            raise ConfigurationError(f"verifier_cutoff={self.verifier_cutoff!r}: in [0, 1] or None")
-        if not 0.0 < self.target_precision <= 1.0:
-            raise ConfigurationError(f"target_precision={self.target_precision!r}: in (0, 1]")
-        if not 0.0 < self.threshold_min <= self.threshold_max <= 1.0:
-            raise ConfigurationError(
-                f"threshold_min={self.threshold_min!r}, threshold_max={self.threshold_max!r}: "
-                "need 0 < threshold_min <= threshold_max <= 1"
-            )
-        if not 0.0 < self.threshold_step <= 0.5 or not 0.0 <= self.threshold_lower_margin < 1.0:
-            raise ConfigurationError("threshold_step in (0, 0.5], threshold_lower_margin in [0, 1)")
-        if self.feedback_min_samples > self.feedback_window:
-            raise ConfigurationError("feedback_min_samples must not exceed feedback_window")
-        if self.max_wrong_rate is not None and (
-            isinstance(self.max_wrong_rate, bool) or not 0.001 <= self.max_wrong_rate <= 0.5
-        ):
-            raise ConfigurationError(
-                f"max_wrong_rate={self.max_wrong_rate!r}: a share in [0.001, 0.5] (0.01 is 1%), "
-                "or None (off)"
-            )
-        if isinstance(self.audit_rate, bool) or not 0.0 < self.audit_rate <= 1.0:
-            raise ConfigurationError(
-                f"audit_rate={self.audit_rate!r}: the share of semantic hits audited, in (0, 1]"
-            )
-        if self.threshold_refresh_seconds < 0:
-            raise ConfigurationError("threshold_refresh_seconds must be >= 0")
-        if self.semantic_max_chars is not None and (
-            isinstance(self.semantic_max_chars, bool)
-            or not isinstance(self.semantic_max_chars, int)
-            or self.semantic_max_chars < 1
-        ):
-            raise ConfigurationError(
-                f"semantic_max_chars={self.semantic_max_chars!r}: a positive integer or None"
-            )
-        if not 0.0 <= self.batch_window_ms <= 1000:
-            raise ConfigurationError(f"batch_window_ms={self.batch_window_ms!r}: 0 to 1000")
-        if not 0.0 < self.redis_connect_timeout <= 60:
-            raise ConfigurationError(
-                f"redis_connect_timeout={self.redis_connect_timeout!r}: seconds in (0, 60]"
-            )
-        if not 0.0 < self.redis_timeout <= 60:
-            raise ConfigurationError(f"redis_timeout={self.redis_timeout!r}: seconds in (0, 60]")
-        if not 0.0 < self.breaker_cooldown <= 3600:
-            raise ConfigurationError(f"breaker_cooldown={self.breaker_cooldown!r}: (0, 3600] s")
-        if not 0.0 <= self.lease_wait <= 3600:
-            raise ConfigurationError(f"lease_wait={self.lease_wait!r}: [0, 3600] s")
-        if self.history not in ("exact", "relevant"):
-            raise ConfigurationError(f"history={self.history!r}: exact or relevant")
-        if self.standalone is not None and not callable(self.standalone):
-            raise ConfigurationError("standalone: a callable(messages) -> str | None, or None")
-        if self.ttl_policy not in ("fixed", "sliding"):
-            raise ConfigurationError(f"ttl_policy={self.ttl_policy!r}: fixed or sliding")
-        if self.embedding_backend not in ("auto", "onnx", "torch"):
-            raise ConfigurationError(
-                f"embedding_backend={self.embedding_backend!r}: auto, onnx or torch"
-            )
-        if self.vector_dtype not in ("float32", "float16"):
-            raise ConfigurationError(f"vector_dtype={self.vector_dtype!r}: float32 or float16")
-        bad = [t for t in self.strip_tokens if t not in DYNAMIC_PATTERNS]
-        if bad:
-            raise ConfigurationError(
-                f"strip_tokens: unknown {bad}; choose from {sorted(DYNAMIC_PATTERNS)}"
-            )
-        if self.redis_url is not None and "://" not in self.redis_url:
-            raise ConfigurationError(
-                f"redis_url={self.redis_url!r}: a URL such as redis://host:6379/0, rediss:// "
-                "or unix:// (the scheme picks the backend)"
-            )
-        self.normalizer()  # validates the regexes
+    keys: KeySettings = field(default_factory=KeySettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    rules: HitRules = field(default_factory=HitRules)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    vectors: VectorSettings = field(default_factory=VectorSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
-    # -- sections: the settings a piece of the cache needs, as one frozen object ------------------
-    # The flat fields are the interface (keywords, TIERED_CACHE_* names, `replace`); a backend
-    # takes its section rather than a dozen fields copied one by one.
-    @property
-    def redis(self) -> RedisSettings | None:
-        """The Redis section (None: embedded backends)."""
-        if self.redis_url is None:
-            return None
-        return RedisSettings(
-            url=self.redis_url,
-            cluster=self.cluster,
-            prefix=self.prefix,
-            namespace=self.namespace,
-            cache_version=self.cache_version,
-            timeout=self.redis_timeout,
-            connect_timeout=self.redis_connect_timeout,
-            near_cache_size=self.near_cache_size,
-            migrate_index=self.migrate_index,
-            shared_stats=self.shared_stats,
-        )
+    def __init__(self, **settings: Unpack[Settings]) -> None:
+        given: dict[str, Any] = {}
+        changes: dict[str, dict[str, Any]] = {}
+        for name, value in settings.items():
+            if name in _SECTIONS:
+                given[name] = value
+            elif name in FLAT:
+                section, attr = FLAT[name]
+                changes.setdefault(section, {})[attr] = value
+            else:
+                raise TypeError(f"CacheConfig() got an unexpected keyword argument {name!r}")
+        for name, kind in _SECTIONS.items():
+            value = given.get(name)
+            if value is None:
+                value = kind(**changes.get(name, {}))
+            elif not isinstance(value, kind):
+                raise ConfigurationError(f"{name}={value!r}: a {kind.__name__}")
+            elif name in changes:
+                value = dataclasses.replace(value, **changes[name])
+            object.__setattr__(self, name, value)
+        # Each section has validated itself; a check that spans two sections belongs here.
 
-    @property
-    def vectors(self) -> VectorSettings:
-        """The vector-index section."""
-        return VectorSettings(
-            exact_search_max=self.exact_search_max,
-            hnsw_m=self.hnsw_m,
-            hnsw_ef_construction=self.hnsw_ef_construction,
-            hnsw_ef_runtime=self.hnsw_ef_runtime,
-            vector_dtype=self.vector_dtype,
-        )
+    # -- flat read access: public API, typed from the sections ------------------------------------
+    namespace = _Flat(lambda c: c.keys.namespace)
+    prefix = _Flat(lambda c: c.keys.prefix)
+    cache_version = _Flat(lambda c: c.keys.cache_version)
+    casefold = _Flat(lambda c: c.keys.casefold)
+    strip_fillers = _Flat(lambda c: c.keys.strip_fillers)
+    strip_tokens = _Flat(lambda c: c.keys.strip_tokens)
+    strip_patterns = _Flat(lambda c: c.keys.strip_patterns)
+    ttl = _Flat(lambda c: c.storage.ttl)
+    ttl_policy = _Flat(lambda c: c.storage.ttl_policy)
+    max_entries = _Flat(lambda c: c.storage.max_entries)
+    max_bytes = _Flat(lambda c: c.storage.max_bytes)
+    max_prompt_chars = _Flat(lambda c: c.storage.max_prompt_chars)
+    max_payload_bytes = _Flat(lambda c: c.storage.max_payload_bytes)
+    semantic = _Flat(lambda c: c.rules.semantic)
+    threshold = _Flat(lambda c: c.rules.threshold)
+    candidates = _Flat(lambda c: c.rules.candidates)
+    verifier = _Flat(lambda c: c.rules.verifier)
+    verifier_cutoff = _Flat(lambda c: c.rules.verifier_cutoff)
+    judge = _Flat(lambda c: c.rules.judge)
+    judge_max_calls = _Flat(lambda c: c.rules.judge_max_calls)
+    max_semantic_temperature = _Flat(lambda c: c.rules.max_semantic_temperature)
+    semantic_max_chars = _Flat(lambda c: c.rules.semantic_max_chars)
+    history = _Flat(lambda c: c.rules.history)
+    standalone = _Flat(lambda c: c.rules.standalone)
+    adaptive_threshold = _Flat(lambda c: c.feedback.adaptive_threshold)
+    target_precision = _Flat(lambda c: c.feedback.target_precision)
+    threshold_min = _Flat(lambda c: c.feedback.threshold_min)
+    threshold_max = _Flat(lambda c: c.feedback.threshold_max)
+    threshold_step = _Flat(lambda c: c.feedback.threshold_step)
+    threshold_lower_margin = _Flat(lambda c: c.feedback.threshold_lower_margin)
+    feedback_window = _Flat(lambda c: c.feedback.feedback_window)
+    feedback_min_samples = _Flat(lambda c: c.feedback.feedback_min_samples)
+    threshold_refresh_seconds = _Flat(lambda c: c.feedback.threshold_refresh_seconds)
+    max_wrong_rate = _Flat(lambda c: c.feedback.max_wrong_rate)
+    audit_rate = _Flat(lambda c: c.feedback.audit_rate)
+    embedding_model = _Flat(lambda c: c.embedding.embedding_model)
+    preload = _Flat(lambda c: c.embedding.preload)
+    embedding_backend = _Flat(lambda c: c.embedding.embedding_backend)
+    embedding_cache_size = _Flat(lambda c: c.embedding.embedding_cache_size)
+    batch_window_ms = _Flat(lambda c: c.embedding.batch_window_ms)
+    exact_search_max = _Flat(lambda c: c.vectors.exact_search_max)
+    hnsw_m = _Flat(lambda c: c.vectors.hnsw_m)
+    hnsw_ef_construction = _Flat(lambda c: c.vectors.hnsw_ef_construction)
+    hnsw_ef_runtime = _Flat(lambda c: c.vectors.hnsw_ef_runtime)
+    vector_dtype = _Flat(lambda c: c.vectors.vector_dtype)
+    redis_url = _Flat(lambda c: c.redis.url)
+    cluster = _Flat(lambda c: c.redis.cluster)
+    redis_timeout = _Flat(lambda c: c.redis.timeout)
+    redis_connect_timeout = _Flat(lambda c: c.redis.connect_timeout)
+    near_cache_size = _Flat(lambda c: c.redis.near_cache_size)
+    migrate_index = _Flat(lambda c: c.redis.migrate_index)
+    shared_stats = _Flat(lambda c: c.redis.shared_stats)
+    breaker_failures = _Flat(lambda c: c.resilience.breaker_failures)
+    breaker_cooldown = _Flat(lambda c: c.resilience.breaker_cooldown)
+    lease_ms = _Flat(lambda c: c.resilience.lease_ms)
+    lease_wait = _Flat(lambda c: c.resilience.lease_wait)
+    prices = _Flat(lambda c: c.observability.prices)
+    metrics = _Flat(lambda c: c.observability.metrics)
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{name}={getattr(self, name)!r}" for name in FLAT)
+        return f"CacheConfig({body})"
 
     def normalizer(self) -> Normalizer:
-        return Normalizer(
-            casefold=self.casefold,
-            strip=self.strip_tokens,
-            extra_patterns=self.strip_patterns,
-            fillers=self.strip_fillers,
-        )
+        return self.keys.normalizer()
 
     @property
     def similarity_threshold(self) -> float:
         """The threshold in force: `threshold`, or the one its verifier weights were chosen with."""
-        if self.threshold is not None:
-            return self.threshold
-        return _default_threshold(self.semantic and self.verifier, self.judge)
+        return self.rules.similarity_threshold
 
     def replace(self, **changes: Any) -> CacheConfig:
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        """A copy with these settings (flat names or sections) changed, the rest kept."""
+        unknown = set(changes) - set(FLAT) - set(_SECTIONS)
         if unknown:
             raise ConfigurationError(f"unknown setting(s) {sorted(unknown)}")
         return dataclasses.replace(self, **changes)
@@ -348,14 +178,103 @@ class CacheConfig:
         is used when it is set and not empty."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
+        for name, f in setting_fields().items():
+            raw = env.get(ENV_PREFIX + name.upper())
             if raw is not None:
-                values[f.name] = _parse(f.name, str(f.type), raw)
+                values[name] = _parse(name, str(f.type), raw)
         if "redis_url" not in values and env.get("REDIS_URL"):
             values["redis_url"] = env["REDIS_URL"]
         values.update(overrides)
         return cls().replace(**values)
+
+
+class Settings(TypedDict, total=False):
+    """The keywords of `CacheConfig(...)`: every flat setting, and the sections themselves."""
+
+    namespace: str
+    prefix: str
+    cache_version: int
+    casefold: bool
+    strip_fillers: bool
+    strip_tokens: tuple[str, ...]
+    strip_patterns: tuple[str, ...]
+    ttl: float | None
+    ttl_policy: Literal["fixed", "sliding"]
+    max_entries: int
+    max_bytes: int
+    max_prompt_chars: int
+    max_payload_bytes: int
+    semantic: bool
+    threshold: float | None
+    candidates: int
+    verifier: bool
+    verifier_cutoff: float | None
+    judge: bool
+    judge_max_calls: int
+    max_semantic_temperature: float | None
+    semantic_max_chars: int | None
+    history: Literal["exact", "relevant"]
+    standalone: Callable[[Sequence[Mapping[str, Any]]], str | None] | None
+    adaptive_threshold: bool
+    target_precision: float
+    threshold_min: float
+    threshold_max: float
+    threshold_step: float
+    threshold_lower_margin: float
+    feedback_window: int
+    feedback_min_samples: int
+    threshold_refresh_seconds: float
+    max_wrong_rate: float | None
+    audit_rate: float
+    embedding_model: str | None
+    preload: bool
+    embedding_backend: Literal["auto", "onnx", "torch"]
+    embedding_cache_size: int
+    batch_window_ms: float
+    exact_search_max: int
+    hnsw_m: int
+    hnsw_ef_construction: int
+    hnsw_ef_runtime: int
+    vector_dtype: Literal["float32", "float16"]
+    redis_url: str | None
+    cluster: bool | None
+    redis_timeout: float
+    redis_connect_timeout: float
+    near_cache_size: int
+    migrate_index: bool
+    shared_stats: bool
+    breaker_failures: int
+    breaker_cooldown: float
+    lease_ms: int
+    lease_wait: float
+    prices: str | None
+    metrics: bool
+    keys: KeySettings
+    storage: StorageSettings
+    rules: HitRules
+    feedback: FeedbackSettings
+    embedding: EmbeddingSettings
+    vectors: VectorSettings
+    redis: RedisSettings
+    resilience: ResilienceSettings
+    observability: ObservabilitySettings
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in dataclasses.fields(CacheConfig)
+}
+FLAT: dict[str, tuple[str, str]] = {
+    flat_name(f): (section, f.name)
+    for section, kind in _SECTIONS.items()
+    for f in dataclasses.fields(kind)
+}
+"""Each flat setting (keyword, `TIERED_CACHE_*` name) -> (its section, its name there)."""
+
+
+def setting_fields() -> dict[str, dataclasses.Field[Any]]:
+    """Every flat setting and the section field that holds it (type, default, metadata)."""
+    return {flat_name(f): f for kind in _SECTIONS.values() for f in dataclasses.fields(kind)}
 
 
 def _parse(name: str, type_text: str, raw: str) -> Any:
@@ -379,14 +298,17 @@ def _parse(name: str, type_text: str, raw: str) -> Any:
         raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}={raw!r}: {exc}") from exc
 
 
-__all__ = ["CacheConfig"]
-
-
-@functools.lru_cache(maxsize=4)
-def _default_threshold(verifier: bool, judge: bool) -> float:
-    if not verifier:
-        return DEFAULT_THRESHOLD
-    from .rules.verifier import VerifierWeights, judge_shipped
-
-    weights = VerifierWeights.load(judge=judge and judge_shipped())
-    return DEFAULT_THRESHOLD if weights.threshold is None else weights.threshold
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "CacheConfig",
+    "EmbeddingSettings",
+    "FeedbackSettings",
+    "HitRules",
+    "KeySettings",
+    "ObservabilitySettings",
+    "RedisSettings",
+    "ResilienceSettings",
+    "Settings",
+    "StorageSettings",
+    "VectorSettings",
+]

@@ -58,7 +58,8 @@ def test_entry_round_trip_and_corruption() -> None:
 def test_sections_group_the_flat_settings() -> None:
     from tiered_cache.config import RedisSettings, VectorSettings
 
-    assert CacheConfig().redis is None  # embedded
+    assert CacheConfig().redis == RedisSettings()  # embedded: no url
+    assert CacheConfig().redis.url is None
     cfg = CacheConfig.from_env(
         {"TIERED_CACHE_REDIS_URL": "redis://h:1", "TIERED_CACHE_REDIS_TIMEOUT": "0.5"},
         hnsw_m=32,
@@ -67,15 +68,13 @@ def test_sections_group_the_flat_settings() -> None:
     assert cfg.redis == RedisSettings(
         url="redis://h:1",
         cluster=None,
-        prefix="tc",
-        namespace="app",
-        cache_version=1,
         timeout=0.5,
         connect_timeout=1.0,
         near_cache_size=10_000,
         migrate_index=False,
         shared_stats=True,
     )
+    assert (cfg.keys.namespace, cfg.keys.prefix, cfg.keys.cache_version) == ("app", "tc", 1)
     assert cfg.vectors == VectorSettings(
         exact_search_max=2_000,
         hnsw_m=32,
@@ -83,7 +82,7 @@ def test_sections_group_the_flat_settings() -> None:
         hnsw_ef_runtime=64,
         vector_dtype="float16",
     )
-    assert cfg.replace(redis_timeout=0.2).redis.timeout == 0.2  # type: ignore[union-attr]
+    assert cfg.replace(redis_timeout=0.2).redis.timeout == 0.2
 
 
 def test_the_url_scheme_picks_the_backend_from_the_registry() -> None:

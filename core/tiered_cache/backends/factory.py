@@ -36,8 +36,8 @@ def build_backends(
     cfg: CacheConfig, dim: int | None, on_evict: Callable[[str], None] | None = None
 ) -> Backends:
     """`dim`: the embedding dimension when the semantic tier is on (else None)."""
-    if cfg.redis_url is not None:
-        scheme = urlsplit(cfg.redis_url).scheme
+    if cfg.redis.url is not None:
+        scheme = urlsplit(cfg.redis.url).scheme
         builder = _BUILDERS.get(scheme)
         if builder is None:
             known = ", ".join(f"{s}://" for s in sorted(_BUILDERS))
@@ -49,7 +49,7 @@ def build_backends(
 def _embedded(
     cfg: CacheConfig, dim: int | None, on_evict: Callable[[str], None] | None
 ) -> Backends:
-    entries = MemoryKV(cfg.max_entries, cfg.max_bytes, on_evict=on_evict)
+    entries = MemoryKV(cfg.storage.max_entries, cfg.storage.max_bytes, on_evict=on_evict)
     vectors = cfg.vectors
     return Backends(
         entries=entries,
@@ -78,8 +78,7 @@ def _redis(cfg: CacheConfig, dim: int | None) -> Backends:
             "tiered-cache (or the wheel's [redis] extra)"
         ) from exc
     settings = cfg.redis
-    assert settings is not None
-    conn = RedisConnection(settings)
+    conn = RedisConnection(settings, cfg.keys)
     keys = conn.keys
     index = None
     if dim is not None and not conn.has_search():

@@ -47,7 +47,8 @@ def _cache(args: argparse.Namespace, **overrides: Any) -> TieredCache:
 def _reachable(config: CacheConfig) -> None:
     """Fail in one line, before a cache is built (whose warnings would say it in many), when the
     configured Redis does not answer."""
-    url = config.redis_url
+    settings = config.redis
+    url = settings.url
     if url is None:
         return
     try:
@@ -59,8 +60,8 @@ def _reachable(config: CacheConfig) -> None:
     try:
         probe = redis.Redis.from_url(
             url,
-            socket_timeout=max(config.redis_timeout, 1.0),
-            socket_connect_timeout=config.redis_connect_timeout,
+            socket_timeout=max(settings.timeout, 1.0),
+            socket_connect_timeout=settings.connect_timeout,
         )
     except ValueError as exc:
         raise CommandError(f"--redis-url {safe_url(url)}: {exc}") from None

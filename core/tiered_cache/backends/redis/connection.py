@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from redis.exceptions import NoScriptError
 
-from ...config import RedisSettings
+from ...config_sections import KeySettings, RedisSettings
 from .keyspace import Keyspace, safe_url
 
 logger = logging.getLogger(__name__)
@@ -78,10 +78,12 @@ ERRORS: tuple[type[BaseException], ...] = (redis.RedisError,)
 class RedisConnection:
     """Clients and scripts shared by the entry store, the vector index and the aux store."""
 
-    def __init__(self, settings: RedisSettings) -> None:
+    def __init__(self, settings: RedisSettings, keys: KeySettings) -> None:
+        if settings.url is None:
+            raise ValueError("RedisConnection needs settings with a url (redis_url)")
         url = self.url = settings.url
-        self.keys = Keyspace(settings.prefix, settings.namespace, settings.cache_version)
-        self.namespace = settings.namespace
+        self.keys = Keyspace(keys.prefix, keys.namespace, keys.cache_version)
+        self.namespace = keys.namespace
         self.client_kwargs: dict[str, Any] = {
             "socket_timeout": settings.timeout,
             "socket_connect_timeout": settings.connect_timeout,

@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 from redis.exceptions import ResponseError
 
-from ...config import VectorSettings
+from ...config_sections import VectorSettings
 from ...errors import BackendError, SchemaMismatchError
 from ..protocols import Match, Vector
 from .connection import ERRORS, RedisConnection
