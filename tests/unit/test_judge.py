@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from tiered_cache import CacheConfig, ConfigurationError
 from tiered_cache.errors import ModelNotFoundError
 from tiered_cache.rules import judge as judge_module
-from tiered_cache.rules.judge import onnx_initializers
+from tiered_cache.rules.judge import onnx_initializers, onnx_rows
 from tiered_cache.rules.verifier import Verifier, VerifierWeights
 
 from .fake_embedder import MapEmbedder
@@ -56,6 +59,46 @@ def test_onnx_initializers_name_what_is_missing(tmp_path: Path) -> None:
     bogus.write_bytes(b"\x08\x07")  # a ModelProto with ir_version only: no graph
     with pytest.raises(ModelNotFoundError, match="no graph"):
         onnx_initializers(bogus, {"a"})
+
+
+def test_the_vocabulary_matrix_is_read_by_row_as_the_graph_holds_it() -> None:
+    name = "network.embeddings.word_embeddings.weight"
+    whole = onnx_initializers(GRAPH, {name})[name]
+    rows = onnx_rows(GRAPH, name)
+    assert rows.shape == whole.shape == (30522, 384)
+    ids = np.array([101, 7592, 0, 30521, 7592, 102])
+    got = rows[ids]
+    assert got.dtype == np.float32 and got.flags.writeable
+    np.testing.assert_array_equal(got, whole[ids])
+    with pytest.raises(IndexError, match="row 30522"):
+        rows[np.array([30522])]
+    with pytest.raises(ModelNotFoundError, match="not a matrix"):
+        onnx_rows(GRAPH, "network.encoder.layer.0.attention.self.query.bias")
+
+
+def test_judging_pairs_does_not_map_the_vocabulary_into_memory() -> None:
+    # A memory map of the 47 MB matrix faults in the pages around every row a text uses (300
+    # pairs of random words: +50 MB of the process's memory); the judge reads rows instead, so
+    # judging many different words leaves no mapping of the graph in a fresh process.
+    script = f"""
+import sys
+from pathlib import Path
+from tiered_cache.rules import judge
+j = judge.load()
+words = [w for w in j.tokenizer.get_vocab() if w.isalpha()][:3000]
+for i in range(0, len(words), 30):
+    j.logit(" ".join(words[i : i + 15]), " ".join(words[i + 15 : i + 30]))
+maps = Path("/proc/self/maps").read_text().splitlines()
+print(sum(line.endswith({str(GRAPH)!r}) for line in maps))
+"""
+    if not Path("/proc/self/maps").exists():
+        pytest.skip("needs /proc (Linux)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"], done.stdout
 
 
 def test_shipped_judge_is_small_versioned_data() -> None:

@@ -8,7 +8,7 @@ measured). The verifier feeds its logit into its logistic regression, and only c
 answer could change the decision (`Verifier.accepts`), so most lookups never pay for it.
 
 No PyTorch at run time: the base weights are read from the packaged ONNX graph of the embedding
-model (memory-mapped, so the vocabulary matrix is not copied), what training changed from
+model (the vocabulary matrix row by row as texts need them, `Rows`), what training changed from
 `judge/judge.npz` (float16, a couple of MB), and the forward pass of one pair is NumPy.
 """
 
@@ -20,8 +20,10 @@ import json
 import logging
 import math
 import mmap
+import os
 import threading
 import time
+import weakref
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,48 @@ def onnx_initializers(path: Path, names: set[str], copy: bool = False) -> dict[s
                 mapped.close()
 
 
+class Rows:
+    """A float32 matrix in a file whose rows are read when asked for (`rows[ids]`), with
+    `os.pread`, never mapped. The judge's vocabulary matrix (30,522 x 384, 47 MB) is read this
+    way: a memory map of it faults in the pages around each row a text uses too, so after 300
+    pairs of random words the mapped matrix held 50 MB of the process's memory; read by row,
+    only the rows of the pair being judged are (a pair's ~30 rows cost ~0.1 ms of ~9)."""
+
+    def __init__(self, path: Path, offset: int, shape: tuple[int, int]) -> None:
+        self.path, self.offset, self.shape = path, offset, shape
+        self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
+    def __getitem__(self, ids: npt.NDArray[np.int64]) -> Array:
+        count, width = self.shape
+        out = np.empty((len(ids), width), dtype=np.float32)
+        size = 4 * width
+        for i, row in enumerate(ids.tolist()):
+            if not 0 <= row < count:
+                raise IndexError(f"row {row} of a {count}-row matrix")
+            if os.preadv(self._fd, [out[i]], self.offset + row * size) != size:
+                raise ModelNotFoundError(f"{self.path}: truncated at row {row}")
+        return out
+
+
+def onnx_rows(path: Path, name: str) -> Rows:
+    """The 2-d float32 initializer `name` of an ONNX graph as `Rows` (read by row)."""
+    with path.open("rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        view = _initializers(path, memoryview(mapped), {name}, copy=False)[name]
+        if view.ndim != 2:
+            raise ModelNotFoundError(f"{path}: initializer {name} is not a matrix")
+        start = np.frombuffer(mapped, dtype=np.uint8)
+        offset = view.ctypes.data - start.ctypes.data
+        shape = (int(view.shape[0]), int(view.shape[1]))
+        del view, start
+    finally:
+        with contextlib.suppress(BufferError):
+            mapped.close()
+    return Rows(path, offset, shape)
+
+
 def _initializers(path: Path, model: memoryview, names: set[str], copy: bool) -> dict[str, Array]:
     found: dict[str, Array] = {}
     graph = next((v for n, w, v in _fields(model) if n == 7 and w == 2), None)
@@ -149,7 +193,7 @@ class Judge:
     """Logit that a query and a stored question are duplicates (the pair's order matters a
     little: the query goes first, as in training)."""
 
-    def __init__(self, card: dict[str, Any], trained: dict[str, Array], base: dict[str, Array]):
+    def __init__(self, card: dict[str, Any], trained: dict[str, Array], base: dict[str, Any]):
         from tokenizers import Tokenizer
 
         self.card = card
@@ -260,8 +304,10 @@ def load(directory: Path | None = None) -> Judge:
         raise ConfigurationError(f"judge in {root} is malformed: {exc}") from exc
     graph = _model_dir() / "model.onnx"
     words, positions = "embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight"
-    base = onnx_initializers(graph, {f"network.{words}", f"network.{positions}"})
-    base = {k.removeprefix("network."): v for k, v in base.items()}
+    base: dict[str, Any] = {words: onnx_rows(graph, f"network.{words}")}
+    base[positions] = onnx_initializers(graph, {f"network.{positions}"}, copy=True)[
+        f"network.{positions}"
+    ]
     base.update(onnx_initializers(graph, set(meta["onnx_weights"].values()), copy=True))
     try:
         return Judge(meta, trained, base)
