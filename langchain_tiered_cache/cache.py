@@ -33,6 +33,8 @@ _REMEMBERED_REQUESTS = 1024
 """Requests remembered by their (prompt, llm_string), most recently used first."""
 _REMEMBER_MAX_CHARS = 32_768
 """Longer calls are rebuilt each time rather than held in memory."""
+Answered = Sequence[Generation] | Callable[[], Sequence[Generation]] | None
+"""A call's own answer for an audit of a miss: the generations, or a function that gives them."""
 _NOT_LANGGRAPH_S = (
     "langchain_tiered_cache.TieredLLMCache is LangChain's LLM cache, not LangGraph's: for "
     "graph.compile(cache=...) pass langchain_tiered_cache.GraphCache(cache) instead"
@@ -172,13 +174,14 @@ class TieredLLMCache(BaseCache):
         self,
         request: CacheRequest,
         hit: CacheHit | None,
-        answered: Sequence[Generation] | None,
+        answered: Answered,
         model: Callable[[], Sequence[Generation]],
         options: CallOptions = DEFAULT,
     ) -> None:
         """Maybe audit this call in the background (`max_wrong_rate` on): a served `hit`
-        against `model()`'s fresh answer, or a miss (`answered`, free) against its nearest
-        stored neighbour. Never raises; the answer has been returned already."""
+        against `model()`'s fresh answer, or a miss (`answered`, free, or a function giving it:
+        a stream's chunks are joined only when audits are on) against its nearest stored
+        neighbour. Never raises; the answer has been returned already."""
         auditor = self.core.auditor
         if auditor is None:
             return
@@ -192,7 +195,7 @@ class TieredLLMCache(BaseCache):
         self,
         request: CacheRequest,
         hit: CacheHit | None,
-        answered: Sequence[Generation] | None,
+        answered: Answered,
         model: Callable[[], Awaitable[Sequence[Generation]]],
         options: CallOptions = DEFAULT,
     ) -> None:
@@ -208,11 +211,11 @@ class TieredLLMCache(BaseCache):
 
                 auditor.aafter(request, served, compute, options.ttl, answer_text)
 
-    def _audited(
-        self, hit: CacheHit | None, answered: Sequence[Generation] | None
-    ) -> Served | None:
+    def _audited(self, hit: CacheHit | None, answered: Answered) -> Served | None:
         if hit is not None:
             return Served(hit.payload, hit)
+        if callable(answered):
+            answered = answered()
         encoded = None if answered is None else self.encode(answered)
         return None if encoded is None else Served(encoded[0], None)
 

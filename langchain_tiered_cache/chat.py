@@ -180,13 +180,23 @@ class CachedChatModel(BaseChatModel):
                 yield ChatGenerationChunk(message=as_chunk(message))
             return
         # The flight lasts until the stream is stored: a stream closed halfway frees the key.
-        with self._tiered.flight_request(request, options) as hit:
+        chunks: list[AIMessageChunk] = []
+        with self._tiered.flight_hit(request, options) as (hit, core_hit):
             if hit is not None:
                 yield from replay(hit)
-                return
-            stream = self._uncached.stream(messages, own_config(), stop=stop, **kwargs)
-            for chunk in self._recorder(request, options).record(map(as_chunk, stream)):
-                yield ChatGenerationChunk(message=chunk)
+            else:
+                stream = self._uncached.stream(messages, own_config(), stop=stop, **kwargs)
+                for chunk in self._recorder(request, options).record(map(as_chunk, stream)):
+                    chunks.append(chunk)
+                    yield ChatGenerationChunk(message=chunk)
+        # A stream read to its end is audited as `invoke` is (a stream closed halfway is not).
+        self._tiered.audit(
+            request,
+            core_hit,
+            (lambda: [streamed(chunks)]) if chunks else None,
+            lambda: self._model_result(messages, stop, kwargs).generations,
+            options,
+        )
 
     async def _astream(
         self,
@@ -202,15 +212,24 @@ class CachedChatModel(BaseChatModel):
             ):
                 yield ChatGenerationChunk(message=as_chunk(message))
             return
-        async with self._tiered.aflight_request(request, options) as hit:
+        chunks: list[AIMessageChunk] = []
+        async with self._tiered.aflight_hit(request, options) as (hit, core_hit):
             if hit is not None:
                 async for replayed in areplay(replay(hit)):
                     yield replayed
-                return
-            stream = self._uncached.astream(messages, own_config(), stop=stop, **kwargs)
-            recorder = self._recorder(request, options)
-            async for chunk in recorder.arecord(_as_chunks(stream)):
-                yield ChatGenerationChunk(message=chunk)
+            else:
+                stream = self._uncached.astream(messages, own_config(), stop=stop, **kwargs)
+                recorder = self._recorder(request, options)
+                async for chunk in recorder.arecord(_as_chunks(stream)):
+                    chunks.append(chunk)
+                    yield ChatGenerationChunk(message=chunk)
+
+        async def fresh() -> list[ChatGeneration]:
+            return (await self._amodel_result(messages, stop, kwargs)).generations
+
+        await self._tiered.aaudit(
+            request, core_hit, (lambda: [streamed(chunks)]) if chunks else None, fresh, options
+        )
 
     def _recorder(
         self, request: CacheRequest, options: CallOptions

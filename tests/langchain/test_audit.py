@@ -99,9 +99,60 @@ def test_set_llm_cache_path_never_audits() -> None:
         proved(cache)
         assert inner.invoke(STORED).text == inner.invoke(ASKED).text == "Use a hot oven."
         assert cache.stats()["audits"] == 0 and inner.calls == 1
+        assert not cache.auditor._in_flight  # type: ignore[union-attr]
         assert (
             "never audited"
             in cache.explain(cache.request(ASKED, model="m"))["bound"]["audited_where"]
         )
+    finally:
+        cache.close()
+
+
+async def streamed_text(model: Any, question: str, mode: str) -> str:
+    if mode == "sync":
+        return "".join(chunk.text for chunk in model.stream(question))
+    return "".join([chunk.text async for chunk in model.astream(question)])
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(("fresh", "wrong"), [("Use a hot oven.", 0), ("Buy a cake.", 1)])
+async def test_cached_model_audits_a_hit_served_as_a_stream(
+    mode: str, fresh: str, wrong: int
+) -> None:
+    cache = core_cache()
+    inner = Baker(answers={STORED: "Use a hot oven.", ASKED: fresh})
+    model = cached(inner, TieredLLMCache(cache=cache))
+    try:
+        proved(cache)
+        for question in (STORED, ASKED):  # a streamed miss, then a hit replayed as a stream
+            assert await streamed_text(model, question, mode) == "Use a hot oven."
+        await settled(cache, mode)
+        stats = cache.stats()
+        assert stats["semantic_hits"] == 1 and inner.calls == 2  # the miss, the audit
+        assert (stats["audits_free"], stats["audits_paid"]) == (0, 1)
+        assert stats["audits_wrong"] == wrong
+    finally:
+        cache.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_stream_closed_halfway_is_not_audited(mode: str) -> None:
+    cache = core_cache()
+    inner = Baker(answers={STORED: "Heat the oven first, then bake.", ASKED: "Buy a cake."})
+    model = cached(inner, TieredLLMCache(cache=cache))
+    try:
+        proved(cache)
+        model.invoke(STORED)
+        if mode == "sync":
+            stream = model.stream(ASKED)
+            assert next(stream).text == "Heat "
+            stream.close()
+        else:
+            astream = model.astream(ASKED)
+            assert (await astream.__anext__()).text == "Heat "
+            await astream.aclose()
+        assert cache.stats()["semantic_hits"] == 1
+        assert cache.stats()["audits"] == 0 and inner.calls == 1
+        assert not cache.auditor._in_flight  # type: ignore[union-attr]
     finally:
         cache.close()
