@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tiered_cache.rules import judge as judge_module
 from tiered_cache.rules.judge import onnx_initializers, onnx_rows
 from tiered_cache.rules.verifier import Verifier, VerifierWeights
 
+from ..conftest import wait_for
 from .fake_embedder import MapEmbedder
 
 GRAPH = Path(str(resources.files("tiered_cache.embeddings").joinpath("model", "model.onnx")))
@@ -143,6 +145,58 @@ def test_judge_runtime_matches_pytorch() -> None:
         expected = model(pairs_batch(tokenizer, PAIRS, card["max_len"])).numpy()
     ours = np.array([judge_module.shared().logit(a, b) for a, b in PAIRS])
     np.testing.assert_allclose(ours, expected, atol=2e-2)  # float16 weights, tanh GELU
+
+
+def test_pairs_judged_together_get_what_each_gets_alone() -> None:
+    judge = judge_module.shared()
+    alone = [judge.logit(a, b) for a, b in PAIRS]
+    np.testing.assert_allclose(judge.logits(PAIRS), alone, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(judge.logits(PAIRS[::-1]), alone[::-1], rtol=0, atol=1e-4)
+
+
+def test_concurrent_callers_are_judged_in_one_pass_each_getting_its_own_logit() -> None:
+    judge = judge_module.load()
+    combined = judge._combined
+    alone = {pair: judge.logit(*pair) for pair in PAIRS[:4]}
+    passes: list[int] = []
+    real = judge.logits
+
+    def logits(pairs: list[tuple[str, str]]) -> list[float]:
+        passes.append(len(pairs))
+        if len(passes) == 1:  # the first caller judges while the three others queue up
+            wait_for(lambda: len(combined._waiting) == 3, "three callers waiting")
+        return real(pairs)
+
+    judge.logits = logits  # type: ignore[method-assign]
+    got: dict[tuple[str, str], float] = {}
+
+    def ask(pair: tuple[str, str]) -> None:
+        got[pair] = combined.logit(*pair)
+
+    first = threading.Thread(target=ask, args=(PAIRS[0],))
+    first.start()
+    wait_for(lambda: len(passes) == 1, "the first pass")
+    others = [threading.Thread(target=ask, args=(pair,)) for pair in PAIRS[1:4]]
+    for t in others:
+        t.start()
+    for t in [first, *others]:
+        t.join(timeout=60)
+    assert passes == [1, 3]
+    assert got.keys() == alone.keys()
+    for pair, value in alone.items():
+        assert got[pair] == pytest.approx(value, abs=1e-4)
+
+
+def test_a_failed_pass_fails_its_callers_and_the_next_pass_runs() -> None:
+    judge = judge_module.load()
+    real = judge.logits
+    judge.logits = lambda pairs: 1 / 0  # type: ignore[assignment,method-assign,misc]
+    with pytest.raises(ZeroDivisionError):
+        judge.bounded_logit(*PAIRS[0])
+    judge.logits = real  # type: ignore[method-assign]
+    low, high = judge.logit_range
+    assert judge.bounded_logit(*PAIRS[0]) == min(high, max(low, judge.logit(*PAIRS[0])))
+    assert judge._combined._waiting == [] and not judge._combined._busy
 
 
 def test_decide_skips_the_judge_only_when_it_cannot_change_the_answer(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -231,23 +233,39 @@ class Judge:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=int(card["max_len"]), strategy="longest_first")
         self.tokenizer = tokenizer
+        self._combined = _Combined(self)
 
     def logit(self, query: str, candidate: str) -> float:
-        enc = self.tokenizer.encode(query, candidate)
-        ids = np.asarray(enc.ids)
-        x = self.words[ids] + self.positions[: len(ids)] + self.segments[np.asarray(enc.type_ids)]
+        return self.logits([(query, candidate)])[0]
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """The logits of several pairs in one pass, each what it is alone: every product of a
+        layer runs on all the pairs' tokens at once (one larger product uses the cores better
+        than several small ones); attention stays within each pair, so nothing is padded."""
+        encodings = [self.tokenizer.encode(query, candidate) for query, candidate in pairs]
+        lengths = [len(e.ids) for e in encodings]
+        bounds = np.cumsum([0, *lengths]).tolist()
+        ids = np.concatenate([np.asarray(e.ids) for e in encodings])
+        types = np.concatenate([np.asarray(e.type_ids) for e in encodings])
+        where = np.concatenate([np.arange(n) for n in lengths])
+        x = self.words[ids] + self.positions[where] + self.segments[types]
         x = _layer_norm(x, *self.norm)
-        t, heads = len(ids), self.heads
+        heads = self.heads
         size = x.shape[1] // heads
+        scale = 1.0 / math.sqrt(size)  # a Python float: keeps float32
         for b in self.blocks:
-            qkv = (x @ b["qkv"] + b["qkv.bias"]).reshape(t, 3, heads, size)
-            q = qkv[:, 0].transpose(1, 0, 2)
-            k = qkv[:, 1].transpose(1, 2, 0)
-            v = qkv[:, 2].transpose(1, 0, 2)
-            s = (q @ k) * (1.0 / math.sqrt(size))  # a Python float: keeps float32
-            s = np.exp(s - s.max(-1, keepdims=True))
-            s /= s.sum(-1, keepdims=True)
-            ctx = (s @ v).transpose(1, 0, 2).reshape(t, heads * size)
+            qkv = x @ b["qkv"] + b["qkv.bias"]
+            ctx = np.empty_like(x)
+            for start, end in itertools.pairwise(bounds):
+                t = end - start
+                one = qkv[start:end].reshape(t, 3, heads, size)
+                q = one[:, 0].transpose(1, 0, 2)
+                k = one[:, 1].transpose(1, 2, 0)
+                v = one[:, 2].transpose(1, 0, 2)
+                att = (q @ k) * scale
+                att = np.exp(att - att.max(-1, keepdims=True))
+                att /= att.sum(-1, keepdims=True)
+                ctx[start:end] = (att @ v).transpose(1, 0, 2).reshape(t, heads * size)
             x = _layer_norm(
                 x + ctx @ b["attention_out"] + b["attention_out.bias"],
                 b["attention.output.LayerNorm.weight"],
@@ -259,13 +277,69 @@ class Judge:
                 b["output.LayerNorm.weight"],
                 b["output.LayerNorm.bias"],
             )
-        return float(x.mean(0) @ self.head) + self.head_bias
+        return [
+            float(x[start:end].mean(0) @ self.head) + self.head_bias
+            for start, end in itertools.pairwise(bounds)
+        ]
 
     def bounded_logit(self, query: str, candidate: str) -> float:
         """The logit clipped to the range seen in training: the verifier's skip rule relies on
-        the judge never moving a score further than that."""
+        the judge never moving a score further than that. Concurrent callers' pairs are judged
+        together (`_Combined`)."""
         low, high = self.logit_range
-        return min(high, max(low, self.logit(query, candidate)))
+        return min(high, max(low, self._combined.logit(query, candidate)))
+
+
+class _Slot:
+    __slots__ = ("error", "pair", "value")
+
+    def __init__(self, pair: tuple[str, str]) -> None:
+        self.pair = pair
+        self.value: float | None = None
+        self.error: BaseException | None = None
+
+
+class _Combined:
+    """Pairs asked for by concurrent threads, judged in one `logits` pass. A caller that finds
+    the judge idle judges every pair waiting (its own among them) and hands each caller its
+    result; callers that arrive meanwhile wait and form the next pass. One pass at a time also
+    keeps concurrent lookups from fighting over the cores: with NumPy's BLAS on both cores,
+    four threads each judging alone managed 48-56 pairs/s where one managed 85."""
+
+    MAX_PAIRS = 16
+
+    def __init__(self, judge: Judge) -> None:
+        self._judge = judge
+        self._changed = threading.Condition()
+        self._waiting: list[_Slot] = []
+        self._busy = False
+
+    def logit(self, query: str, candidate: str) -> float:
+        slot = _Slot((query, candidate))
+        with self._changed:
+            self._waiting.append(slot)
+        while True:
+            with self._changed:
+                while self._busy and slot.value is None and slot.error is None:
+                    self._changed.wait()
+                if slot.error is not None:
+                    raise slot.error
+                if slot.value is not None:
+                    return slot.value
+                self._busy = True
+                batch = self._waiting[: self.MAX_PAIRS]
+                del self._waiting[: self.MAX_PAIRS]
+            try:
+                values = self._judge.logits([s.pair for s in batch])
+                for s, value in zip(batch, values, strict=True):
+                    s.value = value
+            except BaseException as exc:
+                for s in batch:
+                    s.error = exc
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
 
 
 def _model_dir() -> Path:
