@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -197,6 +198,29 @@ def test_a_failed_pass_fails_its_callers_and_the_next_pass_runs() -> None:
     low, high = judge.logit_range
     assert judge.bounded_logit(*PAIRS[0]) == min(high, max(low, judge.logit(*PAIRS[0])))
     assert judge._combined._waiting == [] and not judge._combined._busy
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX only")
+def test_a_child_forked_during_a_pass_judges_on_its_own() -> None:
+    judge = judge_module.load()
+    judge._combined._busy = True  # as if another thread were judging at the fork
+    pid = os.fork()
+    if pid == 0:  # the child: no thread will finish that pass
+        code = 1
+        try:
+            judge.bounded_logit(*PAIRS[0])
+            code = 0
+        finally:
+            os._exit(code)
+    judge._combined._busy = False
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child waited for a pass no thread runs")
+        time.sleep(0.01)
+    assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
 def test_decide_skips_the_judge_only_when_it_cannot_change_the_answer(

@@ -310,6 +310,12 @@ class _Combined:
 
     def __init__(self, judge: Judge) -> None:
         self._judge = judge
+        self._forked()
+        # A child forked during a pass has no thread to finish it: it starts idle.
+        again = weakref.WeakMethod(self._forked)
+        os.register_at_fork(after_in_child=lambda: None if (f := again()) is None else f())
+
+    def _forked(self) -> None:
         self._changed = threading.Condition()
         self._waiting: list[_Slot] = []
         self._busy = False
