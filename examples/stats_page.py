@@ -54,8 +54,10 @@ def main() -> None:
         cache.store(cache.request(question, model="gpt-4o-mini"), answer)
     for question in ASKED:  # what the app's users ask
         hit = cache.lookup(cache.request(question, model="gpt-4o-mini"))
-        print(f"{question!r:42} -> {'cache (' + hit.tier + ')' if hit else 'the model'}")
-    page = urllib.request.urlopen(f"{server.url}/").read()
+        source = f"cache ({hit.tier})" if hit else "the model"
+        print(f"{question!r:42} -> {source}", flush=True)
+    with urllib.request.urlopen(f"{server.url}/", timeout=30) as response:
+        page = response.read()
     print(f"stats page: {server.url}/ ({len(page):,} bytes)", flush=True)
     wait_until_stopped(args.seconds)
     server.shutdown()

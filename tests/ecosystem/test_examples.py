@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import signal
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -108,19 +107,26 @@ def start_stats_page(stdin: Any) -> tuple[subprocess.Popen[str], str]:
         cwd=EXAMPLES.parent,
     )
     assert proc.stdout is not None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        line = proc.stdout.readline() if ready else ""
-        if line.startswith("stats page: "):
-            return proc, line.split()[2]
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    out, err = proc.communicate()
+    # Lines are read from the pipe's text buffer only (a select() on the pipe after a readline
+    # that buffered several lines waits for data already read: that was this test's rare
+    # hang). At the deadline a timer aborts the example: SIGABRT makes its fault handler print
+    # every thread's stack, and ends the reads with EOF.
+    timer = threading.Timer(120, lambda: proc.poll() is None and proc.send_signal(signal.SIGABRT))
+    timer.start()
+    try:
+        for line in iter(proc.stdout.readline, ""):
+            if line.startswith("stats page: "):
+                return proc, line.split()[2]
+    finally:
+        timer.cancel()
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
     raise AssertionError(
         f"no page served (exit status {proc.returncode}): stdout {out[-500:]!r}, "
-        f"stderr {err[-2000:]!r}"
+        f"stderr {err[-4000:]!r}"
     )
 
 
