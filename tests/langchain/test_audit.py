@@ -68,19 +68,28 @@ async def settled(cache: TieredCache, mode: str) -> None:
         await asyncio.sleep(0.01)
 
 
+async def asked(model: Any, question: str, mode: str, how: str) -> str:
+    if how == "stream" and mode == "sync":
+        return "".join(chunk.text for chunk in model.stream(question))
+    if how == "stream":
+        return "".join([chunk.text async for chunk in model.astream(question)])
+    answer = model.invoke(question) if mode == "sync" else await model.ainvoke(question)
+    return str(answer.text)
+
+
+@pytest.mark.parametrize("how", ["invoke", "stream"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize(("fresh", "wrong"), [("Use a hot oven.", 0), ("Buy a cake.", 1)])
 async def test_cached_model_audits_a_served_hit_by_its_answer(
-    mode: str, fresh: str, wrong: int
+    mode: str, how: str, fresh: str, wrong: int
 ) -> None:
     cache = core_cache()
     inner = Baker(answers={STORED: "Use a hot oven.", ASKED: fresh})
     model = cached(inner, TieredLLMCache(cache=cache))
     try:
         proved(cache)
-        for question in (STORED, ASKED):
-            answer = model.invoke(question) if mode == "sync" else await model.ainvoke(question)
-            assert answer.text == "Use a hot oven."  # the second one served from the cache
+        for question in (STORED, ASKED):  # a stream's hit is replayed, then audited
+            assert await asked(model, question, mode, how) == "Use a hot oven."
         await settled(cache, mode)
         stats = cache.stats()
         assert stats["semantic_hits"] == 1 and inner.calls == 2  # the miss, the audit
@@ -104,33 +113,6 @@ def test_set_llm_cache_path_never_audits() -> None:
             "never audited"
             in cache.explain(cache.request(ASKED, model="m"))["bound"]["audited_where"]
         )
-    finally:
-        cache.close()
-
-
-async def streamed_text(model: Any, question: str, mode: str) -> str:
-    if mode == "sync":
-        return "".join(chunk.text for chunk in model.stream(question))
-    return "".join([chunk.text async for chunk in model.astream(question)])
-
-
-@pytest.mark.parametrize("mode", ["sync", "async"])
-@pytest.mark.parametrize(("fresh", "wrong"), [("Use a hot oven.", 0), ("Buy a cake.", 1)])
-async def test_cached_model_audits_a_hit_served_as_a_stream(
-    mode: str, fresh: str, wrong: int
-) -> None:
-    cache = core_cache()
-    inner = Baker(answers={STORED: "Use a hot oven.", ASKED: fresh})
-    model = cached(inner, TieredLLMCache(cache=cache))
-    try:
-        proved(cache)
-        for question in (STORED, ASKED):  # a streamed miss, then a hit replayed as a stream
-            assert await streamed_text(model, question, mode) == "Use a hot oven."
-        await settled(cache, mode)
-        stats = cache.stats()
-        assert stats["semantic_hits"] == 1 and inner.calls == 2  # the miss, the audit
-        assert (stats["audits_free"], stats["audits_paid"]) == (0, 1)
-        assert stats["audits_wrong"] == wrong
     finally:
         cache.close()
 
