@@ -254,6 +254,7 @@ def fit(
             "l2": l2,
             "embedding_model": embedder.model_id,
             "judge": judge_version,
+            "judge_precision": judge_module.shared().precision if judged else None,
             "chosen_for_target_precision": FIT_TARGET,
             "chosen_at_confidence": confidence,
             "chosen_with_threshold": chosen.threshold if judged else DEFAULT_THRESHOLD,

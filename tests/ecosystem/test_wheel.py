@@ -50,6 +50,7 @@ def test_the_wheel_has_every_module_and_data_file(tmp_path: Path) -> None:
         "tiered_cache/rules/verifier_judge_weights.json",
         "tiered_cache/rules/judge/judge.json",
         "tiered_cache/rules/judge/judge.npz",
+        "tiered_cache/rules/judge/judge-int8.onnx",
         "tiered_cache/rules/contrast_pairs.txt",
         "tiered_cache/fillers.txt",
     ):

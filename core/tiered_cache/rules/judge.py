@@ -7,20 +7,25 @@ pairs by `python -m training.train_judge` (the card `judge/judge.json` says how 
 measured). The verifier feeds its logit into its logistic regression, and only calls it when the
 answer could change the decision (`Verifier.accepts`), so most lookups never pay for it.
 
-No PyTorch at run time: the base weights are read from the packaged ONNX graph of the embedding
-model (the vocabulary matrix row by row as texts need them, `Rows`), what training changed from
-`judge/judge.npz` (float16, a couple of MB), and the forward pass of one pair is NumPy.
+No PyTorch at run time. The embeddings are read from the packaged ONNX graph of the embedding
+model (its vocabulary matrix row by row as texts need them: `embeddings.weights.Rows`) and from
+what training changed (`judge/judge.npz`, float16, a couple of MB). The layers run in int8 on
+ONNX Runtime (`judge/judge-int8.onnx`, built from the same weights by `python -m
+training.export_judge_onnx --ship`: about half the time of fp32, weights a quarter the size), or
+in NumPy fp32 with the adapters merged into the encoder's weights: with `precision="fp32"`
+(`TIERED_CACHE_JUDGE_PRECISION=fp32`), or for a judge whose graph was not rebuilt. The verifier's
+weights are fitted on the logits of the precision that ships (docs/int8.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import itertools
 import json
 import logging
 import math
-import mmap
 import os
 import threading
 import time
@@ -34,141 +39,17 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import background
+from ..embeddings.weights import onnx_initializers, onnx_rows
 from ..errors import ConfigurationError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 Array = npt.NDArray[np.float32]
 CARD = "judge.json"
 WEIGHTS = "judge.npz"
+INT8_GRAPH = "judge-int8.onnx"
+PRECISIONS = ("int8", "fp32")
+PRECISION_ENV = "TIERED_CACHE_JUDGE_PRECISION"
 _LINEARS = ("query", "key", "value", "attention_out", "intermediate", "output")
-
-
-def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    out = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        out |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return out, pos
-        shift += 7
-
-
-def _fields(buf: memoryview) -> Any:
-    """(field number, wire type, value) of a protobuf message; length-delimited values are
-    memoryviews (zero-copy), varints ints; fixed-width values are skipped as bytes."""
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            yield number, wire, value
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            yield number, wire, buf[pos : pos + length]
-            pos += length
-        elif wire == 1:
-            yield number, wire, buf[pos : pos + 8]
-            pos += 8
-        elif wire == 5:
-            yield number, wire, buf[pos : pos + 4]
-            pos += 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-
-
-def onnx_initializers(path: Path, names: set[str], copy: bool = False) -> dict[str, Array]:
-    """The float32 initializers `names` of an ONNX graph, read without the `onnx` package
-    (ModelProto.graph = 7, GraphProto.initializer = 5, TensorProto dims = 1, data_type = 2,
-    name = 8, raw_data = 9). The arrays are read-only views of a memory map of the file (only
-    the rows used are ever read: the vocabulary matrix costs little memory), or, with `copy`,
-    writable copies (the map is closed at once)."""
-    with path.open("rb") as f:
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    try:
-        return _initializers(path, memoryview(mapped), names, copy)
-    finally:
-        if copy:
-            with contextlib.suppress(BufferError):
-                mapped.close()
-
-
-class Rows:
-    """A float32 matrix in a file whose rows are read when asked for (`rows[ids]`), with
-    `os.pread`, never mapped. The judge's vocabulary matrix (30,522 x 384, 47 MB) is read this
-    way: a memory map of it faults in the pages around each row a text uses too, so after 300
-    pairs of random words the mapped matrix held 50 MB of the process's memory; read by row,
-    only the rows of the pair being judged are (a pair's ~30 rows cost ~0.1 ms of ~9)."""
-
-    def __init__(self, path: Path, offset: int, shape: tuple[int, int]) -> None:
-        self.path, self.offset, self.shape = path, offset, shape
-        self._fd = os.open(path, os.O_RDONLY)
-        weakref.finalize(self, os.close, self._fd)
-
-    def __getitem__(self, ids: npt.NDArray[np.int64]) -> Array:
-        count, width = self.shape
-        out = np.empty((len(ids), width), dtype=np.float32)
-        size = 4 * width
-        for i, row in enumerate(ids.tolist()):
-            if not 0 <= row < count:
-                raise IndexError(f"row {row} of a {count}-row matrix")
-            if os.preadv(self._fd, [out[i]], self.offset + row * size) != size:
-                raise ModelNotFoundError(f"{self.path}: truncated at row {row}")
-        return out
-
-
-def onnx_rows(path: Path, name: str) -> Rows:
-    """The 2-d float32 initializer `name` of an ONNX graph as `Rows` (read by row)."""
-    with path.open("rb") as f:
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    try:
-        view = _initializers(path, memoryview(mapped), {name}, copy=False)[name]
-        if view.ndim != 2:
-            raise ModelNotFoundError(f"{path}: initializer {name} is not a matrix")
-        start = np.frombuffer(mapped, dtype=np.uint8)
-        offset = view.ctypes.data - start.ctypes.data
-        shape = (int(view.shape[0]), int(view.shape[1]))
-        del view, start
-    finally:
-        with contextlib.suppress(BufferError):
-            mapped.close()
-    return Rows(path, offset, shape)
-
-
-def _initializers(path: Path, model: memoryview, names: set[str], copy: bool) -> dict[str, Array]:
-    found: dict[str, Array] = {}
-    graph = next((v for n, w, v in _fields(model) if n == 7 and w == 2), None)
-    if graph is None:
-        raise ModelNotFoundError(f"{path}: not an ONNX model (no graph)")
-    for number, wire, tensor in _fields(graph):
-        if number != 5 or wire != 2:
-            continue
-        dims: list[int] = []
-        name, raw, dtype = "", None, 0
-        for n, w, v in _fields(tensor):
-            if n == 1 and w == 0:
-                dims.append(v)
-            elif n == 1 and w == 2:  # packed dims
-                sub = 0
-                while sub < len(v):
-                    d, sub = _varint(v, sub)
-                    dims.append(d)
-            elif n == 2:
-                dtype = v
-            elif n == 8:
-                name = bytes(v).decode()
-            elif n == 9:
-                raw = v
-        if name in names:
-            if dtype != 1 or raw is None:
-                raise ModelNotFoundError(f"{path}: initializer {name} is not raw float32")
-            array = np.frombuffer(raw, dtype="<f4").reshape(dims)
-            found[name] = array.copy() if copy else array
-    missing = names - set(found)
-    if missing:
-        raise ModelNotFoundError(f"{path}: no initializer(s) {sorted(missing)}")
-    return found
 
 
 def _layer_norm(x: Array, weight: Array, bias: Array) -> Array:
@@ -191,11 +72,43 @@ def _gelu(x: Array) -> Array:
     return inner
 
 
+def _merge(card: dict[str, Any], trained: dict[str, Array], base: dict[str, Any]) -> list[Any]:
+    """Each layer's fp32 arrays: the encoder's weights with the adapters added, QKV fused."""
+    get = {**base, **trained}.__getitem__
+    scale = float(card["alpha"]) / float(card["rank"])
+    blocks: list[dict[str, Array]] = []
+    for i in range(int(card["layers"])):
+        block: dict[str, Array] = {}
+        for name in _LINEARS:
+            p = f"layer.{i}.{name}"
+            # ONNX keeps W transposed (x @ W.T); the adapter adds scale * B @ A to W.
+            delta = scale * (get(f"{p}.lora_b") @ get(f"{p}.lora_a")).T
+            weight = base[card["onnx_weights"][f"{p}.weight"]]  # a copy: merged in place
+            weight += delta.astype(np.float32)
+            block[name] = weight
+            block[f"{name}.bias"] = get(f"{p}.bias")
+        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
+            block[f"{norm}.weight"] = get(f"layer.{i}.{norm}.weight")
+            block[f"{norm}.bias"] = get(f"layer.{i}.{norm}.bias")
+        # query, key and value in one product (one call instead of three)
+        block["qkv"] = np.concatenate([block.pop(n) for n in _LINEARS[:3]], axis=1)
+        block["qkv.bias"] = np.concatenate([block.pop(f"{n}.bias") for n in _LINEARS[:3]])
+        blocks.append(block)
+    return blocks
+
+
 class Judge:
     """Logit that a query and a stored question are duplicates (the pair's order matters a
-    little: the query goes first, as in training)."""
+    little: the query goes first, as in training). `session` runs the layers in int8 on ONNX
+    Runtime; without one they run in NumPy fp32."""
 
-    def __init__(self, card: dict[str, Any], trained: dict[str, Array], base: dict[str, Any]):
+    def __init__(
+        self,
+        card: dict[str, Any],
+        trained: dict[str, Array],
+        base: dict[str, Any],
+        session: Any = None,
+    ):
         from tokenizers import Tokenizer
 
         self.card = card
@@ -203,30 +116,16 @@ class Judge:
         self.heads = int(card["heads"])
         self.layers = int(card["layers"])
         self.logit_range = (float(card["logit_range"][0]), float(card["logit_range"][1]))
+        self.precision = "fp32" if session is None else "int8"
+        self._session = session
         get = {**base, **trained}.__getitem__
         self.words = get("embeddings.word_embeddings.weight")
         self.positions = get("embeddings.position_embeddings.weight")
         self.segments = get("embeddings.token_type_embeddings.weight")
         self.norm = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
-        scale = float(card["alpha"]) / float(card["rank"])
         self.blocks: list[dict[str, Array]] = []
-        for i in range(self.layers):
-            block: dict[str, Array] = {}
-            for name in _LINEARS:
-                p = f"layer.{i}.{name}"
-                # ONNX keeps W transposed (x @ W.T); the adapter adds scale * B @ A to W.
-                delta = scale * (get(f"{p}.lora_b") @ get(f"{p}.lora_a")).T
-                weight = base[card["onnx_weights"][f"{p}.weight"]]  # a copy: merged in place
-                weight += delta.astype(np.float32)
-                block[name] = weight
-                block[f"{name}.bias"] = get(f"{p}.bias")
-            for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
-                block[f"{norm}.weight"] = get(f"layer.{i}.{norm}.weight")
-                block[f"{norm}.bias"] = get(f"layer.{i}.{norm}.bias")
-            # query, key and value in one product (one call instead of three)
-            block["qkv"] = np.concatenate([block.pop(n) for n in _LINEARS[:3]], axis=1)
-            block["qkv.bias"] = np.concatenate([block.pop(f"{n}.bias") for n in _LINEARS[:3]])
-            self.blocks.append(block)
+        if session is None:
+            self.blocks = _merge(card, trained, base)
         self.head = get("head.weight").reshape(-1)
         self.head_bias = float(get("head.bias").reshape(-1)[0])
         tokenizer = Tokenizer.from_file(str(_model_dir() / "tokenizer.json"))
@@ -235,13 +134,21 @@ class Judge:
         self.tokenizer = tokenizer
         self._combined = _Combined(self)
 
+    def merged_blocks(self) -> list[dict[str, Array]]:
+        """Each layer's arrays with the adapters merged (what the fp32 forward pass uses)."""
+        if not self.blocks:
+            raise ConfigurationError("an int8 judge holds no fp32 layers: load(precision='fp32')")
+        return self.blocks
+
     def logit(self, query: str, candidate: str) -> float:
         return self.logits([(query, candidate)])[0]
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """The logits of several pairs in one pass, each what it is alone: every product of a
-        layer runs on all the pairs' tokens at once (one larger product uses the cores better
-        than several small ones); attention stays within each pair, so nothing is padded."""
+        """The logits of several pairs in one pass, each what it is alone. In fp32 every
+        product of a layer runs on all the pairs' tokens at once (one larger product uses the
+        cores better than several small ones) and attention stays within each pair, so nothing
+        is padded. In int8 each pair is its own run: activations are quantized per run, over
+        all it holds, so a pair judged beside others would get a slightly different logit."""
         encodings = [self.tokenizer.encode(query, candidate) for query, candidate in pairs]
         lengths = [len(e.ids) for e in encodings]
         bounds = np.cumsum([0, *lengths]).tolist()
@@ -250,6 +157,12 @@ class Judge:
         where = np.concatenate([np.arange(n) for n in lengths])
         x = self.words[ids] + self.positions[where] + self.segments[types]
         x = _layer_norm(x, *self.norm)
+        if self._session is not None:
+            run = self._session.run
+            return [
+                float(run(None, {"hidden": x[None, start:end]})[0][0])
+                for start, end in itertools.pairwise(bounds)
+            ]
         heads = self.heads
         size = x.shape[1] // heads
         scale = 1.0 / math.sqrt(size)  # a Python float: keeps float32
@@ -371,10 +284,67 @@ def card(directory: Path | None = None) -> dict[str, Any]:
     return out
 
 
-def load(directory: Path | None = None) -> Judge:
-    """The judge in `directory` (default: the one shipped in the package)."""
+def weights_digest(directory: Path | None = None) -> str:
+    """sha256 of a judge's `judge.npz`: the card names the one its int8 graph was built from."""
+    root = directory or _shipped_dir()
+    try:
+        return hashlib.sha256((root / WEIGHTS).read_bytes()).hexdigest()
+    except FileNotFoundError as exc:
+        raise ModelNotFoundError(f"no judge in {root}: {exc}") from exc
+
+
+def precision_wanted(precision: str | None = None) -> str | None:
+    """`precision`, else `TIERED_CACHE_JUDGE_PRECISION`, else None (int8 where it can run)."""
+    wanted = precision or os.environ.get(PRECISION_ENV) or None
+    if wanted is not None and wanted not in PRECISIONS:
+        raise ConfigurationError(
+            f"judge precision must be one of {', '.join(PRECISIONS)}, got {wanted!r}"
+            + ("" if precision else f" (from {PRECISION_ENV})")
+        )
+    return wanted
+
+
+def _int8_session(root: Path, meta: dict[str, Any], wanted: str | None) -> Any:
+    """The int8 layers on ONNX Runtime, or None: fp32 asked for, or (unless int8 was asked
+    for, which then raises) no graph built from these weights."""
+    if wanted == "fp32":
+        return None
+    graph = meta.get("int8_graph") or {}
+    path = root / str(graph.get("file", INT8_GRAPH))
+    problem = ""
+    if not graph or not path.is_file():
+        problem = f"no int8 graph in {root}"
+    elif graph.get("built_from") != weights_digest(root):
+        problem = (
+            f"{path.name} was built from other weights than {root / WEIGHTS} "
+            "(rebuild it: python -m training.export_judge_onnx --ship)"
+        )
+    if problem:
+        if wanted == "int8":
+            raise ModelNotFoundError(f"judge precision int8: {problem}")
+        logger.warning("tiered_cache: %s; the judge runs in NumPy fp32", problem)
+        return None
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ModelNotFoundError(
+            "the judge needs ONNX Runtime: pip install 'tiered-cache[embeddings]'"
+        ) from exc
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    options.inter_op_num_threads = 1
+    # As the encoder's session: no busy-waiting between calls (embeddings/onnx.py says why).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def load(directory: Path | None = None, precision: str | None = None) -> Judge:
+    """The judge in `directory` (default: the one shipped in the package), its layers in
+    `precision` ("int8", "fp32"; default: `TIERED_CACHE_JUDGE_PRECISION`, else int8 where its
+    graph was built from these weights, fp32 otherwise)."""
     root = directory or _shipped_dir()
     meta = card(directory)
+    wanted = precision_wanted(precision)
     try:
         with np.load(root / WEIGHTS, allow_pickle=False) as saved:
             trained = {k: saved[k].astype(np.float32) for k in saved.files}
@@ -382,15 +352,17 @@ def load(directory: Path | None = None) -> Judge:
         raise ModelNotFoundError(f"no judge in {root}: {exc}") from exc
     except (ValueError, KeyError) as exc:
         raise ConfigurationError(f"judge in {root} is malformed: {exc}") from exc
+    session = _int8_session(root, meta, wanted)
     graph = _model_dir() / "model.onnx"
     words, positions = "embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight"
     base: dict[str, Any] = {words: onnx_rows(graph, f"network.{words}")}
-    base[positions] = onnx_initializers(graph, {f"network.{positions}"}, copy=True)[
-        f"network.{positions}"
-    ]
-    base.update(onnx_initializers(graph, set(meta["onnx_weights"].values()), copy=True))
+    wanted_names = {f"network.{positions}"}
+    if session is None:  # the fp32 layers start from the encoder's weights
+        wanted_names |= set(meta["onnx_weights"].values())
+    base.update(onnx_initializers(graph, wanted_names, copy=True))
+    base[positions] = base.pop(f"network.{positions}")
     try:
-        return Judge(meta, trained, base)
+        return Judge(meta, trained, base, session)
     except KeyError as exc:
         raise ConfigurationError(f"judge in {root} lacks {exc}") from exc
 
@@ -416,10 +388,11 @@ def shared() -> Judge:
                 _failed.append(exc)
                 raise
             logger.info(
-                "tiered_cache: duplicate judge %s loaded in %.2f s (%d layers)",
+                "tiered_cache: duplicate judge %s loaded in %.2f s (%d layers, %s)",
                 judge.version,
                 time.perf_counter() - started,
                 judge.layers,
+                judge.precision,
             )
             _loaded.append(judge)
         return _loaded[0]
