@@ -178,3 +178,26 @@ def test_a_plain_redis_serves_exact_hits_and_says_once_why_not_semantic(
         quiet.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("wrong", ["What is the capital of France?", [{"role": "user"}], None])
+async def test_something_else_than_a_request_is_a_one_line_type_error(
+    make_cache: CacheFactory, wrong: object
+) -> None:
+    """A string or a message list is a caller's mistake, raised at once: not an internal error
+    served as a miss (which would look like a cache that never hits)."""
+    cache = make_cache()
+    name = type(wrong).__name__
+    calls = {
+        "lookup": lambda: cache.lookup(wrong),  # type: ignore[arg-type]
+        "store": lambda: cache.store(wrong, "Paris."),  # type: ignore[arg-type]
+        "get_or_compute": lambda: cache.get_or_compute(wrong, lambda: "Paris."),  # type: ignore[arg-type]
+    }
+    for method, call in calls.items():
+        with pytest.raises(TypeError, match=rf"^{method}\(\) takes a CacheRequest .* got {name}$"):
+            call()
+    with pytest.raises(TypeError, match=rf"^alookup\(\) takes a CacheRequest .* got {name}$"):
+        await cache.alookup(wrong)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=rf"^lookup\(\) takes a CacheRequest .* got {name}$"):
+        cache.lookup(wrong, lead=True)  # type: ignore[arg-type]
+    assert cache.stats()["internal_errors"] == 0

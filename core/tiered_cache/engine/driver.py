@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -33,6 +34,25 @@ from .runner import Runner
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=Callable[..., Any])
+
+
+def _takes_request(method: M) -> M:
+    """A clear one-line error when a caller passes something else than a `CacheRequest` (a
+    string, a message list): raised before any plan runs, so it is never mistaken for an
+    internal error and served as a miss."""
+    name = {"led": "lookup", "aled": "alookup"}.get(method.__name__, method.__name__)
+
+    @functools.wraps(method)
+    def checked(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(request, CacheRequest):
+            raise TypeError(
+                f"{name}() takes a CacheRequest (build one with cache.request(messages, "
+                f"model=...)), got {type(request).__name__}"
+            )
+        return method(self, request, *args, **kwargs)
+
+    return cast(M, checked)
 
 
 class Hooks(Protocol):
@@ -83,10 +103,12 @@ class Driver:
             self.hooks.missed(request)
         return self.plans.observe(hit, started, request)
 
+    @_takes_request
     def lookup(self, request: CacheRequest) -> CacheHit | None:
         started = time.perf_counter()
         return self._looked_up(self.runner.run(self.plans.lookup(request), None), started, request)
 
+    @_takes_request
     async def alookup(self, request: CacheRequest) -> CacheHit | None:
         started = time.perf_counter()
         hit = await self.runner.arun(self.plans.lookup(request), None)
@@ -99,6 +121,7 @@ class Driver:
                 self.hooks.stored(request, payload, usage)
         return stored
 
+    @_takes_request
     def store(
         self,
         request: CacheRequest,
@@ -113,6 +136,7 @@ class Driver:
         plan = self.plans.store(request, payload, usage, ttl, tags, sliding)
         return self._stored(self.runner.run(plan, False), request, payload, usage)
 
+    @_takes_request
     async def astore(
         self,
         request: CacheRequest,
@@ -127,11 +151,13 @@ class Driver:
         plan = self.plans.store(request, payload, usage, ttl, tags, sliding)
         return self._stored(await self.runner.arun(plan, False), request, payload, usage)
 
+    @_takes_request
     def get_or_compute(
         self, request: CacheRequest, compute: Callable[[], Computed], ttl: float | None
     ) -> Served:
         return _stepped(self.plans.compute(request, ttl), lambda step: self._step(step, compute))
 
+    @_takes_request
     async def aget_or_compute(
         self,
         request: CacheRequest,
@@ -141,17 +167,21 @@ class Driver:
         return await self._astepped(self.plans.compute(request, ttl), compute)
 
     # -- single-flight for callers that compute themselves (streams, a framework's lookup/update)
+    @_takes_request
     def led(self, request: CacheRequest) -> Joined:
         """A lookup that leads on a miss (see `Plans.led`)."""
         return _stepped(self.plans.led(request), self._step)
 
+    @_takes_request
     async def aled(self, request: CacheRequest) -> Joined:
         return await self._astepped(self.plans.led(request))
 
+    @_takes_request
     def lead(self, request: CacheRequest) -> bool:
         _, lead = _stepped(self.plans.join(request), self._step)
         return lead is not None
 
+    @_takes_request
     async def alead(self, request: CacheRequest) -> bool:
         _, lead = await self._astepped(self.plans.join(request))
         return lead is not None
@@ -162,6 +192,7 @@ class Driver:
     async def alanded(self, lead: Lead) -> None:
         await self._astepped(self.plans.land(lead))
 
+    @_takes_request
     def land(self, request: CacheRequest) -> bool:
         """Land the lead the calling thread holds on `request`'s key; False when it holds none."""
         lead = self.flights.held(request.exact_key, threading.get_ident())
@@ -169,6 +200,7 @@ class Driver:
             self.landed(lead)
         return lead is not None
 
+    @_takes_request
     async def aland(self, request: CacheRequest) -> bool:
         """Land the lead the current task holds on `request`'s key; False when it holds none."""
         owner = asyncio.current_task() or asyncio.get_running_loop()
@@ -283,9 +315,11 @@ class Driver:
             return self.flights.land(step.lead)
         raise TypeError(f"unknown single-flight step {step!r}")
 
+    @_takes_request
     def forget(self, request: CacheRequest) -> bool:
         return self.runner.run(self.plans.forget(request), False)
 
+    @_takes_request
     async def aforget(self, request: CacheRequest) -> bool:
         return await self.runner.arun(self.plans.forget(request), False)
 
