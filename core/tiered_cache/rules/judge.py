@@ -333,6 +333,9 @@ def _int8_session(root: Path, meta: dict[str, Any], wanted: str | None) -> Any:
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     options.inter_op_num_threads = 1
+    # One thread: a pair's products are too small to split (two threads measured 3.2 ms a pair
+    # against 3.0), and the encoder keeps the other core for a concurrent lookup's question.
+    options.intra_op_num_threads = 1
     # As the encoder's session: no busy-waiting between calls (embeddings/onnx.py says why).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
