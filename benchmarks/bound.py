@@ -18,7 +18,9 @@ Pools: Quora dev pairs with no question in the training file (`half`), and the c
 (`split`: report unless --half fit). Per δ and seed: the realized wrong-answer rate of served
 semantic hits after --warmup requests, the hit rate, the paid audits; and the hindsight-best
 static setting (threshold x cut-off grid, on the same requests after warm-up) whose realized
-error is at most the controller's: its hit rate. Writes benchmarks/results/bound.json (with the
+error is at most the controller's: its hit rate. The grid (0.80-0.95 x 0.60-0.99) reaches down
+to the ladder's loosest setting where that lies lower (0.77 / 0.51 at the shipped settings), so
+no setting the controller may use is missing from it. Writes benchmarks/results/bound.json (with the
 curves: level, bound, realized error and hit rate every --every requests).
 """
 
@@ -39,8 +41,17 @@ from tiered_cache.rules.verifier import VerifierWeights
 from ._common import print_table, write_json
 
 DELTAS = (0.01, 0.02, 0.05)
-GRID_T = [round(0.80 + 0.005 * i, 3) for i in range(31)]  # 0.80 .. 0.95
-GRID_C = [round(0.60 + 0.01 * i, 2) for i in range(40)]  # 0.60 .. 0.99
+
+
+def grid(ladder: qb.Ladder) -> tuple[list[float], list[float]]:
+    """Thresholds from 0.80 (or the ladder's lowest) to 0.95 by 0.005, cut-offs from 0.60 (or
+    the ladder's lowest) to 0.99 by 0.01."""
+    t_low, c_low = ladder.setting(qb.MIN_LEVEL)
+    t0 = min(0.80, math.floor(round(t_low / 0.005, 6)) * 0.005)
+    c0 = min(0.60, math.floor(round((0.60 if c_low is None else c_low) * 100, 6)) / 100)
+    ts = [round(t0 + 0.005 * i, 3) for i in range(round((0.95 - t0) / 0.005) + 1)]
+    cs = [round(c0 + 0.01 * i, 2) for i in range(round((0.99 - c0) / 0.01) + 1)]
+    return ts, cs
 
 
 def load_scores(
@@ -161,7 +172,7 @@ def simulate(
             )
     realized = wrong_after / served_after if served_after else 0.0
     hit_rate = served_after / requests_after
-    static = hindsight(pool, draws[args.warmup :], realized)
+    static = hindsight(pool, draws[args.warmup :], realized, grid(ladder))
     return {
         "seed": seed,
         "delta": delta,
@@ -179,15 +190,19 @@ def simulate(
 
 
 def hindsight(
-    pool: dict[str, np.ndarray[Any, Any]], draws: np.ndarray[Any, Any], realized: float
+    pool: dict[str, np.ndarray[Any, Any]],
+    draws: np.ndarray[Any, Any],
+    realized: float,
+    settings: tuple[list[float], list[float]],
 ) -> dict[str, Any]:
-    """The static (threshold, cut-off) with the most hits on these requests whose realized
-    wrong-answer rate is at most `realized` (near repeats always served, as in the engine)."""
+    """The static (threshold, cut-off) of `settings` with the most hits on these requests whose
+    realized wrong-answer rate is at most `realized` (near repeats always served, as in the
+    engine)."""
     cos, prob, near, dup = (pool[k][draws] for k in ("cos", "prob", "near", "dup"))
     best: dict[str, Any] = {"hit_rate": 0.0, "setting": None}
-    for t in GRID_T:
+    for t in settings[0]:
         above = cos >= t
-        for c in GRID_C:
+        for c in settings[1]:
             hit = near | (above & (prob >= c))
             n = int(hit.sum())
             if not n:

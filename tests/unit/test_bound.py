@@ -27,10 +27,18 @@ def test_the_ladder_maps_levels_to_settings_and_candidates_to_their_top() -> Non
     ladder = qb.Ladder(threshold=0.845, cutoff=0.80)
     assert ladder.setting(0) == (0.845, 0.80)
     assert ladder.setting(2) == pytest.approx((0.855, 0.84))
-    assert ladder.top(0.86, 0.85) == 2 and ladder.top(0.80, 0.99) == qb.NEVER
+    assert ladder.top(0.86, 0.85) == 2 and ladder.top(0.76, 0.99) == qb.NEVER
     assert ladder.top(0.70, 0.10, near_repeat=True) == qb.MAX_LEVEL
     assert not ladder.serves(qb.OFF, 1.0, 1.0)
     assert LADDER.top(0.96, None) == 6
+
+
+def test_the_ladder_reaches_down_to_the_last_cut_off_above_one_half() -> None:
+    ladder = qb.Ladder(threshold=0.845, cutoff=0.81)  # the shipped settings
+    assert ladder.setting(qb.MIN_LEVEL) == pytest.approx((0.77, 0.51))
+    assert ladder.setting(qb.MIN_LEVEL - 1) == ladder.setting(qb.MIN_LEVEL)
+    assert ladder.top(0.78, 0.55) == -13  # under the former bottom (-8: 0.805 / 0.65)
+    assert ladder.top(0.76, 0.99) == qb.NEVER
 
 
 def test_nothing_is_served_until_a_level_is_proved_then_it_loosens_one_level_at_a_time() -> None:
@@ -96,6 +104,14 @@ def test_state_round_trips_and_unreadable_state_is_fresh() -> None:
     )
     assert back.counts(0) == state.counts(0) == (1, 80)
     assert qb.BoundState.from_raw(b"{not json").level == qb.OFF
+
+
+def test_a_state_of_the_former_ladder_is_read_as_fresh() -> None:
+    # Format 2 ended the ladder at -8: its `top` of -8 may be lower on this ladder.
+    old = b'{"format":2,"level":-8,"audits":[[-8,0],[9,0]],"entries":{},"audited":2,"wrong":0,'
+    old += b'"changes":1}'
+    state = qb.BoundState.from_raw(old)
+    assert (state.level, state.audits, state.audited) == (qb.OFF, [], 0)
 
 
 def test_the_window_forgets_the_oldest_audits() -> None:
