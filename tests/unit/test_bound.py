@@ -33,11 +33,11 @@ def test_the_ladder_maps_levels_to_settings_and_candidates_to_their_top() -> Non
     assert LADDER.top(0.96, None) == 6
 
 
-def test_the_ladder_reaches_down_to_the_last_cut_off_above_one_half() -> None:
-    ladder = qb.Ladder(threshold=0.845, cutoff=0.81)  # the shipped settings
-    assert ladder.setting(qb.MIN_LEVEL) == pytest.approx((0.77, 0.51))
+def test_the_ladder_reaches_down_to_even_odds() -> None:
+    ladder = qb.Ladder(threshold=0.845, cutoff=0.80)  # the shipped settings
+    assert ladder.setting(qb.MIN_LEVEL) == pytest.approx((0.77, 0.50))
     assert ladder.setting(qb.MIN_LEVEL - 1) == ladder.setting(qb.MIN_LEVEL)
-    assert ladder.top(0.78, 0.55) == -13  # under the former bottom (-8: 0.805 / 0.65)
+    assert ladder.top(0.78, 0.55) == -13  # under the former bottom (-8: 0.805 / 0.64)
     assert ladder.top(0.76, 0.99) == qb.NEVER
 
 

@@ -3,7 +3,7 @@ controller that keeps it under the user's `max_wrong_rate` (δ).
 
 Settings form a ladder of levels: level 0 is the configured threshold and verifier cut-off,
 each level up raises both by a step, each level down lowers them (down to `MIN_LEVEL`: at the
-shipped cut-off 0.81, the last cut-off above 0.5); `OFF` serves no semantic hit.
+shipped cut-off 0.80, a cut-off of 0.5, even odds); `OFF` serves no semantic hit.
 An audit is a request with a semantic candidate whose answer was checked against a fresh model
 answer; it records the highest level at which that candidate would still have been served
 (`top`) and whether the answers differed. Requests are sampled for audit at one rate whether
@@ -55,9 +55,9 @@ _LOCAL_STATES = 4096
 ENTRIES_KEPT = 1000
 """Per-entry floors remembered per partition."""
 MIN_LEVEL = -15
-"""At the shipped settings (0.845, 0.81): threshold 0.77, cut-off 0.51, the last step whose
-verifier cut-off stays above 0.5. Deeper levels cost no statistical power (fixed-sequence
-testing) and serve only once proved."""
+"""At the shipped settings (0.845, 0.80): threshold 0.77, cut-off 0.50 (even odds; below it
+the verifier would serve what it thinks more likely different). Deeper levels cost no
+statistical power (fixed-sequence testing) and serve only once proved."""
 MAX_LEVEL = 9
 OFF = MAX_LEVEL + 1
 """The level that serves no semantic hit (near repeats included)."""
