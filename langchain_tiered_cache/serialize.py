@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import os
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.load import Serializable, dumps
-from langchain_core.messages import ensure_id
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 from tiered_cache import CacheHit
 
@@ -119,7 +121,27 @@ def renew_ids(generations: list[Generation], *, assign: bool) -> None:
     the id unset for LangChain to fill (a chat model's run names its message `lc_run-<run id>`)."""
     for generation in generations:
         if isinstance(generation, ChatGeneration):
-            generation.message.id = ensure_id(None) if assign else None
+            generation.message.id = new_id() if assign else None
+
+
+def new_id() -> str:
+    """A message id unique across processes and calls, shaped as LangChain's `lc_<uuid4>`: a
+    random prefix drawn once per process (again in a forked child) and a counter. A fresh
+    uuid4 per hit cost 2.6 µs of an exact hit's ~17 through `set_llm_cache`; this costs 0.3."""
+    return f"{_id_prefix}{next(_id_count):012x}"
+
+
+def _new_id_prefix() -> None:
+    global _id_prefix, _id_count
+    h = uuid.uuid4().hex
+    _id_prefix = f"lc_{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
+    _id_count = itertools.count()
+
+
+_id_prefix = ""
+_id_count = itertools.count()
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)
 
 
 def answer_text(payload: str) -> str:

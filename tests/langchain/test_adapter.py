@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from langchain_core.outputs import ChatGeneration, Generation
 from tiered_cache import ConfigurationError, InvalidRequestError
 
 from langchain_tiered_cache import TieredLLMCache
+from langchain_tiered_cache.serialize import new_id
 
 from ..redis_server import free_port
 from .conftest import LCCacheFactory
@@ -299,3 +302,25 @@ def test_the_old_name_still_imports_and_says_it_is_renamed() -> None:
         from langchain_tiered_cache import TieredCache
     assert TieredCache is TieredLLMCache
     assert "TieredCache" not in langchain_tiered_cache.__all__
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX only")
+def test_served_message_ids_are_unique_in_a_forked_child_too() -> None:
+    """Hits get new message ids from a per-process prefix and a counter (cheaper than a uuid4
+    each): a forked child must not repeat its parent's ids (LangGraph merges equal ids)."""
+    first, second = new_id(), new_id()
+    assert first != second
+    assert re.fullmatch(r"lc_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", first)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        try:
+            os.write(write, new_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    parent_next = new_id()
+    assert child.startswith("lc_") and child[:27] != parent_next[:27]  # another prefix

@@ -169,12 +169,21 @@ class Driver:
     # -- single-flight for callers that compute themselves (streams, a framework's lookup/update)
     @_takes_request
     def led(self, request: CacheRequest) -> Joined:
-        """A lookup that leads on a miss (see `Plans.led`)."""
-        return _stepped(self.plans.led(request), self._step)
+        """A lookup that leads on a miss (see `Plans.led`). A hit, the common case, is served
+        without stepping the single-flight plan (-2 µs of an exact hit's ~15)."""
+        started = time.perf_counter()
+        hit = self.runner.run(self.plans.lookup(request), None)
+        if hit is not None:
+            return self._looked_up(hit, started, request), None
+        return _stepped(self.plans.led(request, missed_at=started), self._step)
 
     @_takes_request
     async def aled(self, request: CacheRequest) -> Joined:
-        return await self._astepped(self.plans.led(request))
+        started = time.perf_counter()
+        hit = await self.runner.arun(self.plans.lookup(request), None)
+        if hit is not None:
+            return self._looked_up(hit, started, request), None
+        return await self._astepped(self.plans.led(request, missed_at=started))
 
     @_takes_request
     def lead(self, request: CacheRequest) -> bool:

@@ -68,8 +68,7 @@ class CacheHit:
     partition: str = ""
     """The request's partition key (what `record_feedback` adapts the threshold of)."""
     coalesced: bool = False
-    """Served after waiting for another caller's model call on the same request (counted as
-    `coalesced_hits`, neither a miss nor a hit of its tier)."""
+    """Served after waiting for another caller's model call (counted as `coalesced_hits`)."""
 
 
 Joined = tuple[CacheHit | None, Lead | None]
@@ -99,8 +98,7 @@ class Plans:
         self.bound: BoundController | None = None
         """Set when `max_wrong_rate` is: the level its audits allow decides (audit.py)."""
         self.space = space
-        """Appended to a partition key where vectors are filed and searched: the embedder's
-        identity (`embedder_tag`), so that vectors of two models are never compared."""
+        """The embedder's identity (`embedder_tag`), in the key vectors are filed under."""
 
     @classmethod
     def build(
@@ -369,10 +367,9 @@ class Plans:
 
         In this process, the first caller leads and the others wait for it to land; across
         processes, the leader also takes the key's Redis lease, and a leader that cannot (another
-        process computes) polls for that process's answer. A leader that failed frees the key:
-        a waiter then leads in its place. A new leader looks up once more (the answer may
-        have been stored since its caller's lookup). Nothing waits past `lease_wait` s in all: then
-        (None, None), and the caller computes without leading. Counts nothing."""
+        process computes) polls for that process's answer. A leader that failed frees the key: a
+        waiter then leads in its place. Nothing waits past `lease_wait` s in all: then (None,
+        None), and the caller computes without leading. Counts nothing."""
         key = request.exact_key
         deadline = time.monotonic() + self._config().lease_wait
         while True:
@@ -388,9 +385,8 @@ class Plans:
                 token = uuid.uuid4().hex
                 if (yield Lease(key, token, acquire=True)):
                     lead.token = token
-                    # A caller that led and landed between this caller's lookup and its join
-                    # has stored the answer under this very key: read it once more (L1 only:
-                    # the semantic tier was searched a moment ago) before calling the model.
+                    # A caller that led and landed since this caller's lookup stored the answer
+                    # under this key: read it once more (L1 only) before calling the model.
                     hit = yield Lookup(request, exact_only=True)
                     if hit is None:
                         return None, lead
@@ -415,12 +411,17 @@ class Plans:
         finally:
             yield Land(lead)
 
-    def led(self, request: CacheRequest) -> Generator[Step, Any, Joined]:
-        """A lookup that leads on a miss: (hit, None) when served, a hit found after waiting
-        for another caller's answer being `coalesced`; (None, lead) when this caller leads and
-        must land; (None, None) when waiting ran out. The outcome is counted once."""
-        started = time.perf_counter()
-        hit: CacheHit | None = yield Lookup(request)
+    def led(
+        self, request: CacheRequest, missed_at: float | None = None
+    ) -> Generator[Step, Any, Joined]:
+        """A lookup that leads on a miss: (hit, None) when served (`coalesced` after waiting for
+        another caller); (None, lead): this caller leads and must land; (None, None): waiting ran
+        out. Counted once. `missed_at`: the caller looked it up already (then) and missed."""
+        hit: CacheHit | None = None
+        started = missed_at
+        if started is None:
+            started = time.perf_counter()
+            hit = yield Lookup(request)
         lead = None
         if hit is None:
             hit, lead = yield from self.join(request)
