@@ -97,7 +97,7 @@ def _fresh(computed: Computed) -> tuple[str, Any]:
 
 AUDITED_WHERE = (
     "audits run where the cache calls the model: get_or_compute / aget_or_compute, LlamaIndex's "
-    "CachedLLM and LangChain's cached(model) (invoke, and streams read to their end); a lookup() "
+    "CachedLLM and LangChain's cached(model) (calls, and streams read to their end); a lookup() "
     "alone and LangChain's set_llm_cache path (LangChain calls the model) are never audited"
 )
 
